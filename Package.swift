@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+// calibctl: calibration workflow orchestrator for detector physics.
+// Layering (dependencies point down only, see docs/architecture.md):
+//   calibctl (executable, 3 lines) -> CalibCLI (commands) -> CalibStore, CalibRunner -> CalibCore -> CalibIO -> CHDF5, CSQLite, COpenSSL
+import PackageDescription
+
+/// The numeric kernels are compiled with AVX2/FMA enabled (x86-64-v3; every current farm node has it) and with -O even in
+/// debug builds, because debug SIMD code runs ~1000x slower and makes `swift test` crawl (docs/benchmarks.md).
+let numericFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"]),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "calibctl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "calibctl", targets: ["calibctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries: module map + shim header, nothing else.
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        // Safe owning wrappers over the C libraries; the only code that imports them.
+        .target(name: "CalibIO", dependencies: ["CHDF5", "CSQLite", "COpenSSL"]),
+        .target(name: "CalibCore", dependencies: ["CalibIO", .product(name: "Yams", package: "Yams")],
+                swiftSettings: numericFlags),
+        .target(name: "CalibStore", dependencies: ["CalibCore", "CalibIO"]),
+        .target(name: "CalibRunner", dependencies: ["CalibCore", "CalibIO"]),
+        .target(name: "CalibCLI", dependencies: [
+            "CalibCore", "CalibStore", "CalibRunner", "CalibIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "calibctl", dependencies: ["CalibCLI"]),
+
+        .target(name: "CalibTestSupport", dependencies: ["CalibIO"], path: "Tests/CalibTestSupport"),
+        .testTarget(name: "CalibIOTests", dependencies: ["CalibIO", "CalibTestSupport"]),
+        .testTarget(name: "CalibCoreTests", dependencies: ["CalibCore", "CalibTestSupport"], swiftSettings: numericFlags),
+        .testTarget(name: "CalibStoreTests", dependencies: ["CalibStore", "CalibTestSupport"]),
+        .testTarget(name: "CalibRunnerTests", dependencies: ["CalibRunner", "CalibTestSupport"]),
+        .testTarget(name: "CalibctlTests", dependencies: ["CalibCLI", "CalibTestSupport"]),
+    ]
+)

@@ -1,0 +1,84 @@
+import ArgumentParser
+import CalibCore
+import CalibIO
+import Foundation
+
+/// The root command: lists the subcommands. Each subcommand lives in its own file under Commands/.
+public struct Calibctl: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "calibctl",
+        abstract: "Calibration workflow orchestrator for detector physics.",
+        discussion: """
+        calibctl turns a calibration checklist into a dependency graph of steps, runs the per-run / per-FED jobs on a
+        local executor, Slurm or HTCondor, fits per-pixel gains, pedestals and dark-run statistics, and keeps the
+        resulting constants in a versioned store with run-range validity and provenance.
+
+        Read commands accept --json; data goes to stdout, diagnostics to stderr. Exit codes: docs/exit-codes.md
+        (0 ok, 1 failures found, 64 usage, 65 bad input data, 69 unavailable, 70 internal, 75 lock held / retry,
+        77 permission denied, 78 configuration error).
+        """,
+        version: CalibctlVersion.string,
+        subcommands: CommandRegistry.all
+    )
+
+    public init() {}
+}
+
+/// Every subcommand, in the order `--help` lists them. Commands register here.
+enum CommandRegistry {
+    static let all: [ParsableCommand.Type] = [
+        ArrayCommand.self,
+    ]
+}
+
+/// The process entry point: parses, runs, renders errors on stderr with the documented exit codes.
+public enum CalibctlMain {
+    public static func run(_ arguments: [String]? = nil) -> Never {
+        do {
+            var command = try Calibctl.parseAsRoot(arguments)
+            try command.run()
+            exit(0)
+        } catch let e as DiagnosableError {
+            Diagnostics.error(e.message)
+            if let fix = e.fix { Diagnostics.note("fix: \(fix)") }
+            exit(e.exitStatus.rawValue)
+        } catch let e as ExitCode {
+            exit(e.rawValue)
+        } catch {
+            Calibctl.exit(withError: error)
+        }
+    }
+}
+
+/// Diagnostics on stderr; data never goes here.
+public enum Diagnostics {
+    public static func error(_ text: String) { write("calibctl: error: \(text)\n") }
+    public static func warning(_ text: String) { write("calibctl: warning: \(text)\n") }
+    public static func note(_ text: String) { write("  \(text)\n") }
+    public static func info(_ text: String) { write("\(text)\n") }
+
+    /// True when stderr is a terminal (progress lines are shown only then).
+    public static var isTerminal: Bool { isatty(2) != 0 }
+
+    public static func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// A usage error raised by a command's own checks (exit 64).
+public struct UsageError: DiagnosableError {
+    public let message: String
+    public let fix: String?
+    public var exitStatus: ExitStatus { .usage }
+    public init(_ message: String, fix: String? = nil) { self.message = message; self.fix = fix }
+}
+
+/// Prints a value as pretty JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    enc.dateEncodingStrategy = .iso8601
+    let data = try enc.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}

@@ -1,0 +1,3 @@
+import CalibCLI
+
+CalibctlMain.run()
