@@ -11,7 +11,9 @@ import Testing
                           "ALTER TABLE t ADD COLUMN note TEXT"]
         try db.migrate(migrations, what: "test")
         try db.migrate(migrations, what: "test")  // idempotent
-        #expect(try db.userVersion == 2)
+        #expect(try db.schemaVersion(of: "test") == 2)
+        try db.migrate(["CREATE TABLE other(x)"], what: "other")  // a second component in the same file
+        #expect(try db.schemaVersion(of: "other") == 1 && db.schemaVersion(of: "test") == 2)
         try db.run("INSERT INTO t(name, x, b, note) VALUES(?,?,?,?)", "a", 1.5, SQLValue.blob([1, 2, 3]),
                    String?.none)
         #expect(throws: SQLiteError.self) {
@@ -25,7 +27,7 @@ import Testing
         #expect(rows[0].text("name") == "a" && rows[0].double("x") == 1.5 && rows[0].blob("b") == [1, 2, 3])
         #expect(rows[0]["note"] == .null)
         // A newer schema than this program knows is refused.
-        try db.execute("PRAGMA user_version = 9")
+        try db.run("UPDATE schema_versions SET version = 9 WHERE component = 'test'")
         #expect(throws: SQLiteError.self) { try db.migrate(migrations, what: "test") }
     }
 

@@ -241,24 +241,26 @@ public final class SQLiteDatabase {
         }
     }
 
-    /// The schema version (`PRAGMA user_version`).
-    public var userVersion: Int {
-        get throws { Int(try first("PRAGMA user_version")?.int("user_version") ?? 0) }
+    /// The schema version of one component (several components keep their tables in one database file).
+    public func schemaVersion(of component: String) throws -> Int {
+        try execute("CREATE TABLE IF NOT EXISTS schema_versions(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        return Int(try first("SELECT version FROM schema_versions WHERE component = ?", component)?.int("version") ?? 0)
     }
 
-    /// Applies ordered migrations: migration `i` (0-based) brings the schema from version `i` to `i + 1`.
+    /// Applies ordered migrations of one component: migration `i` (0-based) brings its tables from version `i` to
+    /// `i + 1`. Runs in one transaction, so a killed process leaves the old or the new schema, never a mix.
     /// A database newer than this program is refused with an error that says to upgrade calibctl.
-    public func migrate(_ migrations: [String], what: String) throws {
+    public func migrate(_ migrations: [String], what component: String) throws {
         try transaction {
-            let current = try userVersion
+            let current = try schemaVersion(of: component)
             if current > migrations.count {
                 throw SQLiteError(code: SQLITE_MISMATCH, path: path,
-                                  message: "\(what) schema version \(current) is newer than this calibctl understands "
-                                      + "(\(migrations.count)); upgrade calibctl", sql: nil)
+                                  message: "\(component) schema version \(current) is newer than this calibctl "
+                                      + "understands (\(migrations.count)); upgrade calibctl", sql: nil)
             }
             for (i, m) in migrations.enumerated() where i >= current {
                 try execute(m)
-                try execute("PRAGMA user_version = \(i + 1)")
+                try run("INSERT OR REPLACE INTO schema_versions(component, version) VALUES(?, ?)", component, i + 1)
             }
         }
     }
