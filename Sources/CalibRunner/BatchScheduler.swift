@@ -1,0 +1,137 @@
+import Foundation
+
+/// States of one job attempt, the same for every scheduler.
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    case created, submitted, pending, running, succeeded, failed, held, cancelled, lost
+
+    /// True when the attempt will not change any more.
+    public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled || self == .lost }
+}
+
+/// One failure taxonomy across schedulers (docs/runner.md). Each class has its own retry policy.
+public enum FailureClass: String, Sendable, Codable, CaseIterable {
+    /// Non-zero exit of the job's own command: never retried automatically.
+    case userError = "user-error"
+    /// Killed for exceeding its memory: retried with more memory.
+    case outOfMemory = "out-of-memory"
+    /// Killed at its time limit: retried with more time.
+    case timeLimit = "time-limit"
+    /// Node or system failure (NODE_FAIL, BOOT_FAIL, killed by a signal it did not send itself): retried (bounded).
+    case nodeFailure = "node-failure"
+    /// The scheduler could not start the job (bad script, unopenable output): not retried.
+    case launchFailure = "launch-failure"
+    /// Cancelled by a person or by calibctl: not retried.
+    case cancelled
+    /// Vanished from the scheduler without a final record: retried (bounded).
+    case lost
+    /// Exited 0 but its outputs or result record are missing or fail their checksum: retried (bounded).
+    case missingOutput = "missing-output"
+}
+
+/// One shard to submit: the command a worker runs and its resource requests.
+public struct ShardRequest: Sendable, Codable, Equatable {
+    /// Shard index within the job set (0-based), also the array task id / HTCondor item.
+    public var index: Int
+    /// The command line the worker runs (normally `calibctl job run SPEC`).
+    public var command: [String]
+    public var workDirectory: String
+    public var stdoutPath: String
+    public var stderrPath: String
+    public var memoryMB: Int
+    public var timeLimitSeconds: Int
+
+    public init(index: Int, command: [String], workDirectory: String, stdoutPath: String, stderrPath: String,
+                memoryMB: Int, timeLimitSeconds: Int) {
+        self.index = index
+        self.command = command
+        self.workDirectory = workDirectory
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+        self.memoryMB = memoryMB
+        self.timeLimitSeconds = timeLimitSeconds
+    }
+}
+
+/// A batch of shards submitted together (one Slurm array / one HTCondor cluster / one local launch).
+public struct Submission: Sendable, Codable, Equatable {
+    /// The job set these shards belong to (carried in the job's name / comment / custom attribute).
+    public var jobSetID: String
+    /// Deterministic name of this submission (job set + attempt), so a retry after a crash finds what it already
+    /// submitted instead of submitting twice.
+    public var name: String
+    public var shards: [ShardRequest]
+    /// A directory for scheduler files (submit scripts, logs) of this submission.
+    public var directory: String
+
+    public init(jobSetID: String, name: String, shards: [ShardRequest], directory: String) {
+        self.jobSetID = jobSetID
+        self.name = name
+        self.shards = shards
+        self.directory = directory
+    }
+}
+
+/// What a scheduler said about one job attempt.
+public struct ObservedJob: Sendable, Codable, Equatable {
+    public var batchID: String
+    public var state: JobState
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var failureClass: FailureClass?
+    /// The scheduler's own words (hold reason, Slurm reason), shown to the user.
+    public var reason: String?
+    public var startTime: Date?
+    public var endTime: Date?
+    public var cpuSeconds: Double?
+    public var peakMemoryMB: Double?
+
+    public init(batchID: String, state: JobState, exitCode: Int32? = nil, signal: Int32? = nil,
+                failureClass: FailureClass? = nil, reason: String? = nil, startTime: Date? = nil,
+                endTime: Date? = nil, cpuSeconds: Double? = nil, peakMemoryMB: Double? = nil) {
+        self.batchID = batchID
+        self.state = state
+        self.exitCode = exitCode
+        self.signal = signal
+        self.failureClass = failureClass
+        self.reason = reason
+        self.startTime = startTime
+        self.endTime = endTime
+        self.cpuSeconds = cpuSeconds
+        self.peakMemoryMB = peakMemoryMB
+    }
+}
+
+/// One protocol for every batch system; one file per adapter (Local, Slurm, HTCondor).
+public protocol BatchScheduler: Sendable {
+    /// `local`, `slurm` or `htcondor`.
+    var name: String { get }
+    /// Sites limit how often their scheduler may be queried; `tick` never polls more often than this.
+    var minimumPollInterval: TimeInterval { get }
+
+    /// Submits every shard of `submission` in one scheduler call; returns the batch id of each shard, by shard index.
+    func submit(_ submission: Submission) throws -> [Int: String]
+
+    /// Finds jobs already submitted under `submission.name` (after a crash between submit and recording it);
+    /// returns their batch ids by shard index, empty if none.
+    func findSubmitted(_ submission: Submission) throws -> [Int: String]
+
+    /// Learns the state of all these jobs with ONE scheduler query (plus fallbacks for jobs the query no longer
+    /// shows). Jobs it cannot find anywhere come back as `.lost`.
+    func poll(_ batchIDs: [String]) throws -> [String: ObservedJob]
+
+    /// Cancels these jobs (SIGTERM, then SIGKILL after a grace period where the scheduler supports it).
+    func cancel(_ batchIDs: [String]) throws
+}
+
+/// Scheduler failures: the batch system is unreachable or refused a command.
+public struct SchedulerError: Error, Sendable {
+    public let scheduler: String
+    public let operation: String
+    public let detail: String
+
+    public init(scheduler: String, operation: String, detail: String) {
+        self.scheduler = scheduler
+        self.operation = operation
+        self.detail = detail
+    }
+}
