@@ -33,12 +33,18 @@ if [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" != 1 ] && [ -x scripts/slurm-up.sh ]; then
 fi
 
 step "building"
-swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Wrapping|Applying)' || true
-[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed" >&2; exit 1; }
+if ! swift build --build-tests > "$run_dir/build.log" 2>&1; then
+  grep -E 'error|warning:' "$run_dir/build.log" | head -50; tail -20 "$run_dir/build.log"
+  echo "test: build failed (full log: $run_dir/build.log)" >&2; exit 1
+fi
+grep -E 'warning:' "$run_dir/build.log" | grep -v 'Source files for target' | head -20 || true
 
 step "running tests"
+set +e
 # shellcheck disable=SC2086
-swift test --skip-build ${SWIFT_TEST_ARGS:-} 2>&1 | tee "$run_dir/swift-test.log" | grep -vE '^(✔|􀟈|◇) (Test|Suite) .* (started|passed)' || true
+swift test --skip-build ${SWIFT_TEST_ARGS:-} 2>&1 | tee "$run_dir/swift-test.log" \
+  | grep --line-buffered -vE '^(✔|􀟈|◇|↳) (Test|Suite) .*(started|passed)'
 status=${PIPESTATUS[0]}
+set -e
 step "done (swift test exit $status)"
 exit "$status"
