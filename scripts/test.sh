@@ -43,7 +43,7 @@ step "running tests"
 set +e
 # shellcheck disable=SC2086
 swift test --skip-build ${SWIFT_TEST_ARGS:-} 2>&1 | tee "$run_dir/swift-test.log" \
-  | grep --line-buffered -vE '^(✔|􀟈|◇|↳) (Test|Suite) .*(started|passed)'
+  | awk '!/^(✔|◇|↳) / || /Test run/ { print; fflush() }'
 status=${PIPESTATUS[0]}
 set -e
 step "done (swift test exit $status)"
