@@ -28,6 +28,11 @@ public struct Calibctl: ParsableCommand {
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
         ArrayCommand.self,
+        ChecklistCommand.self,
+        CampaignCommand.self,
+        StepCommand.self,
+        ReportCommand.self,
+        BenchCommand.self,
     ]
 }
 
