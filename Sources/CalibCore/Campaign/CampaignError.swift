@@ -29,13 +29,19 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
         case let .unknownStep(c, s, _): "campaign '\(c)' has no step '\(s)'"
         case let .illegalTransition(c, s, state, cmd, _, unmet):
             "cannot \(cmd.rawValue) step '\(s)' of campaign '\(c)': it is \(state.rawValue)"
-                + (unmet.isEmpty ? "" : " (waiting for \(unmet.joined(separator: ", ")))")
+                + (unmet.isEmpty ? "" : " (waiting for \(Self.list(unmet)))")
         case let .notIfNecessary(c, s): "step '\(s)' of campaign '\(c)' cannot be skipped: it is not an `if necessary` step"
         case let .reasonRequired(c, s): "skipping step '\(s)' of campaign '\(c)' needs a reason"
         case let .badRuns(text, part): "--runs '\(text)': '\(part)' is not a run or a range FIRST-LAST"
         case let .badValue(what, value, expected): "\(what) '\(value)' is not \(expected)"
         case let .corruptCampaign(name, detail): "campaign '\(name)' is damaged: \(detail)"
         }
+    }
+
+    /// "a, b, c" or "a, b, c, d, e and 12 more".
+    static func list(_ xs: [String], limit: Int = 5) -> String {
+        xs.count <= limit ? xs.joined(separator: ", ")
+            : xs.prefix(limit).joined(separator: ", ") + " and \(xs.count - limit) more"
     }
 
     public var fix: String? {
@@ -52,7 +58,7 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
             var s = "`\(cmd.rawValue)` applies to steps that are \(from)"
             s += allowed.isEmpty ? "; nothing can be done to a \(state.rawValue) step now"
                 : "; from \(state.rawValue) you can: \(allowed.map(\.rawValue).joined(separator: ", "))"
-            if !unmet.isEmpty { s += "; finish (or skip) \(unmet.joined(separator: ", ")) first" }
+            if !unmet.isEmpty { s += "; finish (or skip) \(Self.list(unmet)) first" }
             return s
         case .notIfNecessary: return "only steps marked `if_necessary: true` in the checklist may be skipped"
         case .reasonRequired: return "pass --note \"why it is not necessary\""
