@@ -84,8 +84,12 @@ extension CampaignStore {
 
             var staled: [String] = []
             if command == .reopen {
-                for d in graph.downstream(of: i) where StepCommand.invalidate.allowedFrom.contains(
-                    stored[d].effective(prerequisitesSatisfied: true)) {
+                // Staleness travels only through steps whose results it invalidates: a skipped, pending, running or
+                // failed step in between has no done result built on the reopened one.
+                let affected = graph.downstream(of: i) { d in
+                    StepCommand.invalidate.allowedFrom.contains(stored[d].effective(prerequisitesSatisfied: true))
+                }
+                for d in affected {
                     let id = checklist.steps[d].id
                     var r = rows[id]!
                     let before = r.stored

@@ -131,14 +131,18 @@ public struct ChecklistGraph: Sendable {
     }
 
     /// Every step that depends on `start`, directly or transitively (not including `start`), in file order.
-    public func downstream(of start: Int) -> [Int] {
+    public func downstream(of start: Int) -> [Int] { downstream(of: start, through: { _ in true }) }
+
+    /// The steps reached from `start` along dependent edges, entering only steps for which `include` is true (so a
+    /// change travels only through steps it affects), in file order, without `start`.
+    public func downstream(of start: Int, through include: (Int) -> Bool) -> [Int] {
         var seen = [Bool](repeating: false, count: count)
         var queue = [start], head = 0
         seen[start] = true
         while head < queue.count {
             let v = queue[head]
             head += 1
-            for d in dependents[v] where !seen[d] { seen[d] = true; queue.append(d) }
+            for d in dependents[v] where !seen[d] && include(d) { seen[d] = true; queue.append(d) }
         }
         return (0..<count).filter { seen[$0] && $0 != start }
     }
