@@ -30,6 +30,10 @@ enum CommandRegistry {
         ArrayCommand.self,
         SimulateCommand.self,
         FitCommand.self,
+        ChecklistCommand.self,
+        CampaignCommand.self,
+        StepCommand.self,
+        ReportCommand.self,
         BenchCommand.self,
     ]
 }
