@@ -28,6 +28,9 @@ public struct Calibctl: ParsableCommand {
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
         ArrayCommand.self,
+        JobsCommand.self,
+        JobCommand.self,
+        TickCommand.self,
     ]
 }
 
