@@ -35,6 +35,9 @@ enum CommandRegistry {
         StepCommand.self,
         ReportCommand.self,
         BenchCommand.self,
+        JobsCommand.self,
+        JobCommand.self,
+        TickCommand.self,
     ]
 }
 
