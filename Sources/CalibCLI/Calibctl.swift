@@ -28,6 +28,10 @@ public struct Calibctl: ParsableCommand {
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
         ArrayCommand.self,
+        StoreCommand.self,
+        TopGet.self,
+        TopPut.self,
+        BenchCommand.self,
     ]
 }
 
