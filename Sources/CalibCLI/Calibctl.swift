@@ -38,6 +38,9 @@ enum CommandRegistry {
         JobsCommand.self,
         JobCommand.self,
         TickCommand.self,
+        StoreCommand.self,
+        TopGet.self,
+        TopPut.self,
     ]
 }
 

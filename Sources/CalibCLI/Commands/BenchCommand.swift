@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure kernel throughput against memory bandwidth and a numpy baseline (JSON on stdout).",
-        subcommands: [BenchFit.self, BenchDark.self, ChecklistBench.self]
+        subcommands: [BenchFit.self, BenchDark.self, ChecklistBench.self, StoreBench.self]
     )
 }
 

@@ -72,6 +72,7 @@ enum HDF5Attributes {
                 let mt = H5Tcopy(calib_h5t_c_s1())
                 defer { H5Tclose(mt) }
                 H5Tset_size(mt, calib_h5t_variable())
+                H5Tset_cset(mt, H5Tget_cset(t))
                 var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: Swift.max(n, 1))
                 try HDF5Library.check(H5Aread(a, mt, &ptrs), "read attribute \(name)", file: file, object: objectPath)
                 let s = ptrs.first.flatMap { $0 }.map { String(cString: $0) } ?? ""

@@ -1,0 +1,48 @@
+import ArgumentParser
+import CalibCore
+import CalibStore
+import Foundation
+
+/// `calibctl bench store`.
+struct StoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Benchmark the constants store: lookups, puts, large reads vs h5py.",
+        discussion: """
+        Fills a scratch store with --entries validity entries over --detectors x --types, then prints the median
+        in-process lookup latency and lookups/s, the latency of a `calibctl get` process, put latency for a 1 MB and
+        a large payload, and read throughput of the large float32 payload with and without hash verification,
+        next to h5py reading the same file in the same run. Build with `swift build -c release` first.
+
+        Example: calibctl bench store --dir /tmp/bench-store --json
+        """)
+    @Option(help: "Scratch store directory (removed first).") var dir: String = NSTemporaryDirectory() + "calibctl-bench-store"
+    @Option var entries: Int = 100_000
+    @Option var detectors: Int = 100
+    @Option var types: Int = 10
+    @Option(help: "In-process lookups to time.") var lookups: Int = 20_000
+    @Option(name: .customLong("large-mb"), help: "Size of the large payload in MB.") var largeMB: Int = 128
+    @Option(help: "python3 with h5py for the comparison (default: python3 on PATH; 'none' skips).") var python: String?
+    @Flag(name: .customLong("keep"), help: "Keep the scratch store.") var keep = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        var s = StoreBenchmark.Settings(directory: dir)
+        s.entries = entries; s.detectors = detectors; s.types = types; s.lookups = lookups; s.largeMB = largeMB
+        s.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        if python != "none" {
+            s.python = python ?? (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+                .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        }
+        let r = try StoreBenchmark.run(s) { if !json { Diagnostics.info($0) } }
+        if !keep { try? FileManager.default.removeItem(atPath: dir) }
+        if json { try printJSON(r); return }
+        print(String(format: "entries %d (%d detectors x %d types), fill %.1f s", r.entries, r.detectors, r.types, r.fillSeconds))
+        print(String(format: "in-process lookup: median %.2f us, p90 %.2f us, %.0f lookups/s", r.lookupMedianMicroseconds, r.lookupP90Microseconds, r.lookupsPerSecond))
+        if let m = r.cliCallMedianMilliseconds { print(String(format: "CLI `calibctl get`: median %.1f ms per call, %.1f calls/s", m, 1000 / m)) }
+        print(String(format: "put: 1 MB %.1f ms, %d MB %.0f ms", r.put1MBMilliseconds, r.largeMB, r.putLargeMilliseconds))
+        print(String(format: "read %d MB float32: %.0f MB/s verified, %.0f MB/s unverified (%.1f ms); typed copy %.1f ms", r.largeMB, r.readLargeVerifiedMBps, r.readLargeUnverifiedMBps, r.readLargeUnverifiedSeconds * 1e3, r.typedCopyMilliseconds))
+        if let h = r.h5pyReadSeconds, let x = r.speedupVersusH5py {
+            print(String(format: "h5py same file: %.1f ms (%.0f MB/s); h5py time / calibctl time = %.2f", h * 1e3, r.h5pyReadMBps ?? 0, x))
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import CalibIO
+import Foundation
+
+extension ConstantsStore {
+    static let entrySelect = """
+        SELECT i.id AS iid, i.first_run, i.last_run, i.sha256, i.inserted_at_us, t.name AS tag, d.name AS det,
+               c.name AS typ, p.user, p.host, p.command_line, p.software_version, p.at_us, p.comment, p.campaign,
+               p.step, p.job, p.input_runs
+        FROM iovs i JOIN tags t ON t.id = i.tag_id JOIN detectors d ON d.id = t.detector_id
+             JOIN calib_types c ON c.id = t.type_id JOIN provenance p ON p.id = i.provenance_id
+        """
+
+    func entryFrom(_ r: SQLRow) throws -> IOVEntry {
+        let links = ProvenanceLinks(comment: r.text("comment") ?? "", campaign: r.text("campaign"), step: r.text("step"),
+                                    job: r.text("job"), inputRuns: r.text("input_runs"))
+        let prov = Provenance(user: r.text("user")!, host: r.text("host")!, commandLine: r.text("command_line")!,
+                              softwareVersion: r.text("software_version")!, at: StoreTime.format(r.int("at_us")!),
+                              atMicroseconds: r.int("at_us")!, links: links)
+        let at = r.int("inserted_at_us")!
+        return IOVEntry(id: r.int("iid")!, detector: r.text("det")!, type: r.text("typ")!, tag: r.text("tag")!,
+                        runs: try RunRange(first: r.int("first_run")!, last: r.int("last_run")), sha256: r.text("sha256")!,
+                        insertedAt: StoreTime.format(at), insertedAtMicroseconds: at, provenance: prov)
+    }
+
+    /// One validity entry by id.
+    public func entry(id: Int64) throws -> IOVEntry {
+        guard let r = try db.first(ConstantsStore.entrySelect + " WHERE i.id = ?", id) else {
+            throw StoreError.bad("no validity entry #\(id)")
+        }
+        return try entryFrom(r)
+    }
+
+    /// Where a lookup searches: a tag id and an as-of cap.
+    struct Scope { var tagID: Int64; var tagName: String; var asOf: Int64; var globalTag: String? }
+
+    func scope(detector: String, type: String, tag: String?, globalTag: String?, asOf: Int64?) throws -> Scope {
+        if tag != nil && globalTag != nil {
+            throw StoreError.usage("give --tag or --global-tag, not both")
+        }
+        let d = try self.detector(detector), t = try self.type(type)
+        if let globalTag {
+            let gt = try self.globalTag(globalTag)
+            guard let e = gt.entries.first(where: { $0.detector == d.name && $0.type == t.name }) else {
+                throw StoreError.bad("global tag \(gt.name) has no entry for \(d.name)/\(t.name)",
+                                     fix: "`calibctl store global-tag show \(gt.name)` lists its entries")
+            }
+            let row = try requireTag(detector: d, type: t, name: e.tag)
+            return Scope(tagID: row.id, tagName: e.tag, asOf: Swift.min(asOf ?? .max, gt.asOfMicroseconds), globalTag: gt.name)
+        }
+        let row = try requireTag(detector: d, type: t, name: tag ?? ConstantsStore.defaultTag)
+        return Scope(tagID: row.id, tagName: tag ?? ConstantsStore.defaultTag, asOf: asOf ?? .max, globalTag: nil)
+    }
+
+    /// The validity entry that applies to `run`: the newest insertion (by insertion time, then id) whose range
+    /// contains the run, in the tag (or the global tag's tag), not inserted after the as-of time.
+    /// - Parameters:
+    ///   - asOf: microseconds since the epoch (``StoreTime``); nil = now.
+    public func lookup(detector: String, type: String, run: Int64, tag: String? = nil, globalTag: String? = nil,
+                       asOf: Int64? = nil) throws -> IOVEntry {
+        let s = try scope(detector: detector, type: type, tag: tag, globalTag: globalTag, asOf: asOf)
+        guard let r = try db.first(ConstantsStore.entrySelect + """
+             WHERE i.tag_id = ? AND i.first_run <= ? AND (i.last_run IS NULL OR i.last_run >= ?) AND i.inserted_at_us <= ?
+             ORDER BY i.inserted_at_us DESC, i.id DESC LIMIT 1
+            """, s.tagID, run, run, s.asOf) else {
+            throw StoreError.bad("no constants for \(detector)/\(type) run \(run) in tag \(s.tagName)"
+                                 + (s.globalTag.map { " (global tag \($0))" } ?? "")
+                                 + (s.asOf < .max ? " as of \(StoreTime.format(s.asOf))" : ""),
+                                 fix: "`calibctl store explain \(detector) \(type) --run \(run)` shows what is there; `calibctl store lint` finds gaps")
+        }
+        return try entryFrom(r)
+    }
+
+    /// Looks up and reads the payload for `run` (see ``lookup(detector:type:run:tag:globalTag:asOf:)``).
+    /// - Parameter verify: recompute the content hash and refuse a damaged file (default true).
+    public func get(detector: String, type: String, run: Int64, tag: String? = nil, globalTag: String? = nil,
+                    asOf: Int64? = nil, verify: Bool = true) throws -> StoredPayload {
+        let e = try lookup(detector: detector, type: type, run: run, tag: tag, globalTag: globalTag, asOf: asOf)
+        let p = try readPayload(sha256: e.sha256, verify: verify, context: "\(e.detector)/\(e.type) run \(run)")
+        return StoredPayload(entry: e, payload: p, path: payloadPath(e.sha256))
+    }
+
+    /// Reads a payload by its hash (a unique prefix of at least 8 hex digits is accepted).
+    public func readPayload(sha256 prefix: String, verify: Bool = true, context: String? = nil) throws -> Payload {
+        let sha = try resolvePayload(prefix)
+        let path = payloadPath(sha)
+        let what = "payload \(sha.prefix(12))" + (context.map { " (\($0))" } ?? "")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError.bad("\(what) is missing: \(path) does not exist",
+                                 fix: "restore it from a bundle (`calibctl store import`) or put the constants again; `calibctl store verify` lists all damage")
+        }
+        do {
+            let f = try HDF5File.open(path)
+            return try PayloadFile.read(from: f, expectedSHA256: verify ? sha : nil)
+        } catch let e as HDF5Error {
+            throw StoreError.bad("\(what) in \(path) is unreadable: \(e.detail)",
+                                 fix: "the file was damaged behind the store's back; restore it from a bundle or put the constants again")
+        }
+    }
+
+    /// The full hash of a payload from a unique prefix (8+ hex digits).
+    public func resolvePayload(_ prefix: String) throws -> String {
+        let p = prefix.lowercased()
+        guard p.count >= 8, p.allSatisfy(\.isHexDigit) else {
+            throw StoreError.usage("'\(prefix)' is not a payload hash (8 to 64 hex digits)")
+        }
+        if p.count == 64, try db.first("SELECT 1 FROM payloads WHERE sha256=?", p) != nil { return p }
+        let rows = try db.query("SELECT sha256 FROM payloads WHERE sha256 >= ? AND sha256 < ? LIMIT 2", p, p + "g")
+        guard rows.count == 1, let sha = rows[0].text("sha256") else {
+            throw StoreError.bad(rows.isEmpty ? "no payload \(prefix) in the store" : "payload prefix \(prefix) is ambiguous",
+                                 fix: rows.isEmpty ? "`calibctl store list iovs` shows stored payloads" : "give more hex digits")
+        }
+        return sha
+    }
+
+    /// Every candidate for `run` and the rule that picked the winner.
+    public func explain(detector: String, type: String, run: Int64, tag: String? = nil, globalTag: String? = nil,
+                        asOf: Int64? = nil) throws -> LookupExplanation {
+        let s = try scope(detector: detector, type: type, tag: tag, globalTag: globalTag, asOf: asOf)
+        let rows = try db.query(ConstantsStore.entrySelect + """
+             WHERE i.tag_id = ? AND i.first_run <= ? AND (i.last_run IS NULL OR i.last_run >= ?)
+             ORDER BY i.inserted_at_us DESC, i.id DESC
+            """, s.tagID, run, run).map(entryFrom)
+        var winner: IOVEntry? = nil
+        var candidates: [LookupExplanation.Candidate] = []
+        for e in rows {
+            let verdict: String
+            if e.insertedAtMicroseconds > s.asOf {
+                verdict = "ignored: inserted \(e.insertedAt), after the as-of time \(StoreTime.format(s.asOf))"
+            } else if let w = winner {
+                verdict = "superseded by #\(w.id) (inserted later, \(w.insertedAt))"
+            } else {
+                winner = e
+                verdict = "winner: newest insertion containing run \(run)"
+            }
+            candidates.append(.init(entry: e, verdict: verdict))
+        }
+        return LookupExplanation(detector: try self.detector(detector).name, type: type, run: run, tag: s.tagName,
+                                 globalTag: s.globalTag, asOf: s.asOf < .max ? StoreTime.format(s.asOf) : nil,
+                                 rule: "among entries of tag \(s.tagName) whose run range contains \(run)"
+                                    + (s.asOf < .max ? " and that were inserted at or before \(StoreTime.format(s.asOf))" : "")
+                                    + ", the newest insertion wins (latest insertion time, then highest entry id)",
+                                 candidates: candidates, winner: winner)
+    }
+
+    /// Every insertion for (detector, type), oldest first; optionally one tag.
+    public func history(detector: String, type: String, tag: String? = nil) throws -> [IOVEntry] {
+        let d = try self.detector(detector), t = try self.type(type)
+        if let tag {
+            let row = try requireTag(detector: d, type: t, name: tag)
+            return try db.query(ConstantsStore.entrySelect + " WHERE i.tag_id = ? ORDER BY i.inserted_at_us, i.id", row.id).map(entryFrom)
+        }
+        return try db.query(ConstantsStore.entrySelect + " WHERE t.detector_id = ? AND t.type_id = ? ORDER BY i.inserted_at_us, i.id",
+                            d.id, t.id).map(entryFrom)
+    }
+
+    /// Validity entries, optionally filtered, in insertion order.
+    public func entries(detector: String? = nil, type: String? = nil, tag: String? = nil) throws -> [IOVEntry] {
+        var cond: [String] = [], params: [SQLBindable] = []
+        if let detector { cond.append("t.detector_id = ?"); params.append(try detectorID(detector)) }
+        if let type { cond.append("t.type_id = ?"); params.append(try typeID(type)) }
+        if let tag { cond.append("(t.name = ? OR t.alias = ?)"); params.append(tag); params.append(tag) }
+        return try db.query(ConstantsStore.entrySelect + (cond.isEmpty ? "" : " WHERE " + cond.joined(separator: " AND "))
+                            + " ORDER BY i.id", parameters: params).map(entryFrom)
+    }
+
+    /// The resolved timeline of a tag: maximal run segments with the payload that wins there (as of `asOf`).
+    /// Segments follow run order; a segment with `sha256 == nil` is not listed (gaps are simply absent).
+    public func timeline(detector: String, type: String, tag: String? = nil, globalTag: String? = nil,
+                         asOf: Int64? = nil) throws -> [(runs: RunRange, entry: IOVEntry)] {
+        let s = try scope(detector: detector, type: type, tag: tag, globalTag: globalTag, asOf: asOf)
+        let all = try db.query(ConstantsStore.entrySelect + " WHERE i.tag_id = ? AND i.inserted_at_us <= ? ORDER BY i.inserted_at_us, i.id",
+                               s.tagID, s.asOf).map(entryFrom)
+        return IOVTimeline.resolve(all)
+    }
+}
+
+/// Resolution of overlapping entries into non-overlapping segments (newest insertion wins).
+enum IOVTimeline {
+    /// `entries` in insertion order (oldest first).
+    static func resolve(_ entries: [IOVEntry]) -> [(runs: RunRange, entry: IOVEntry)] {
+        // Boundaries where the winner can change.
+        var points = Set<Int64>()
+        for e in entries {
+            points.insert(e.runs.first)
+            if let l = e.runs.last, l < .max { points.insert(l + 1) }
+        }
+        let sorted = points.sorted()
+        var out: [(runs: RunRange, entry: IOVEntry)] = []
+        for (i, start) in sorted.enumerated() {
+            // No entry starts or ends inside [start, next point - 1], so one winner holds for the whole segment.
+            let end: Int64? = i + 1 < sorted.count ? sorted[i + 1] - 1 : nil
+            guard let w = entries.last(where: { $0.runs.contains(start) }) else { continue }
+            if let prev = out.last, prev.entry.id == w.id, let pl = prev.runs.last, pl + 1 == start {
+                out[out.count - 1].runs = try! RunRange(first: prev.runs.first, last: end)
+            } else {
+                out.append((try! RunRange(first: start, last: end), w))
+            }
+        }
+        return out
+    }
+}

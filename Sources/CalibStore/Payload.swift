@@ -1,0 +1,153 @@
+import CalibIO
+import Foundation
+
+/// One named n-d array of a payload: dtype, shape and the little-endian element bytes (row-major, C order).
+public struct PayloadArray: Sendable, Equatable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    /// Little-endian element bytes, `count * dtype.size` of them.
+    public let bytes: [UInt8]
+
+    /// Creates an array from raw little-endian bytes; checks the byte count against dtype and shape.
+    public init(name: String, dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+        try StoreNames.check(name, what: "dataset name")
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw StoreError.usage("dataset '\(name)' has a negative dimension in shape \(shape)")
+        }
+        let n = shape.reduce(1, *)
+        guard bytes.count == n * dtype.size else {
+            throw StoreError.bad("dataset '\(name)' has \(bytes.count) bytes, but \(dtype) \(PayloadArray.shapeText(shape)) needs \(n * dtype.size)")
+        }
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    /// Creates an array from typed values (row-major).
+    public init<T: HDF5Scalar>(name: String, values: [T], shape: [Int]? = nil) throws {
+        let shape = shape ?? [values.count]
+        let bytes = values.withUnsafeBytes { Array($0) }
+        try self.init(name: name, dtype: T.dtype, shape: shape, bytes: bytes)
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The values as `T`, which must be this array's dtype (no silent conversion).
+    public func values<T: HDF5Scalar>(as type: T.Type = T.self) throws -> [T] {
+        guard T.dtype == dtype else {
+            throw StoreError.usage("dataset '\(name)' holds \(dtype), not \(T.dtype)",
+                                   fix: "read it as \(dtype) or use doubles() to convert")
+        }
+        return [T](unsafeUninitializedCapacity: count) { buf, n in
+            _ = bytes.withUnsafeBytes { memcpy(buf.baseAddress!, $0.baseAddress!, $0.count) }
+            n = count
+        }
+    }
+
+    /// Calls `body` with the values viewed as `T` without copying (`T` must be this array's dtype).
+    public func withUnsafeValues<T: HDF5Scalar, R>(as type: T.Type = T.self,
+                                                   _ body: (UnsafeBufferPointer<T>) throws -> R) throws -> R {
+        guard T.dtype == dtype else {
+            throw StoreError.usage("dataset '\(name)' holds \(dtype), not \(T.dtype)")
+        }
+        return try bytes.withUnsafeBytes { raw in try body(raw.bindMemory(to: T.self)) }
+    }
+
+    /// The values converted to Double, whatever the dtype.
+    public func doubles() -> [Double] {
+        bytes.withUnsafeBytes { raw -> [Double] in
+            switch dtype {
+            case .float32: raw.bindMemory(to: Float.self).map(Double.init)
+            case .float64: Array(raw.bindMemory(to: Double.self))
+            case .int8: raw.bindMemory(to: Int8.self).map(Double.init)
+            case .int16: raw.bindMemory(to: Int16.self).map(Double.init)
+            case .int32: raw.bindMemory(to: Int32.self).map(Double.init)
+            case .int64: raw.bindMemory(to: Int64.self).map(Double.init)
+            case .uint8: raw.bindMemory(to: UInt8.self).map(Double.init)
+            case .uint16: raw.bindMemory(to: UInt16.self).map(Double.init)
+            case .uint32: raw.bindMemory(to: UInt32.self).map(Double.init)
+            case .uint64: raw.bindMemory(to: UInt64.self).map(Double.init)
+            }
+        }
+    }
+
+    static func shapeText(_ shape: [Int]) -> String {
+        shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: "x")
+    }
+    public var shapeText: String { PayloadArray.shapeText(shape) }
+}
+
+/// A payload: one or more named arrays plus attributes. Stored once per distinct content, in an HDF5 file named by
+/// ``contentHash`` (docs/formats-store.md).
+public struct Payload: Sendable, Equatable {
+    /// The arrays, sorted by name.
+    public let arrays: [PayloadArray]
+    /// Attributes (normalised: a one-element list is stored as a scalar, as HDF5 reads it back).
+    public let attributes: [String: AttributeValue]
+
+    public init(arrays: [PayloadArray], attributes: [String: AttributeValue] = [:]) throws {
+        guard !arrays.isEmpty else { throw StoreError.usage("a payload needs at least one dataset") }
+        let sorted = arrays.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.name == b.name {
+            throw StoreError.usage("the payload has two datasets named '\(a.name)'")
+        }
+        var norm: [String: AttributeValue] = [:]
+        for (k, v) in attributes {
+            try StoreNames.check(k, what: "attribute name")
+            if case .string(let s) = v, s.utf8.contains(0) {
+                throw StoreError.usage("attribute '\(k)' holds a NUL character")
+            }
+            switch v {
+            case .ints(let a) where a.count == 1: norm[k] = .int(a[0])
+            case .doubles(let a) where a.count == 1: norm[k] = .double(a[0])
+            default: norm[k] = v
+            }
+        }
+        self.arrays = sorted
+        self.attributes = norm
+    }
+
+    /// The array with this name, if any.
+    public subscript(_ name: String) -> PayloadArray? { arrays.first { $0.name == name } }
+
+    /// Total element bytes.
+    public var byteCount: Int { arrays.reduce(0) { $0 + $1.bytes.count } }
+
+    /// The canonical content hash (hash rule `calibctl-content-v1`, docs/formats-store.md): SHA-256 over
+    /// a header, then for each dataset in byte order of its name: name, dtype, rank, dims and the little-endian
+    /// bytes; then for each attribute in byte order of its name: name, kind and value. Every field is
+    /// length-prefixed, so no two different payloads share a hash input.
+    public var contentHash: String {
+        var h = SHA256Hasher()
+        func field(_ h: inout SHA256Hasher, _ s: String) { h.update("\(s.utf8.count):"); h.update(s) }
+        field(&h, Payload.hashRule)
+        field(&h, "datasets=\(arrays.count)")
+        for a in arrays {
+            field(&h, a.name)
+            field(&h, a.dtype.rawValue)
+            field(&h, "rank=\(a.shape.count)")
+            field(&h, a.shape.map(String.init).joined(separator: ","))
+            h.update("\(a.bytes.count):")
+            a.bytes.withUnsafeBytes { h.update($0) }
+        }
+        let keys = attributes.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        field(&h, "attributes=\(keys.count)")
+        for k in keys {
+            field(&h, k)
+            switch attributes[k]! {
+            case .string(let s): field(&h, "string"); field(&h, s)
+            case .int(let i): field(&h, "int"); field(&h, String(i))
+            case .double(let d): field(&h, "double"); field(&h, String(d.bitPattern, radix: 16))
+            case .ints(let a): field(&h, "ints"); field(&h, a.map(String.init).joined(separator: ","))
+            case .doubles(let a): field(&h, "doubles"); field(&h, a.map { String($0.bitPattern, radix: 16) }.joined(separator: ","))
+            }
+        }
+        return h.finalizeHex()
+    }
+
+    /// The name of the hash rule, recorded in every payload file.
+    public static let hashRule = "calibctl-content-v1"
+}

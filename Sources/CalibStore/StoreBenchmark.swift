@@ -1,0 +1,207 @@
+import CalibCore
+import CalibIO
+import Foundation
+
+/// `calibctl bench store`: fills a store with many validity entries and measures lookups, puts and reads, with the
+/// same read done by h5py in the same run for comparison. Timings are wall-clock medians (monotonic clock).
+public enum StoreBenchmark {
+    public struct Settings: Sendable {
+        public var directory: String
+        public var detectors = 100
+        public var types = 10
+        public var entries = 100_000
+        public var lookups = 20_000
+        public var cliCalls = 20
+        public var largeMB = 128
+        /// The calibctl binary for per-call timing (nil: skip).
+        public var executable: String?
+        /// A python3 with h5py (nil: skip the comparison).
+        public var python: String?
+        public init(directory: String) { self.directory = directory }
+    }
+
+    public struct Result: Sendable, Codable {
+        public var entries: Int
+        public var detectors: Int
+        public var types: Int
+        public var fillSeconds: Double
+        public var lookupMedianMicroseconds: Double
+        public var lookupP90Microseconds: Double
+        public var lookupsPerSecond: Double
+        public var cliCallMedianMilliseconds: Double?
+        public var cliCallsPerSecond: Double?
+        public var put1MBMilliseconds: Double
+        public var putLargeMilliseconds: Double
+        public var largeMB: Int
+        public var readLargeVerifiedMBps: Double
+        public var readLargeUnverifiedMBps: Double
+        public var readLargeUnverifiedSeconds: Double
+        public var typedCopyMilliseconds: Double
+        public var h5pyReadSeconds: Double?
+        public var h5pyReadMBps: Double?
+        /// h5py time / calibctl (unverified) time: above 1 means calibctl reads faster.
+        public var speedupVersusH5py: Double?
+        public var payloadFile: String
+    }
+
+    static func clock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
+    static func percentile(_ v: [Double], _ p: Double) -> Double { let s = v.sorted(); return s.isEmpty ? .nan : s[Swift.min(s.count - 1, Int(Double(s.count) * p))] }
+
+    /// Runs everything; `progress` receives one line per phase.
+    public static func run(_ cfg: Settings, progress: (String) -> Void = { _ in }) throws -> Result {
+        try? FileManager.default.removeItem(atPath: cfg.directory)
+        let store = try ConstantsStore(directory: cfg.directory, create: true)
+        var rng = SplitMix64(seed: 7)
+        let t0 = clock()
+        let schema = TypeSchema(datasets: [try .init(parsing: "values:float32:any")])
+        for t in 0..<cfg.types { try store.addType("bench_t\(t)", schema: schema) }
+        let perPair = Swift.max(1, cfg.entries / (cfg.detectors * cfg.types))
+        for d in 0..<cfg.detectors {
+            let det = String(format: "bdet%03d", d)
+            try store.addDetector(DetectorSpec(name: det, kind: "bench", hardwareIndex: Int64(d)))
+        }
+        // One real put per (detector, type) (payload file + fsync + commit), then bulk entries that share payloads.
+        var shas: [String] = []
+        for d in 0..<cfg.detectors {
+            for t in 0..<cfg.types {
+                let values = (0..<64).map { _ in Float(rng.nextGaussian()) }
+                let p = try Payload(arrays: [PayloadArray(name: "values", values: values)])
+                let e = try store.put(detector: String(format: "bdet%03d", d), type: "bench_t\(t)", runs: try RunRange(first: 0, last: 99), payload: p)
+                shas.append(e.sha256)
+            }
+        }
+        progress(String(format: "filled %d payloads in %.1f s", shas.count, clock() - t0))
+        try store.db.transaction {
+            let now = StoreTime.now()
+            let prov = try store.insertProvenance(links: ProvenanceLinks(comment: "bench fill"), at: now)
+            let tags = try store.db.query("SELECT id FROM tags ORDER BY id").compactMap { $0.int("id") }
+            for (i, tagID) in tags.enumerated() {
+                for k in 1..<perPair {
+                    try store.db.run("INSERT INTO iovs(tag_id, first_run, last_run, sha256, inserted_at_us, provenance_id) VALUES(?,?,?,?,?,?)",
+                                     tagID, Int64(k * 100), Int64(k * 100 + 99), shas[(i + k) % shas.count], now + Int64(k), prov)
+                }
+            }
+        }
+        let fill = clock() - t0
+        let total = Int(try store.db.first("SELECT COUNT(*) AS n FROM iovs")?.int("n") ?? 0)
+        progress(String(format: "%d validity entries in %.1f s", total, fill))
+
+        // In-process lookups.
+        let maxRun = perPair * 100
+        var lat: [Double] = []
+        lat.reserveCapacity(cfg.lookups)
+        let names = (0..<cfg.detectors).map { String(format: "bdet%03d", $0) }, typeNames = (0..<cfg.types).map { "bench_t\($0)" }
+        for _ in 0..<200 { _ = try store.lookup(detector: names[0], type: typeNames[0], run: 5) }
+        let tl = clock()
+        for _ in 0..<cfg.lookups {
+            let d = names[Int(rng.next() % UInt64(names.count))], t = typeNames[Int(rng.next() % UInt64(typeNames.count))]
+            let run = Int64(rng.next() % UInt64(maxRun))
+            let a = clock()
+            let e = try store.lookup(detector: d, type: t, run: run)
+            lat.append(clock() - a)
+            precondition(e.runs.contains(run))
+        }
+        let lookupTotal = clock() - tl
+        progress(String(format: "in-process lookup median %.1f us", median(lat) * 1e6))
+
+        // Per CLI call.
+        var cliMedian: Double? = nil
+        if let exe = cfg.executable {
+            var times: [Double] = []
+            for i in 0..<cfg.cliCalls {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: exe)
+                p.arguments = ["get", names[i % names.count], typeNames[i % typeNames.count], "--run", String(i * 37 % maxRun), "--json", "--store", cfg.directory]
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                let a = clock()
+                try p.run()
+                p.waitUntilExit()
+                times.append(clock() - a)
+                guard p.terminationStatus == 0 else { throw StoreError(.internalError, "bench: `calibctl get` exited \(p.terminationStatus)") }
+            }
+            cliMedian = median(times)
+            progress(String(format: "CLI get median %.1f ms", median(times) * 1e3))
+        }
+
+        // Puts.
+        try store.addType("bench_large", schema: schema)
+        func payload(floats: Int, seed: UInt64) throws -> Payload {
+            var r = SplitMix64(seed: seed)
+            var v = [Float](repeating: 0, count: floats)
+            for i in 0..<floats { v[i] = Float(r.next() >> 40) * 1e-3 }
+            return try Payload(arrays: [PayloadArray(name: "values", values: v, shape: [floats / 1024, 1024])])
+        }
+        var put1: [Double] = []
+        for k in 0..<5 {
+            let p = try payload(floats: 262_144, seed: 100 + UInt64(k))
+            let a = clock()
+            try store.put(detector: names[0], type: "bench_large", runs: try RunRange(first: Int64(k * 10), last: Int64(k * 10 + 9)), payload: p)
+            put1.append(clock() - a)
+        }
+        let large = try payload(floats: cfg.largeMB * 262_144, seed: 999)
+        let a = clock()
+        let le = try store.put(detector: names[0], type: "bench_large", runs: try RunRange(first: 1000, last: nil), payload: large)
+        let putLarge = clock() - a
+        progress(String(format: "put 1 MB %.1f ms, %d MB %.0f ms", median(put1) * 1e3, cfg.largeMB, putLarge * 1e3))
+
+        // Reads of the large payload.
+        let bytes = Double(large.byteCount)
+        var rv: [Double] = [], ru: [Double] = [], copy: [Double] = []
+        for _ in 0..<3 {
+            var s = clock()
+            let g = try store.get(detector: names[0], type: "bench_large", run: 2000, verify: true)
+            rv.append(clock() - s)
+            s = clock()
+            let u = try store.get(detector: names[0], type: "bench_large", run: 2000, verify: false)
+            let sum = try u.payload["values"]!.withUnsafeValues(as: Float.self) { $0[0] + $0[$0.count - 1] }
+            ru.append(clock() - s)
+            s = clock()
+            let typed: [Float] = try g.payload["values"]!.values()
+            copy.append(clock() - s)
+            precondition(typed.count == large.arrays[0].count && sum.isFinite)
+        }
+        let file = store.payloadPath(le.sha256)
+        var h5py: Double? = nil
+        if let py = cfg.python {
+            let script = """
+                import sys, time, h5py
+                ts = []
+                for i in range(4):
+                    t = time.perf_counter()
+                    with h5py.File(sys.argv[1], 'r') as f:
+                        a = f['data/values'][()]
+                    ts.append(time.perf_counter() - t)
+                    assert a.size == \(large.arrays[0].count)
+                ts = sorted(ts[1:])
+                print(ts[len(ts) // 2])
+                """
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: py)
+            p.arguments = ["-c", script, file]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            h5py = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let ours = median(ru)
+        return Result(entries: total, detectors: cfg.detectors, types: cfg.types, fillSeconds: fill,
+                      lookupMedianMicroseconds: median(lat) * 1e6, lookupP90Microseconds: percentile(lat, 0.9) * 1e6,
+                      lookupsPerSecond: Double(cfg.lookups) / lookupTotal,
+                      cliCallMedianMilliseconds: cliMedian.map { $0 * 1e3 }, cliCallsPerSecond: cliMedian.map { 1 / $0 },
+                      put1MBMilliseconds: median(put1) * 1e3, putLargeMilliseconds: putLarge * 1e3, largeMB: cfg.largeMB,
+                      readLargeVerifiedMBps: bytes / median(rv) / 1e6, readLargeUnverifiedMBps: bytes / ours / 1e6,
+                      readLargeUnverifiedSeconds: ours, typedCopyMilliseconds: median(copy) * 1e3,
+                      h5pyReadSeconds: h5py, h5pyReadMBps: h5py.map { bytes / $0 / 1e6 },
+                      speedupVersusH5py: h5py.map { $0 / ours }, payloadFile: file)
+    }
+}

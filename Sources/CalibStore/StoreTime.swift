@@ -1,0 +1,72 @@
+import Foundation
+
+/// Times in the store: integer microseconds since 1970-01-01 UTC (exact to compare, sort and round-trip), shown as
+/// ISO 8601 UTC with microseconds.
+public enum StoreTime {
+    /// Now, in microseconds since the epoch.
+    public static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+
+    /// `2026-11-21T20:16:44.123456Z`.
+    public static func format(_ us: Int64) -> String {
+        var secs = time_t(us / 1_000_000)
+        let frac = us % 1_000_000
+        var tmv = tm()
+        gmtime_r(&secs, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), frac)
+    }
+
+    /// Parses `now`, `2026-11-21`, `2026-11-21T20:16:44Z`, `2026-11-21 20:16:44`, with optional fractional seconds
+    /// and a `Z` or `+hh:mm` offset (no offset means UTC), or `@SECONDS` since the epoch.
+    public static func parse(_ text: String) throws -> Int64 {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.lowercased() == "now" { return now() }
+        if t.hasPrefix("@"), let s = Double(t.dropFirst()) { return Int64((s * 1_000_000).rounded()) }
+        let fix = "write a time as 2026-11-21, 2026-11-21T20:16:44Z or 2026-11-21T20:16:44.5+01:00 (UTC if no offset)"
+        var s = Substring(t)
+        func num(_ n: Int) -> Int? {
+            guard s.count >= n, let v = Int(s.prefix(n)) else { return nil }
+            s = s.dropFirst(n)
+            return v
+        }
+        func eat(_ c: Character) -> Bool { if s.first == c { s = s.dropFirst(); return true } else { return false } }
+        guard let y = num(4), eat("-"), let mo = num(2), eat("-"), let d = num(2) else {
+            throw StoreError.usage("time '\(text)' is not a date", fix: fix)
+        }
+        var h = 0, mi = 0, sec = 0, micro: Int64 = 0, offset = 0
+        if eat("T") || eat(" ") {
+            guard let hh = num(2), eat(":"), let mm = num(2) else { throw StoreError.usage("time '\(text)' has no hh:mm", fix: fix) }
+            h = hh; mi = mm
+            if eat(":") {
+                guard let ss = num(2) else { throw StoreError.usage("time '\(text)' has bad seconds", fix: fix) }
+                sec = ss
+                if eat(".") {
+                    let digits = s.prefix(while: \.isNumber)
+                    s = s.dropFirst(digits.count)
+                    let padded = (String(digits) + "000000").prefix(6)
+                    micro = Int64(padded) ?? 0
+                }
+            }
+            if eat("Z") || eat("z") {
+            } else if let sign = s.first, sign == "+" || sign == "-" {
+                s = s.dropFirst()
+                guard let oh = num(2) else { throw StoreError.usage("time '\(text)' has a bad offset", fix: fix) }
+                _ = eat(":")
+                let om = num(2) ?? 0
+                offset = (oh * 60 + om) * 60 * (sign == "-" ? -1 : 1)
+            }
+        }
+        guard s.isEmpty, (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 61 else {
+            throw StoreError.usage("time '\(text)' is not a valid time", fix: fix)
+        }
+        var tmv = tm()
+        tmv.tm_year = Int32(y - 1900); tmv.tm_mon = Int32(mo - 1); tmv.tm_mday = Int32(d)
+        tmv.tm_hour = Int32(h); tmv.tm_min = Int32(mi); tmv.tm_sec = Int32(sec)
+        let epoch = Int64(timegm(&tmv)) - Int64(offset)
+        return epoch * 1_000_000 + micro
+    }
+}
