@@ -132,8 +132,10 @@ public enum GainFitKernel {
             let n = tn[k]
             allValid .&= n .> one
             let inv = one / n
-            let y = ts[k] * inv
-            let v = pointwiseMax((tq[k] * inv).addingProduct(-y, y), floorV)
+            let sk = ts[k]
+            let y = sk * inv
+            // n*sumsq - sum^2 is exact in float for integer counts below 2^24 (no cancellation error).
+            let v = pointwiseMax((n * tq[k]).addingProduct(-sk, sk) * (inv * inv), floorV)
             ty[k] = y
             tw[k] = n / v
             varSum += v

@@ -12,7 +12,7 @@ extension GainFitKernel {
             for k in 0..<np where n[k] > 1 {
                 let inv = 1 / n[k]
                 let y = sum[k] * inv
-                let v = max((sumsq[k] * inv).addingProduct(-y, y), o.varianceFloor)
+                let v = max((n[k] * sumsq[k]).addingProduct(-sum[k], sum[k]) * (inv * inv), o.varianceFloor)
                 ys[nv] = y; ws[nv] = n[k] / v; xs[nv] = x[k]
                 varSum += v
                 nv += 1
