@@ -7,7 +7,8 @@ import Foundation
 /// The job kinds this calibctl can run on a worker. Kinds that need the store or numerics register here.
 enum JobKinds {
     static var registry: JobKindRegistry {
-        let r = JobKindRegistry.builtIn
+        var r = JobKindRegistry.builtIn
+        r.register(PixelGainFitJob.self)
         return r
     }
 }

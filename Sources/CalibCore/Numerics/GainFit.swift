@@ -29,8 +29,11 @@ public struct GainFitSummary: Codable, Sendable, Equatable {
 public enum GainFit {
     /// Runs the fit of one FED file. The output appears atomically. Peak memory ~ 2 x 3 x pixels/module x points x 4 B
     /// (185 MB for CMS modules) plus the per-module outputs.
+    /// - Parameter conversion: VCal-to-electrons (slope, offset) per module detid, overriding the file's own
+    ///   `/modules/vcal_slope` / `vcal_offset` (the workflow takes them from the store's VCal tag).
     public static func run(inputPath: String, outputPath: String, options: GainFitOptions = GainFitOptions(),
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> GainFitSummary {
+                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                           conversion: (@Sendable (Int64) -> (slope: Double, offset: Double))? = nil) throws -> GainFitSummary {
         let t0 = Date()
         let reader = try GainScanReader(path: inputPath)
         let ppm = reader.pixelsPerModule, np = reader.points, M = reader.modules
@@ -89,7 +92,11 @@ public enum GainFit {
             let block = GainScanBlock(n: b, sum: b + per, sumsq: b + 2 * per, pixels: ppm, points: np)
             let res = GainFitResults(gain: fout, pedestal: fout + ppm, chi2ndf: fout + 2 * ppm, npoints: bout,
                                      status: bout + ppm)
-            GainFitKernel.fit(block, x: reader.electrons(module: m), options: options, into: res, threads: threads)
+            let x = conversion.map { conv in
+                let c = conv(reader.detIDs[m])
+                return reader.vcal.map { Float(c.slope * Double($0) * reader.highToLow + c.offset) }
+            } ?? reader.electrons(module: m)
+            GainFitKernel.fit(block, x: x, options: options, into: res, threads: threads)
             for p in 0..<ppm {
                 let s = GainPixelStatus(rawValue: res.status[p]) ?? .notANumber
                 counts[Int(s.rawValue)] += 1
