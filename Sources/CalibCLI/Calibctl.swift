@@ -27,7 +27,14 @@ public struct Calibctl: ParsableCommand {
 /// Every subcommand, in the order `--help` lists them. Commands register here.
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
-        ArrayCommand.self,
+        CreateRun.self,
+        SubmitRun.self,
+        StatusRun.self,
+        ResubmitRun.self,
+        MergeRun.self,
+        SummaryRun.self,
+        PayloadRun.self,
+        VCalCommand.self,
         SimulateCommand.self,
         FitCommand.self,
         ChecklistCommand.self,
@@ -41,6 +48,7 @@ enum CommandRegistry {
         StoreCommand.self,
         TopGet.self,
         TopPut.self,
+        ArrayCommand.self,
     ]
 }
 

@@ -115,8 +115,7 @@ extension PixelGainWorkflow {
             comment, "run \(run)", "feds \(c.feds.map(String.init).joined(separator: ","))",
             "vcal tag \(c.vcalTag) (\(c.vcalPayload.prefix(16)))", "merged \(try FileDigest.sha256(path: d.path))",
             "fit outputs " + fitSHAs.joined(separator: " "), "calibctl \(CalibctlVersion.string)",
-            "config " + String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: lay.config))) ?? Data(), as: UTF8.self)
-                .replacingOccurrences(of: "\n", with: " "),
+            "config " + String(decoding: (try? JSONEncoder().encode(c)) ?? Data(), as: UTF8.self),
         ].filter { !$0.isEmpty }.joined(separator: "; ")
         func put(_ flavour: String, _ blob: [UInt8], _ size: Int, step: String) throws -> (String, String) {
             let tag = Self.tagName(year: year, version: version, flavour: flavour)
