@@ -77,7 +77,7 @@ public enum StoreBenchmark {
             }
         }
         progress(String(format: "filled %d payloads in %.1f s", shas.count, clock() - t0))
-        try store.db.transaction {
+        try store.write {
             let now = StoreTime.now()
             let prov = try store.insertProvenance(links: ProvenanceLinks(comment: "bench fill"), at: now)
             let tags = try store.db.query("SELECT id FROM tags ORDER BY id").compactMap { $0.int("id") }

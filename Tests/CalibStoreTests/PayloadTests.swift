@@ -55,6 +55,28 @@ import Testing
         #expect(throws: StoreError.self) { try PayloadFile.read(from: try HDF5File.open(path), expectedSHA256: String(repeating: "0", count: 64)) }
     }
 
+    @Test func largeBlockwiseReadVerifiesAndCatchesLateDamage() throws {
+        let tmp = TemporaryDirectory()
+        // 3 blocks of rows plus a partial one, so hashing overlaps several reads.
+        let rows = 2600, cols = 1024
+        let v = (0..<(rows * cols)).map { Float($0 % 9973) * 0.5 }
+        let p = try Payload(arrays: [try PayloadArray(name: "big", values: v, shape: [rows, cols]),
+                                     try PayloadArray(name: "small", values: [Int32(1), 2])], attributes: ["k": .string("v")])
+        let path = tmp.file("big.h5")
+        let f = try HDF5File.create(path)
+        try PayloadFile.write(p, sha256: p.contentHash, to: f)
+        try f.close()
+        let back = try PayloadFile.read(from: try HDF5File.open(path), expectedSHA256: p.contentHash)
+        #expect(back == p)
+        let w = try HDF5File.open(path, writable: true)
+        var vals = try w.read("/data/big", as: Float.self)
+        vals[vals.count - 1] += 1
+        try w.dataset("/data/big").write(vals)
+        try w.close()
+        #expect(throws: StoreError.self) { try PayloadFile.read(from: try HDF5File.open(path), expectedSHA256: p.contentHash) }
+        #expect(try PayloadFile.read(from: try HDF5File.open(path), expectedSHA256: nil)["big"]!.values(as: Float.self) == vals)
+    }
+
     @Test func npyAndLCLSTextRoundTrip() throws {
         let a = try PayloadArray(name: "pixel_status", values: [UInt16(0), 1, 64, 2, 0, 9], shape: [2, 3])
         #expect(try ArrayFiles.readNPY(ArrayFiles.npy(a), name: "pixel_status", source: "x") == a)
