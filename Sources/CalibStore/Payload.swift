@@ -42,7 +42,10 @@ public struct PayloadArray: Sendable, Equatable {
                                    fix: "read it as \(dtype) or use doubles() to convert")
         }
         return [T](unsafeUninitializedCapacity: count) { buf, n in
-            _ = bytes.withUnsafeBytes { memcpy(buf.baseAddress!, $0.baseAddress!, $0.count) }
+            if count > 0 {
+                PayloadFile.adviseHugePages(UnsafeMutableRawBufferPointer(buf))
+                _ = bytes.withUnsafeBytes { memcpy(buf.baseAddress!, $0.baseAddress!, $0.count) }
+            }
             n = count
         }
     }

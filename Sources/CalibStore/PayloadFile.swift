@@ -85,9 +85,15 @@ public enum PayloadFile {
             return a
         }
         let rows = ds.shape[0], rowBytes = n / rows
+        // Without verification one read call (below); with it, blocks let hashing overlap reading.
         let chunk = Swift.max(1, blockBytes / Swift.max(rowBytes, 1))
         let bytes = try [UInt8](unsafeUninitializedCapacity: n) { buf, count in
             adviseHugePages(UnsafeMutableRawBufferPointer(buf))
+            if hasher == nil {
+                try ds.readBytes(into: UnsafeMutableRawBufferPointer(buf))
+                count = n
+                return
+            }
             var r = 0
             do {
                 while r < rows {

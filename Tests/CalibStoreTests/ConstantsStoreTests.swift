@@ -25,6 +25,20 @@ import Testing
         #expect(x.winner?.id == e1.id && x.candidates.count == 2 && x.candidates[0].verdict.contains("after the as-of"))
     }
 
+    @Test func aLongLivedReaderSeesOtherConnectionsWrites() throws {
+        let fx = try StoreFixture()
+        let reader = try fx.reopen(as: StoreFixture.me), writer = fx.store
+        try writer.put(detector: "jf4m", type: "pedestals", runs: runs("0-"), payload: try peds(1))
+        #expect(try reader.lookup(detector: "jf4m", type: "pedestals", run: 10).sha256 == (try peds(1)).contentHash)
+        // The reader has the tag's entries cached now; a commit by another connection must invalidate them.
+        try writer.put(detector: "jf4m", type: "pedestals", runs: runs("5-20"), payload: try peds(2))
+        #expect(try reader.lookup(detector: "jf4m", type: "pedestals", run: 10).sha256 == (try peds(2)).contentHash)
+        // And its own writes too.
+        try reader.put(detector: "jf4m", type: "pedestals", runs: runs("10-10"), payload: try peds(3))
+        #expect(try reader.lookup(detector: "jf4m", type: "pedestals", run: 10).sha256 == (try peds(3)).contentHash)
+        #expect(try writer.lookup(detector: "jf4m", type: "pedestals", run: 10).sha256 == (try peds(3)).contentHash)
+    }
+
     @Test func identicalContentIsStoredOnce() throws {
         let fx = try StoreFixture(), s = fx.store
         let a = try s.put(detector: "jf4m", type: "pedestals", runs: runs("1-10"), payload: try peds(1))
