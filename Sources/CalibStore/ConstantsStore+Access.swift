@@ -54,7 +54,7 @@ extension ConstantsStore {
         if type != "*" { _ = try self.type(type) }
         let detName = detector == "*" ? "*" : try self.detector(detector).name
         try requirePermission(.admin, detector: detName, type: type, action: "grant \(permission.rawValue) to \(user)")
-        _ = try db.transaction {
+        _ = try write {
             try db.run("INSERT OR IGNORE INTO access_rules(user, detector, type, permission, granted_by, granted_at_us) VALUES(?,?,?,?,?,?)",
                        user, detName, type, permission.rawValue, identity.user, StoreTime.now())
         }
@@ -65,7 +65,7 @@ extension ConstantsStore {
     @discardableResult
     public func revoke(user: String, permission: StorePermission? = nil, detector: String = "*", type: String = "*") throws -> Int {
         try requirePermission(.admin, detector: detector, type: type, action: "revoke rules of \(user)")
-        return try db.transaction {
+        return try write {
             if let permission {
                 return try db.run("DELETE FROM access_rules WHERE user=? AND detector=? AND type=? AND permission=?",
                                   user, detector, type, permission.rawValue)

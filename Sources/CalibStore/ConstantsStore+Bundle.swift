@@ -193,7 +193,7 @@ extension ConstantsStore {
             for (sha, p) in payloads where !(try payloadPresent(sha)) { temporaries[sha] = try writeTemporary(p, sha: sha) }
             var report = ImportReport(source: path, detector: spec.name, detectorCreated: false, typesCreated: [], tagsCreated: [],
                                       payloadsAdded: temporaries.count, entriesAdded: 0, entriesAlreadyPresent: 0)
-            try db.transaction {
+            try write {
                 let now = StoreTime.now()
                 var detID = try detectorID(spec.name, orNil: true)
                 if detID == nil {

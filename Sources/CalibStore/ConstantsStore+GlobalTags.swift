@@ -22,7 +22,7 @@ extension ConstantsStore {
         }
         guard !map.isEmpty else { throw StoreError.usage("global tag \(name) would be empty", fix: "give --entry DET/TYPE=TAG (repeatable) or --base GT") }
         let now = StoreTime.now()
-        try db.transaction {
+        try write {
             if try db.first("SELECT 1 FROM global_tags WHERE name=?", name) != nil {
                 throw StoreError.bad("global tag \(name) already exists; global tags are immutable",
                                      fix: "choose a new name, e.g. \(name)_v2, with --base \(name) to start from it")

@@ -10,15 +10,19 @@ extension ConstantsStore {
              JOIN calib_types c ON c.id = t.type_id JOIN provenance p ON p.id = i.provenance_id
         """
 
+    /// Builds an entry from a row of `entrySelect` (by column position: this is the lookup hot path).
     func entryFrom(_ r: SQLRow) throws -> IOVEntry {
-        let links = ProvenanceLinks(comment: r.text("comment") ?? "", campaign: r.text("campaign"), step: r.text("step"),
-                                    job: r.text("job"), inputRuns: r.text("input_runs"))
-        let prov = Provenance(user: r.text("user")!, host: r.text("host")!, commandLine: r.text("command_line")!,
-                              softwareVersion: r.text("software_version")!, at: StoreTime.format(r.int("at_us")!),
-                              atMicroseconds: r.int("at_us")!, links: links)
-        let at = r.int("inserted_at_us")!
-        return IOVEntry(id: r.int("iid")!, detector: r.text("det")!, type: r.text("typ")!, tag: r.text("tag")!,
-                        runs: try RunRange(first: r.int("first_run")!, last: r.int("last_run")), sha256: r.text("sha256")!,
+        let v = r.values
+        func int(_ i: Int) -> Int64? { if case .int(let x) = v[i] { x } else { nil } }
+        func text(_ i: Int) -> String? { if case .text(let x) = v[i] { x } else { nil } }
+        let links = ProvenanceLinks(comment: text(13) ?? "", campaign: text(14), step: text(15), job: text(16),
+                                    inputRuns: text(17))
+        let pat = int(12) ?? 0
+        let prov = Provenance(user: text(8) ?? "", host: text(9) ?? "", commandLine: text(10) ?? "",
+                              softwareVersion: text(11) ?? "", at: StoreTime.format(pat), atMicroseconds: pat, links: links)
+        let at = int(4) ?? 0
+        return IOVEntry(id: int(0) ?? 0, detector: text(6) ?? "", type: text(7) ?? "", tag: text(5) ?? "",
+                        runs: try RunRange(first: int(1) ?? 0, last: int(2)), sha256: text(3) ?? "",
                         insertedAt: StoreTime.format(at), insertedAtMicroseconds: at, provenance: prov)
     }
 
@@ -37,8 +41,9 @@ extension ConstantsStore {
         if tag != nil && globalTag != nil {
             throw StoreError.usage("give --tag or --global-tag, not both")
         }
-        let d = try self.detector(detector), t = try self.type(type)
+        let detID = try detectorID(detector), typID = try typeID(type)
         if let globalTag {
+            let d = try self.detector(detector), t = try self.type(type)
             let gt = try self.globalTag(globalTag)
             guard let e = gt.entries.first(where: { $0.detector == d.name && $0.type == t.name }) else {
                 throw StoreError.bad("global tag \(gt.name) has no entry for \(d.name)/\(t.name)",
@@ -47,8 +52,9 @@ extension ConstantsStore {
             let row = try requireTag(detector: d, type: t, name: e.tag)
             return Scope(tagID: row.id, tagName: e.tag, asOf: Swift.min(asOf ?? .max, gt.asOfMicroseconds), globalTag: gt.name)
         }
-        let row = try requireTag(detector: d, type: t, name: tag ?? ConstantsStore.defaultTag)
-        return Scope(tagID: row.id, tagName: tag ?? ConstantsStore.defaultTag, asOf: asOf ?? .max, globalTag: nil)
+        let tagName = tag ?? ConstantsStore.defaultTag
+        let row = try requireTag(detectorID: detID, typeID: typID, detectorName: detector, typeName: type, name: tagName)
+        return Scope(tagID: row.id, tagName: tagName, asOf: asOf ?? .max, globalTag: nil)
     }
 
     /// The validity entry that applies to `run`: the newest insertion (by insertion time, then id) whose range
@@ -58,17 +64,30 @@ extension ConstantsStore {
     public func lookup(detector: String, type: String, run: Int64, tag: String? = nil, globalTag: String? = nil,
                        asOf: Int64? = nil) throws -> IOVEntry {
         let s = try scope(detector: detector, type: type, tag: tag, globalTag: globalTag, asOf: asOf)
-        guard let r = try db.first(ConstantsStore.entrySelect + """
-             WHERE i.tag_id = ? AND i.first_run <= ? AND (i.last_run IS NULL OR i.last_run >= ?) AND i.inserted_at_us <= ?
-             ORDER BY i.inserted_at_us DESC, i.id DESC LIMIT 1
-            """, s.tagID, run, run, s.asOf) else {
-            throw StoreError.bad("no constants for \(detector)/\(type) run \(run) in tag \(s.tagName)"
-                                 + (s.globalTag.map { " (global tag \($0))" } ?? "")
-                                 + (s.asOf < .max ? " as of \(StoreTime.format(s.asOf))" : ""),
-                                 fix: "`calibctl store explain \(detector) \(type) --run \(run)` shows what is there; `calibctl store lint` finds gaps")
-        }
-        return try entryFrom(r)
+        let entries = try cachedEntries(tagID: s.tagID)
+        // Newest insertion first: entries are ordered by (insertion time, id).
+        for e in entries.reversed() where e.insertedAtMicroseconds <= s.asOf && e.runs.contains(run) { return e }
+        throw StoreError.bad("no constants for \(detector)/\(type) run \(run) in tag \(s.tagName)"
+                             + (s.globalTag.map { " (global tag \($0))" } ?? "")
+                             + (s.asOf < .max ? " as of \(StoreTime.format(s.asOf))" : ""),
+                             fix: "`calibctl store explain \(detector) \(type) --run \(run)` shows what is there; `calibctl store lint` finds gaps")
     }
+
+    /// The entries of one tag in insertion order, from memory when no connection has committed since they were read.
+    func cachedEntries(tagID: Int64) throws -> [IOVEntry] {
+        let version = try db.first("PRAGMA data_version")?.values.first.flatMap { v -> Int64? in if case .int(let x) = v { x } else { nil } } ?? -2
+        if version != entryCacheVersion {
+            entryCache.removeAll(keepingCapacity: true)
+            entryCacheVersion = version
+        }
+        if let e = entryCache[tagID] { return e }
+        let e = try db.query(ConstantsStore.entrySelect + " WHERE i.tag_id = ? ORDER BY i.inserted_at_us, i.id", tagID).map(entryFrom)
+        entryCache[tagID] = e
+        return e
+    }
+
+    /// Forgets cached entries after this connection wrote (its own commits do not change `data_version`).
+    func invalidateEntryCache() { entryCache.removeAll(keepingCapacity: true) }
 
     /// Looks up and reads the payload for `run` (see ``lookup(detector:type:run:tag:globalTag:asOf:)``).
     /// - Parameter verify: recompute the content hash and refuse a damaged file (default true).

@@ -108,7 +108,7 @@ extension ConstantsStore {
     /// commit a row for a file being removed. Dry run by default.
     public func gc(dryRun: Bool = true) throws -> GCReport {
         try requirePermission(.admin, detector: "*", type: "*", action: "gc the store")
-        return try db.transaction {
+        return try write {
             let known = Set(try db.query("SELECT sha256 FROM payloads").compactMap { $0.text("sha256") })
             let (orphans, stale, active) = try scanFiles(known: known)
             var bytes: Int64 = 0

@@ -35,7 +35,7 @@ extension ConstantsStore {
             temporary = try writeTemporary(payload, sha: sha)
         }
         let now = StoreTime.now()
-        let id: Int64 = try db.transaction {
+        let id: Int64 = try write {
             let tagID: Int64
             if let t = try tagRow(detectorID: det.id, typeID: ctype.id, name: tagName) {
                 try checkAppend(tag: t, runs: runs, detector: det.name, type: ctype.name)

@@ -23,19 +23,23 @@ extension ConstantsStore {
         return db.lastInsertRowID
     }
 
-    /// The tag id for a lookup, with a helpful error naming the known tags.
+    /// The tag for a lookup, with a helpful error naming the known tags. Ids of found tags are cached (tags are
+    /// never deleted or renamed); the cached row carries no state, so callers that need the state re-read it.
     func requireTag(detector d: Detector, type t: CalibType, name: String) throws -> TagRow {
-        if let cacheKey = Optional("\(d.id)/\(t.id)/\(name)"), let id = tagIDs[cacheKey] {
-            return TagRow(id: id, name: name, state: .open, alias: nil)
-        }
-        guard let row = try tagRow(detectorID: d.id, typeID: t.id, name: name) else {
-            let known = try db.query("SELECT name FROM tags WHERE detector_id=? AND type_id=? ORDER BY name", d.id, t.id).compactMap { $0.text("name") }
-            var fix = known.isEmpty ? "nothing is stored for \(d.name)/\(t.name) yet; put constants first"
+        try requireTag(detectorID: d.id, typeID: t.id, detectorName: d.name, typeName: t.name, name: name)
+    }
+
+    func requireTag(detectorID: Int64, typeID: Int64, detectorName: String, typeName: String, name: String) throws -> TagRow {
+        let key = "\(detectorID)/\(typeID)/\(name)"
+        if let id = tagIDs[key] { return TagRow(id: id, name: name, state: .open, alias: nil) }
+        guard let row = try tagRow(detectorID: detectorID, typeID: typeID, name: name) else {
+            let known = try db.query("SELECT name FROM tags WHERE detector_id=? AND type_id=? ORDER BY name", detectorID, typeID).compactMap { $0.text("name") }
+            var fix = known.isEmpty ? "nothing is stored for \(detectorName)/\(typeName) yet; put constants first"
                 : "known tags: \(known.joined(separator: ", "))"
             if let s = suggestion(for: name, among: known) { fix = "did you mean '\(s)'? " + fix }
-            throw StoreError.bad("no tag \(name) for \(d.name)/\(t.name)", fix: fix)
+            throw StoreError.bad("no tag \(name) for \(detectorName)/\(typeName)", fix: fix)
         }
-        tagIDs["\(d.id)/\(t.id)/\(name)"] = row.id
+        tagIDs[key] = row.id
         return row
     }
 
@@ -46,7 +50,7 @@ extension ConstantsStore {
         try StoreNames.check(name, what: "tag name")
         if let alias { try StoreNames.check(alias, what: "tag alias") }
         try requirePermission(.write, detector: d.name, type: t.name, action: "create tag \(name) of \(d.name)/\(t.name)")
-        try db.transaction {
+        try write {
             for n in [name] + (alias.map { [$0] } ?? []) where try tagRow(detectorID: d.id, typeID: t.id, name: n) != nil {
                 throw StoreError.bad("\(d.name)/\(t.name) already has a tag named or aliased '\(n)'")
             }
@@ -60,7 +64,7 @@ extension ConstantsStore {
     public func setTagState(detector: String, type: String, name: String, to state: TagState) throws -> Tag {
         let d = try self.detector(detector), t = try self.type(type)
         try requirePermission(.publish, detector: d.name, type: t.name, action: "change the state of tag \(name) of \(d.name)/\(t.name)")
-        try db.transaction {
+        try write {
             let row = try requireTag(detector: d, type: t, name: name)
             let current = try tagRow(detectorID: d.id, typeID: t.id, name: row.name)!
             guard current.state.canMove(to: state) else {
@@ -80,7 +84,7 @@ extension ConstantsStore {
         let d = try self.detector(detector), t = try self.type(type)
         try StoreNames.check(destination, what: "tag name")
         try requirePermission(.write, detector: d.name, type: t.name, action: "clone tag \(source) of \(d.name)/\(t.name)")
-        try db.transaction {
+        try write {
             let src = try requireTag(detector: d, type: t, name: source)
             if try tagRow(detectorID: d.id, typeID: t.id, name: destination) != nil {
                 throw StoreError.bad("\(d.name)/\(t.name) already has a tag '\(destination)'")

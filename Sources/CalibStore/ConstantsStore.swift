@@ -25,6 +25,10 @@ public final class ConstantsStore {
     var detectorIDs: [String: Int64] = [:]
     var typeIDs: [String: Int64] = [:]
     var tagIDs: [String: Int64] = [:]
+    /// Validity entries per tag id, oldest insertion first, for in-memory lookups. Valid while the database's
+    /// `data_version` is unchanged (another connection committed) and cleared by this connection's own writes.
+    var entryCache: [Int64: [IOVEntry]] = [:]
+    var entryCacheVersion: Int64 = -1
 
     /// The name of the tag `put` and `get` use when no tag is given.
     public static let defaultTag = "default"
@@ -62,13 +66,19 @@ public final class ConstantsStore {
                                      StoreFormat.indexComponent)?.int("version")).flatMap { $0 } ?? 0
         if version != Int64(StoreIndex.currentVersion) {
             try db.migrate(StoreIndex.migrations, what: StoreFormat.indexComponent)
-            try db.transaction {
+            try write {
                 try db.run("INSERT OR IGNORE INTO store_meta(key, value) VALUES('creator', ?)", identity.user)
                 try db.run("INSERT OR IGNORE INTO store_meta(key, value) VALUES('created_at', ?)",
                            StoreTime.format(StoreTime.now()))
                 try db.run("INSERT OR IGNORE INTO store_meta(key, value) VALUES('store_id', ?)", UUID().uuidString)
             }
         }
+    }
+
+    /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`) and forgets cached entries afterwards.
+    func write<T>(_ body: () throws -> T) throws -> T {
+        defer { invalidateEntryCache() }
+        return try db.transaction(body)
     }
 
     /// The user who created the store (always an admin).
@@ -98,7 +108,7 @@ public final class ConstantsStore {
         try StoreNames.check(spec.kind, what: "detector kind")
         for a in spec.aliases { try StoreNames.check(a, what: "detector alias") }
         try requirePermission(.admin, detector: spec.name, type: "*", action: "add detector \(spec.name)")
-        try db.transaction {
+        try write {
             if try detectorID(spec.name, orNil: true) != nil {
                 throw StoreError.bad("detector \(spec.name) already exists", fix: "`calibctl store list detectors` shows it")
             }
@@ -128,7 +138,7 @@ public final class ConstantsStore {
         let d = try detector(name)
         try requirePermission(.admin, detector: d.name, type: "*", action: "annotate detector \(d.name)")
         for a in aliases { try StoreNames.check(a, what: "detector alias") }
-        try db.transaction {
+        try write {
             for a in aliases {
                 if try detectorID(a, orNil: true) != nil { throw StoreError.bad("'\(a)' already names a detector") }
                 try db.run("INSERT INTO detector_aliases(alias, detector_id) VALUES(?,?)", a, d.id)
@@ -191,7 +201,7 @@ public final class ConstantsStore {
             }
         }
         try requirePermission(.admin, detector: "*", type: name, action: "add type \(name)")
-        try db.transaction {
+        try write {
             if try typeID(name, orNil: true) != nil {
                 throw StoreError.bad("calibration type \(name) already exists", fix: "`calibctl store list types` shows its schema")
             }

@@ -42,7 +42,10 @@ public struct PayloadArray: Sendable, Equatable {
                                    fix: "read it as \(dtype) or use doubles() to convert")
         }
         return [T](unsafeUninitializedCapacity: count) { buf, n in
-            _ = bytes.withUnsafeBytes { memcpy(buf.baseAddress!, $0.baseAddress!, $0.count) }
+            if count > 0 {
+                PayloadFile.adviseHugePages(UnsafeMutableRawBufferPointer(buf))
+                _ = bytes.withUnsafeBytes { memcpy(buf.baseAddress!, $0.baseAddress!, $0.count) }
+            }
             n = count
         }
     }
@@ -121,31 +124,14 @@ public struct Payload: Sendable, Equatable {
     /// bytes; then for each attribute in byte order of its name: name, kind and value. Every field is
     /// length-prefixed, so no two different payloads share a hash input.
     public var contentHash: String {
-        var h = SHA256Hasher()
-        func field(_ h: inout SHA256Hasher, _ s: String) { h.update("\(s.utf8.count):"); h.update(s) }
-        field(&h, Payload.hashRule)
-        field(&h, "datasets=\(arrays.count)")
+        let h = ContentHasher()
+        h.begin(datasets: arrays.count)
         for a in arrays {
-            field(&h, a.name)
-            field(&h, a.dtype.rawValue)
-            field(&h, "rank=\(a.shape.count)")
-            field(&h, a.shape.map(String.init).joined(separator: ","))
-            h.update("\(a.bytes.count):")
-            a.bytes.withUnsafeBytes { h.update($0) }
+            h.dataset(name: a.name, dtype: a.dtype, shape: a.shape, byteCount: a.bytes.count)
+            a.bytes.withUnsafeBytes { if let b = $0.baseAddress { h.bytes(b, count: $0.count) } }
         }
-        let keys = attributes.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        field(&h, "attributes=\(keys.count)")
-        for k in keys {
-            field(&h, k)
-            switch attributes[k]! {
-            case .string(let s): field(&h, "string"); field(&h, s)
-            case .int(let i): field(&h, "int"); field(&h, String(i))
-            case .double(let d): field(&h, "double"); field(&h, String(d.bitPattern, radix: 16))
-            case .ints(let a): field(&h, "ints"); field(&h, a.map(String.init).joined(separator: ","))
-            case .doubles(let a): field(&h, "doubles"); field(&h, a.map { String($0.bitPattern, radix: 16) }.joined(separator: ","))
-            }
-        }
-        return h.finalizeHex()
+        h.attributes(attributes)
+        return h.finish()
     }
 
     /// The name of the hash rule, recorded in every payload file.

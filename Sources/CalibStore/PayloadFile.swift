@@ -45,17 +45,21 @@ public enum PayloadFile {
                                  fix: "upgrade calibctl")
         }
         let dataGroup = base + "/" + StoreFormat.dataGroup
+        let names = try file.children(of: dataGroup)
+        // With verification, element bytes are hashed on a background queue while the next rows are read.
+        let hasher = expectedSHA256 == nil ? nil : ContentHasher(background: true)
+        hasher?.begin(datasets: names.count)
         var arrays: [PayloadArray] = []
-        for name in try file.children(of: dataGroup) {
-            let ds = try file.dataset(dataGroup + "/" + name)
-            arrays.append(try PayloadArray(name: name, dtype: ds.dtype, shape: ds.shape, bytes: try ds.readBytes()))
+        for name in names {
+            arrays.append(try readArray(try file.dataset(dataGroup + "/" + name), name: name, hasher: hasher))
         }
         var attrs: [String: AttributeValue] = [:]
         for k in try file.attributeNames(on: dataGroup) { attrs[k] = try file.attribute(k, on: dataGroup) }
         let payload = try Payload(arrays: arrays, attributes: attrs)
-        if let expectedSHA256 {
+        if let expectedSHA256, let hasher {
+            hasher.attributes(payload.attributes)
+            let actual = hasher.finish()
             let recorded = try file.attributeIfPresent(StoreFormat.attrSHA256, on: root)?.stringValue
-            let actual = payload.contentHash
             guard actual == expectedSHA256, recorded == expectedSHA256 else {
                 throw StoreError.bad("payload \(expectedSHA256.prefix(12)) in \(file.path)\(base) is damaged: its content hashes to \(actual.prefix(12))"
                                      + (recorded == expectedSHA256 ? "" : " and it records \(recorded.map { String($0.prefix(12)) } ?? "no hash")"),
@@ -63,6 +67,78 @@ public enum PayloadFile {
             }
         }
         return payload
+    }
+
+    /// Rows per read call: about 8 MB, so hashing one block overlaps reading the next.
+    static let blockBytes = 8 << 20
+
+    /// Reads one dataset into a fresh byte array (transparent huge pages requested for large arrays, as numpy
+    /// does), feeding each block to `hasher`.
+    static func readArray(_ ds: HDF5Dataset, name: String, hasher: ContentHasher?) throws -> PayloadArray {
+        let n = ds.count * ds.dtype.size
+        hasher?.dataset(name: name, dtype: ds.dtype, shape: ds.shape, byteCount: n)
+        if ds.shape.isEmpty || n < blockBytes {
+            let b = try ds.readBytes()
+            if let hasher { b.withUnsafeBytes { if let p = $0.baseAddress { hasher.bytes(p, count: $0.count) } }; _ = b }
+            let a = try PayloadArray(name: name, dtype: ds.dtype, shape: ds.shape, bytes: b)
+            if let hasher { hasher.keepAlive(a.bytes) }
+            return a
+        }
+        let rows = ds.shape[0], rowBytes = n / rows
+        // Without verification one read call (below); with it, blocks let hashing overlap reading.
+        let chunk = Swift.max(1, blockBytes / Swift.max(rowBytes, 1))
+        let bytes = try [UInt8](unsafeUninitializedCapacity: n) { buf, count in
+            adviseHugePages(UnsafeMutableRawBufferPointer(buf))
+            if hasher == nil {
+                try ds.readBytes(into: UnsafeMutableRawBufferPointer(buf))
+                count = n
+                return
+            }
+            var r = 0
+            do {
+                while r < rows {
+                    let e = Swift.min(rows, r + chunk)
+                    let part = UnsafeMutableBufferPointer(rebasing: buf[(r * rowBytes)..<(e * rowBytes)])
+                    try readRows(ds, r..<e, into: part)
+                    hasher?.bytes(UnsafeRawPointer(part.baseAddress!), count: part.count)
+                    r = e
+                }
+            } catch {
+                _ = hasher?.finish()  // the queue must not touch the buffer after it is freed
+                throw error
+            }
+            count = n
+        }
+        return try PayloadArray(name: name, dtype: ds.dtype, shape: ds.shape, bytes: bytes)
+    }
+
+    static func readRows(_ ds: HDF5Dataset, _ rows: Range<Int>, into part: UnsafeMutableBufferPointer<UInt8>) throws {
+        func go<T: HDF5Scalar>(_: T.Type) throws {
+            try UnsafeMutableRawBufferPointer(part).withMemoryRebound(to: T.self) { try ds.readRows(rows, into: $0) }
+        }
+        switch ds.dtype {
+        case .float32: try go(Float.self)
+        case .float64: try go(Double.self)
+        case .int8: try go(Int8.self)
+        case .int16: try go(Int16.self)
+        case .int32: try go(Int32.self)
+        case .int64: try go(Int64.self)
+        case .uint8: try go(UInt8.self)
+        case .uint16: try go(UInt16.self)
+        case .uint32: try go(UInt32.self)
+        case .uint64: try go(UInt64.self)
+        }
+    }
+
+    /// `madvise(MADV_HUGEPAGE)` on the 2 MB-aligned interior of a large buffer: fewer page faults on first touch.
+    static func adviseHugePages(_ buf: UnsafeMutableRawBufferPointer) {
+        #if os(Linux)
+        guard let base = buf.baseAddress, buf.count >= 4 << 20 else { return }
+        let huge = UInt(2 << 20)
+        let start = (UInt(bitPattern: base) + huge - 1) & ~(huge - 1)
+        let end = (UInt(bitPattern: base) + UInt(buf.count)) & ~(huge - 1)
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_HUGEPAGE) }
+        #endif
     }
 
     /// Reads the datasets of a foreign HDF5 file for `put`: every dataset directly below `/` (or below `/data` when

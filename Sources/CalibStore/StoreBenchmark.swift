@@ -77,7 +77,7 @@ public enum StoreBenchmark {
             }
         }
         progress(String(format: "filled %d payloads in %.1f s", shas.count, clock() - t0))
-        try store.db.transaction {
+        try store.write {
             let now = StoreTime.now()
             let prov = try store.insertProvenance(links: ProvenanceLinks(comment: "bench fill"), at: now)
             let tags = try store.db.query("SELECT id FROM tags ORDER BY id").compactMap { $0.int("id") }
@@ -151,10 +151,35 @@ public enum StoreBenchmark {
         let putLarge = clock() - a
         progress(String(format: "put 1 MB %.1f ms, %d MB %.0f ms", median(put1) * 1e3, cfg.largeMB, putLarge * 1e3))
 
-        // Reads of the large payload.
+        // Reads of the large payload, alternating with h5py reading the same file (same page-cache state, same load).
         let bytes = Double(large.byteCount)
-        var rv: [Double] = [], ru: [Double] = [], copy: [Double] = []
-        for _ in 0..<3 {
+        let file = store.payloadPath(le.sha256)
+        var rv: [Double] = [], ru: [Double] = [], copy: [Double] = [], py: [Double] = []
+        let script = """
+            import sys, time, h5py
+            ts = []
+            for i in range(int(sys.argv[2])):
+                t = time.perf_counter()
+                with h5py.File(sys.argv[1], 'r') as f:
+                    a = f['data/values'][()]
+                ts.append(time.perf_counter() - t)
+                assert a.size == \(large.arrays[0].count)
+            print(' '.join(str(t) for t in ts))
+            """
+        func h5py(_ n: Int) throws -> [Double] {
+            guard let python = cfg.python else { return [] }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = ["-c", script, file, String(n)]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        for _ in 0..<5 {
             var s = clock()
             let g = try store.get(detector: names[0], type: "bench_large", run: 2000, verify: true)
             rv.append(clock() - s)
@@ -166,33 +191,9 @@ public enum StoreBenchmark {
             let typed: [Float] = try g.payload["values"]!.values()
             copy.append(clock() - s)
             precondition(typed.count == large.arrays[0].count && sum.isFinite)
+            py += try h5py(2).dropFirst()
         }
-        let file = store.payloadPath(le.sha256)
-        var h5py: Double? = nil
-        if let py = cfg.python {
-            let script = """
-                import sys, time, h5py
-                ts = []
-                for i in range(4):
-                    t = time.perf_counter()
-                    with h5py.File(sys.argv[1], 'r') as f:
-                        a = f['data/values'][()]
-                    ts.append(time.perf_counter() - t)
-                    assert a.size == \(large.arrays[0].count)
-                ts = sorted(ts[1:])
-                print(ts[len(ts) // 2])
-                """
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: py)
-            p.arguments = ["-c", script, file]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            h5py = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        }
+        let h5py: Double? = py.isEmpty ? nil : median(py)
         let ours = median(ru)
         return Result(entries: total, detectors: cfg.detectors, types: cfg.types, fillSeconds: fill,
                       lookupMedianMicroseconds: median(lat) * 1e6, lookupP90Microseconds: percentile(lat, 0.9) * 1e6,

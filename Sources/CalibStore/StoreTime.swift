@@ -12,12 +12,22 @@ public enum StoreTime {
 
     /// `2026-11-21T20:16:44.123456Z`.
     public static func format(_ us: Int64) -> String {
-        var secs = time_t(us / 1_000_000)
-        let frac = us % 1_000_000
+        var secs = time_t(us.floorDiv(1_000_000))
+        let frac = Int(us - Int64(secs) * 1_000_000)
         var tmv = tm()
         gmtime_r(&secs, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), frac)
+        var out = [UInt8]()
+        out.reserveCapacity(27)
+        func put(_ v: Int, _ width: Int) {
+            var d = [UInt8](repeating: 48, count: width)
+            var x = v
+            for i in stride(from: width - 1, through: 0, by: -1) { d[i] = UInt8(48 + x % 10); x /= 10 }
+            out.append(contentsOf: d)
+        }
+        put(Int(tmv.tm_year) + 1900, 4); out.append(45); put(Int(tmv.tm_mon) + 1, 2); out.append(45)
+        put(Int(tmv.tm_mday), 2); out.append(84); put(Int(tmv.tm_hour), 2); out.append(58)
+        put(Int(tmv.tm_min), 2); out.append(58); put(Int(tmv.tm_sec), 2); out.append(46); put(frac, 6); out.append(90)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses `now`, `2026-11-21`, `2026-11-21T20:16:44Z`, `2026-11-21 20:16:44`, with optional fractional seconds
@@ -69,4 +79,8 @@ public enum StoreTime {
         let epoch = Int64(timegm(&tmv)) - Int64(offset)
         return epoch * 1_000_000 + micro
     }
+}
+
+extension Int64 {
+    func floorDiv(_ d: Int64) -> Int64 { self >= 0 ? self / d : -((-self + d - 1) / d) }
 }

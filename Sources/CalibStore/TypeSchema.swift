@@ -49,7 +49,10 @@ public struct TypeSchema: Sendable, Codable, Equatable {
                 }
             }
             guard !dts.isEmpty else { throw StoreError.usage("dataset rule '\(text)' lists no dtype", fix: fix) }
-            var rule = DatasetRule(name: parts[0], dtypes: Array(Set(dts)).sorted { $0.rawValue < $1.rawValue }, optional: opt)
+            var unique: [DType] = []
+            for d in dts where !unique.contains(d) { unique.append(d) }
+            // Declared order is kept: the first dtype is the default for inputs that do not say (LCLS text).
+            var rule = DatasetRule(name: parts[0], dtypes: unique, optional: opt)
             let s = parts[2]
             if s == "any" {
             } else if s.hasPrefix("rank") {
@@ -133,8 +136,8 @@ public struct TypeSchema: Sendable, Codable, Equatable {
         return [
             ("pedestals", TypeSchema(datasets: [r("pedestals:float:rank1-6")]), "per-pixel dark level (ADU)"),
             ("pixel_rms", TypeSchema(datasets: [r("pixel_rms:float:rank1-6")]), "per-pixel dark noise (ADU)"),
-            ("pixel_status", TypeSchema(datasets: [r("pixel_status:int:rank1-6")]), "per-pixel status bits, 0 = good"),
-            ("pixel_mask", TypeSchema(datasets: [r("pixel_mask:int:rank1-6")]), "per-pixel mask, 1 = use"),
+            ("pixel_status", TypeSchema(datasets: [r("pixel_status:uint16,int:rank1-6")]), "per-pixel status bits, 0 = good"),
+            ("pixel_mask", TypeSchema(datasets: [r("pixel_mask:uint8,int:rank1-6")]), "per-pixel mask, 1 = use"),
             ("pixel_gain", TypeSchema(datasets: [r("pixel_gain:float:rank1-6")]), "per-pixel relative gain"),
             ("common_mode", TypeSchema(datasets: [r("common_mode:any:rank1")]), "common-mode algorithm parameters"),
             ("geometry", TypeSchema(datasets: [r("geometry:float64:*x13")]),

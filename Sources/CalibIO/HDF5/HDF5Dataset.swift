@@ -61,6 +61,20 @@ public final class HDF5Dataset: @unchecked Sendable {
         }
     }
 
+    /// Reads everything as raw native-order bytes into `buffer`, which must hold `count * dtype.size` bytes
+    /// (`H5Dread` with `H5S_ALL`: one transfer, no selection overhead).
+    public func readBytes(into buffer: UnsafeMutableRawBufferPointer) throws {
+        guard buffer.count == count * dtype.size else {
+            throw HDF5Error(operation: "read", file: file.path, object: path,
+                            detail: "buffer of \(buffer.count) bytes for \(count) elements of \(dtype)")
+        }
+        if count > 0 {
+            try HDF5Library.check(H5Dread(id, HDF5Library.nativeType(dtype), calib_h5s_all(), calib_h5s_all(),
+                                          calib_h5p_default(), buffer.baseAddress),
+                                  "read", file: file.path, object: path)
+        }
+    }
+
     /// Writes the whole dataset from `values` (`H5Dwrite`); the count must match the shape.
     public func write<T: HDF5Scalar>(_ values: [T]) throws {
         HDF5Library.ensure()

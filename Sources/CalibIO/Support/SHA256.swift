@@ -26,6 +26,15 @@ public struct SHA256Hasher: ~Copyable {
         return out.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 
+    /// The digest so far as hex; the hasher starts over afterwards (for hashers kept in a class property).
+    public mutating func finalizeHexAndReset() -> String {
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        EVP_DigestFinal_ex(ctx, &out, &len)
+        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        return out.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+
     /// SHA-256 of a byte buffer, in hex.
     public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
         var h = SHA256Hasher()
