@@ -30,7 +30,7 @@ enum CommandRegistry {
         ArrayCommand.self,
         ChecklistCommand.self,
         CampaignCommand.self,
-        StepCommand.self,
+        StepGroupCommand.self,
         ReportCommand.self,
         BenchCommand.self,
     ]

@@ -4,7 +4,7 @@ import CalibIO
 import Foundation
 
 /// `calibctl step start|done|approve|fail|skip|reopen|log|metrics|effort`: move a campaign's steps by hand.
-struct StepCommand: ParsableCommand {
+struct StepGroupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
         abstract: "Move a campaign step through its states, record metrics and effort, and list the log.",
@@ -30,7 +30,7 @@ struct StepCommand: ParsableCommand {
         @Option(help: "A note for the log (required for skip: why the step is not necessary).") var note: String?
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func apply(_ command: CalibCore.StepCommand) throws {
+        func apply(_ command: StepCommand) throws {
             let store = try CampaignContext.open(ws)
             let r = try store.apply(command, campaign: campaign, step: step, note: note)
             if json { try printJSON(r); return }

@@ -12,10 +12,13 @@ public struct ChecklistGraph: Sendable {
         let index = checklist.indexByID()
         var pre = [[Int]](repeating: [], count: checklist.steps.count)
         var dep = [[Int]](repeating: [], count: checklist.steps.count)
-        for (i, s) in checklist.steps.enumerated() where index[s.id] == i {
-            var seen = Set<Int>()
+        for i in checklist.steps.indices {
+            let s = checklist.steps[i]
+            guard index[s.id] == i else { continue }
+            pre[i].reserveCapacity(s.prerequisites.count)
             for p in s.prerequisites {
-                guard let j = index[p], seen.insert(j).inserted else { continue }
+                // Prerequisite lists are short: a linear duplicate check beats a Set allocation per step.
+                guard let j = index[p], !pre[i].contains(j) else { continue }
                 pre[i].append(j)
                 dep[j].append(i)
             }
