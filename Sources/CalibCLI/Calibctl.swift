@@ -39,7 +39,7 @@ enum CommandRegistry {
         FitCommand.self,
         ChecklistCommand.self,
         CampaignCommand.self,
-        StepCommand.self,
+        StepGroupCommand.self,
         ReportCommand.self,
         BenchCommand.self,
         JobsCommand.self,

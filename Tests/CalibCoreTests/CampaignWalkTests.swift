@@ -152,6 +152,24 @@ import Testing
         #expect(try s.verify(campaign: "rgx") == [])
     }
 
+    @Test func reopenIsRefusedWhileADownstreamStepIsRunning() throws {
+        let tmp = TemporaryDirectory()
+        let s = try Self.makeStore(tmp)
+        try Self.finish(s, "dc-alignment")
+        try s.apply(.start, campaign: "rgx", step: "fd-alignment", by: Self.alice)
+        #expect(throws: CampaignError.downstreamRunning(campaign: "rgx", step: "dc-alignment", running: ["fd-alignment"])) {
+            try s.apply(.reopen, campaign: "rgx", step: "dc-alignment", by: Self.alice)
+        }
+        #expect(try Self.state(s, "dc-alignment") == .done)
+        try s.apply(.fail, campaign: "rgx", step: "fd-alignment", by: Self.alice, note: "stopped for the redo")
+        try s.apply(.reopen, campaign: "rgx", step: "dc-alignment", by: Self.alice)
+        #expect(try Self.state(s, "fd-alignment") == .failed)   // failed stays failed; restart after the redo
+        try s.apply(.done, campaign: "rgx", step: "dc-alignment", by: Self.alice)
+        try s.apply(.start, campaign: "rgx", step: "fd-alignment", by: Self.alice)
+        #expect(try s.step("fd-alignment", of: "rgx").iteration == 2)
+        #expect(try s.verify(campaign: "rgx") == [])
+    }
+
     @Test func illegalTransitionsNameStepStateAndWhatIsAllowed() throws {
         let tmp = TemporaryDirectory()
         let s = try Self.makeStore(tmp)

@@ -165,4 +165,29 @@ import Testing
         #expect(a.kind == .command("reco --run {run} -o {output}") && a.per == .run)
         #expect(StepAction.placeholders(in: "reco --run {run} -o {output}") == ["run", "output"])
     }
+
+    @Test func scalarsFollowTheCoreSchemaAndDuplicateKeysAreErrors() throws {
+        let c = try ChecklistLoader.load(yaml: """
+            checklist: t
+            steps:
+              - id: a
+                title: "42"
+                phase: p
+                number: 1_0
+                if_necessary: yes
+                estimate_days: 2.5e0
+                validation:
+                  - {name: g, metric: m, min: -1.5e1}
+            """)
+        #expect(c.steps[0].title == "42" && c.steps[0].number == 10 && c.steps[0].ifNecessary)
+        #expect(c.steps[0].estimateDays == 2.5 && c.steps[0].gates[0].min == -15)
+
+        let quoted = Self.issues("checklist: t\nsteps:\n  - {id: a, title: A, phase: p, number: \"7\", if_necessary: maybe, estimate_days: .inf}\n")
+        #expect(quoted.map(\.message).contains("step 'a' estimate_days must be a finite number"))
+        #expect(quoted.map(\.message).contains("step 'a': number must be an integer"))
+        #expect(quoted.map(\.message).contains("step 'a': if_necessary must be true or false"))
+
+        let dup = Self.issues("checklist: t\nsteps:\n  - id: a\n    title: A\n    phase: p\n    id: b\n")
+        #expect(dup.count == 1 && dup[0].message.contains("duplicate key") && dup[0].message.contains("id"))
+    }
 }

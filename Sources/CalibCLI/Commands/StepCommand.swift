@@ -4,7 +4,7 @@ import CalibIO
 import Foundation
 
 /// `calibctl step start|done|approve|fail|skip|reopen|log|metrics|effort`: move a campaign's steps by hand.
-struct StepCommand: ParsableCommand {
+struct StepGroupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
         abstract: "Move a campaign step through its states, record metrics and effort, and list the log.",
@@ -30,7 +30,7 @@ struct StepCommand: ParsableCommand {
         @Option(help: "A note for the log (required for skip: why the step is not necessary).") var note: String?
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func apply(_ command: CalibCore.StepCommand) throws {
+        func apply(_ command: StepCommand) throws {
             let store = try CampaignContext.open(ws)
             let r = try store.apply(command, campaign: campaign, step: step, note: note)
             if json { try printJSON(r); return }
@@ -42,36 +42,42 @@ struct StepCommand: ParsableCommand {
     }
 
     struct Start: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "ready (or failed: retry) -> running; iteration + 1.")
+        static let configuration = CommandConfiguration(abstract: "ready (or failed: retry) -> running; iteration + 1.",
+            discussion: "Example: calibctl step start rgx-fall dc-alignment --note \"pass0 runs 5032-5040\"")
         @OptionGroup var target: Target
         func run() throws { try target.apply(.start) }
     }
     struct Done: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "running -> done, or awaiting-sign-off if a quality gate fails, or awaiting-validation (manual checks / metrics not reported yet).")
+            abstract: "running -> done, or awaiting-sign-off if a quality gate fails, or awaiting-validation (manual checks / metrics not reported yet).",
+            discussion: "Example: calibctl step done gain-2026a gain-fit --json   # shows the gate results")
         @OptionGroup var target: Target
         func run() throws { try target.apply(.done) }
     }
     struct Approve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "awaiting-validation / awaiting-sign-off -> done; records you as the approver.")
+            abstract: "awaiting-validation / awaiting-sign-off -> done; records you as the approver.",
+            discussion: "The approver is the OS user running calibctl. Example: calibctl step approve gain-2026a gain-fit --note \"FED 1231 known dead\"")
         @OptionGroup var target: Target
         func run() throws { try target.apply(.approve) }
     }
     struct Fail: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "running / awaiting-* -> failed.")
+        static let configuration = CommandConfiguration(abstract: "running / awaiting-* -> failed.",
+            discussion: "A failed step can be started again (a new iteration). Example: calibctl step fail rgx-fall beam-offset --note \"pass0 incomplete\"")
         @OptionGroup var target: Target
         func run() throws { try target.apply(.fail) }
     }
     struct Skip: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Declare an `if necessary` step unnecessary (needs --note); dependents treat it as satisfied.")
+            abstract: "Declare an `if necessary` step unnecessary (needs --note); dependents treat it as satisfied.",
+            discussion: "Example: calibctl step skip rgx-fall fmt-alignment --note \"no FMT in this run group\"")
         @OptionGroup var target: Target
         func run() throws { try target.apply(.skip) }
     }
     struct Reopen: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Redo a finished step: iteration + 1, running again; every downstream done step becomes stale.")
+            abstract: "Redo a finished step: iteration + 1, running again; every downstream done step becomes stale.",
+            discussion: "Refused while a downstream step is running. Example: calibctl step reopen rgx-fall dc-alignment --note \"wrong torus map\"")
         @OptionGroup var target: Target
         func run() throws { try target.apply(.reopen) }
     }

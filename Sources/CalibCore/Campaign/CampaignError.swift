@@ -9,6 +9,8 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
     case illegalTransition(campaign: String, step: String, state: StepState, command: StepCommand,
                            allowed: [StepCommand], unmet: [String])
     case notIfNecessary(campaign: String, step: String)
+    /// A reopen would change the inputs of steps whose jobs are running now.
+    case downstreamRunning(campaign: String, step: String, running: [String])
     case reasonRequired(campaign: String, step: String)
     case badRuns(text: String, part: String)
     case badValue(what: String, value: String, expected: String)
@@ -18,7 +20,7 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
     public var exitStatus: ExitStatus {
         switch self {
         case .unknownCampaign, .unknownStep, .reasonRequired, .badRuns, .badValue, .campaignExists: .usage
-        case .illegalTransition, .notIfNecessary, .corruptCampaign: .dataError
+        case .illegalTransition, .notIfNecessary, .corruptCampaign, .downstreamRunning: .dataError
         }
     }
 
@@ -31,6 +33,8 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
             "cannot \(cmd.rawValue) step '\(s)' of campaign '\(c)': it is \(state.rawValue)"
                 + (unmet.isEmpty ? "" : " (waiting for \(Self.list(unmet)))")
         case let .notIfNecessary(c, s): "step '\(s)' of campaign '\(c)' cannot be skipped: it is not an `if necessary` step"
+        case let .downstreamRunning(c, s, running):
+            "cannot reopen step '\(s)' of campaign '\(c)': \(Self.list(running)) downstream \(running.count == 1 ? "is" : "are") running on its current results"
         case let .reasonRequired(c, s): "skipping step '\(s)' of campaign '\(c)' needs a reason"
         case let .badRuns(text, part): "--runs '\(text)': '\(part)' is not a run or a range FIRST-LAST"
         case let .badValue(what, value, expected): "\(what) '\(value)' is not \(expected)"
@@ -60,6 +64,8 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
                 : "; from \(state.rawValue) you can: \(allowed.map(\.rawValue).joined(separator: ", "))"
             if !unmet.isEmpty { s += "; finish (or skip) \(Self.list(unmet)) first" }
             return s
+        case let .downstreamRunning(c, _, running):
+            return "wait for \(Self.list(running)) to finish, or stop \(running.count == 1 ? "it" : "them") with `calibctl step fail \(c) STEP`, then reopen"
         case .notIfNecessary: return "only steps marked `if_necessary: true` in the checklist may be skipped"
         case .reasonRequired: return "pass --note \"why it is not necessary\""
         case .badRuns: return "write e.g. --runs 5000-5100 or --runs 5000-5100,5200"

@@ -47,6 +47,17 @@ extension CampaignStore {
                 }
             }
 
+            if command == .reopen {
+                // Jobs running on this step's current results would finish on stale inputs: refuse instead.
+                let running = graph.downstream(of: i) { d in
+                    stored[d] == .running
+                        || StepCommand.invalidate.allowedFrom.contains(stored[d].effective(prerequisitesSatisfied: true))
+                }.filter { stored[$0] == .running }.map { checklist.steps[$0].id }
+                if !running.isEmpty {
+                    throw CampaignError.downstreamRunning(campaign: campaignName, step: stepID, running: running)
+                }
+            }
+
             var new = row
             new.updatedAt = Date()
             new.updatedBy = who.user

@@ -51,7 +51,7 @@ public enum StepCommand: String, Sendable, Codable, CaseIterable {
     /// (`if necessary` steps only) blocked / ready / stale / failed -> skipped, with a reason.
     case skip
     /// done / awaiting-* / failed / skipped -> running (iteration + 1; or back to pending if a prerequisite is
-    /// unfinished); every downstream done / awaiting step becomes stale.
+    /// unfinished); every downstream done / awaiting step becomes stale. Refused while a downstream step is running.
     case reopen
     /// Internal: gates evaluated after metrics were recorded (running / awaiting-validation -> done or
     /// awaiting-sign-off).

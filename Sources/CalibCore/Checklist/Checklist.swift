@@ -31,7 +31,7 @@ public struct Checklist: Sendable, Equatable, Codable {
     public func indexByID() -> [String: Int] {
         var out: [String: Int] = [:]
         out.reserveCapacity(steps.count)
-        for (i, s) in steps.enumerated() where out[s.id] == nil { out[s.id] = i }
+        for i in steps.indices where out[steps[i].id] == nil { out[steps[i].id] = i }
         return out
     }
 

@@ -9,13 +9,20 @@ public struct ChecklistGraph: Sendable {
 
     /// Builds the graph; prerequisite ids that name no step are ignored (the validator reports them).
     public init(_ checklist: Checklist) {
-        let index = checklist.indexByID()
-        var pre = [[Int]](repeating: [], count: checklist.steps.count)
-        var dep = [[Int]](repeating: [], count: checklist.steps.count)
-        for (i, s) in checklist.steps.enumerated() where index[s.id] == i {
-            var seen = Set<Int>()
-            for p in s.prerequisites {
-                guard let j = index[p], seen.insert(j).inserted else { continue }
+        self.init(checklist, index: checklist.indexByID())
+    }
+
+    /// Builds the graph with a ready id -> index map (first occurrence of each id).
+    public init(_ checklist: Checklist, index: [String: Int]) {
+        let steps = checklist.steps
+        var pre = [[Int]](repeating: [], count: steps.count)
+        var dep = [[Int]](repeating: [], count: steps.count)
+        for i in steps.indices {
+            guard index[steps[i].id] == i else { continue }
+            pre[i].reserveCapacity(steps[i].prerequisites.count)
+            for p in steps[i].prerequisites {
+                // Prerequisite lists are short: a linear duplicate check beats a Set allocation per step.
+                guard let j = index[p], !pre[i].contains(j) else { continue }
                 pre[i].append(j)
                 dep[j].append(i)
             }

@@ -2,7 +2,9 @@ import Foundation
 import Yams
 
 /// Reads checklist YAML into a `Checklist`, keeping the line of every step and prerequisite (Yams' node API, whose
-/// nodes carry a `mark`). Structural problems (wrong types, unknown keys, missing fields) are collected, not thrown
+/// nodes carry a `mark`). Scalars are composed with Yams' basic resolver (no tag regexes) and converted here, and each
+/// mapping is indexed once by key text: Yams' `mapping["key"]` resolves tags with regular expressions on every
+/// comparison, which made a 10,000-step file take seconds. Structural problems (wrong types, unknown keys, missing fields) are collected, not thrown
 /// one at a time; `load` then runs `ChecklistValidator` and throws a `ChecklistError` listing them all.
 public enum ChecklistLoader {
     /// The spelling of "every earlier step" in `prerequisites:` (the CLAS12 table's "all the above").
@@ -42,7 +44,7 @@ public enum ChecklistLoader {
         var p = Parser(file: file)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            root = try Yams.compose(yaml: yaml, Resolver.basic)
         } catch let e as YamlError {
             return (nil, [p.yamlIssue(e)])
         } catch {
@@ -55,6 +57,47 @@ public enum ChecklistLoader {
         }
         let c = p.checklist(map, root: root)
         return (c, p.issues)
+    }
+
+    /// A mapping indexed once by key text (first occurrence wins).
+    struct Fields {
+        let node: Node
+        let map: Node.Mapping
+        private var byKey: [String: Node] = [:]
+
+        init(_ node: Node, _ map: Node.Mapping) {
+            self.node = node
+            self.map = map
+            for (k, v) in map { if let t = k.scalar?.string, byKey[t] == nil { byKey[t] = v } }
+        }
+
+        subscript(_ key: String) -> Node? { byKey[key] }
+    }
+
+    /// Plain-scalar conversions (YAML 1.2 core schema spellings).
+    static func isNull(_ n: Node) -> Bool {
+        guard let s = n.scalar, s.style == .plain else { return false }
+        return ["", "~", "null", "Null", "NULL"].contains(s.string)
+    }
+    static func int(_ n: Node) -> Int? {
+        guard let s = n.scalar, s.style == .plain else { return nil }
+        return Int(s.string.replacingOccurrences(of: "_", with: ""))
+    }
+    static func double(_ n: Node) -> Double? {
+        guard let s = n.scalar, s.style == .plain else { return nil }
+        switch s.string {
+        case ".inf", ".Inf", ".INF", "+.inf": return .infinity
+        case "-.inf", "-.Inf", "-.INF": return -.infinity
+        default: return Double(s.string.replacingOccurrences(of: "_", with: ""))
+        }
+    }
+    static func bool(_ n: Node) -> Bool? {
+        guard let s = n.scalar, s.style == .plain else { return nil }
+        switch s.string {
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return true
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return false
+        default: return nil
+        }
     }
 
     struct Parser {
@@ -80,8 +123,8 @@ public enum ChecklistLoader {
             }
         }
 
-        mutating func checkKeys(_ map: Node.Mapping, allowed: [String], what: String) {
-            for key in map.keys {
+        mutating func checkKeys(_ fields: Fields, allowed: [String], what: String) {
+            for key in fields.map.keys {
                 guard let k = key.string else { issue(key, "\(what): keys must be text"); continue }
                 if !allowed.contains(k) {
                     let hint = Suggestions.didYouMean(k, in: allowed) ?? "allowed: \(allowed.joined(separator: ", "))"
@@ -99,7 +142,7 @@ public enum ChecklistLoader {
         mutating func texts(_ node: Node?, _ what: String) -> [(String, Int)] {
             guard let node else { return [] }
             if let s = node.scalar {
-                return s.string.isEmpty || node.null != nil ? [] : [(s.string, node.mark?.line ?? 0)]
+                return ChecklistLoader.isNull(node) ? [] : [(s.string, node.mark?.line ?? 0)]
             }
             guard let seq = node.sequence else { issue(node, "\(what) must be a list of text"); return [] }
             var out: [(String, Int)] = []
@@ -111,11 +154,12 @@ public enum ChecklistLoader {
 
         mutating func numeric(_ node: Node?, _ what: String) -> Double? {
             guard let node else { return nil }
-            guard let v = node.float ?? node.int.map(Double.init) else { issue(node, "\(what) must be a number"); return nil }
+            guard let v = ChecklistLoader.double(node), v.isFinite else { issue(node, "\(what) must be a finite number"); return nil }
             return v
         }
 
-        mutating func checklist(_ map: Node.Mapping, root: Node) -> Checklist? {
+        mutating func checklist(_ rootMap: Node.Mapping, root: Node) -> Checklist? {
+            let map = Fields(root, rootMap)
             checkKeys(map, allowed: ChecklistLoader.rootKeys, what: "checklist")
             let name = text(map["checklist"], "checklist")
             if name == nil, map["checklist"] == nil {
@@ -123,7 +167,7 @@ public enum ChecklistLoader {
             }
             var format = 1
             if let f = map["format"] {
-                if let v = f.int, v == 1 { format = v } else {
+                if let v = ChecklistLoader.int(f), v == 1 { format = v } else {
                     issue(f, "format \(f.scalar?.string ?? "?") is not supported (this calibctl reads format 1)",
                           fix: "upgrade calibctl or write `format: 1`")
                 }
@@ -145,7 +189,8 @@ public enum ChecklistLoader {
         }
 
         mutating func step(_ node: Node, earlier: [ChecklistStep]) -> ChecklistStep? {
-            guard let map = node.mapping else { issue(node, "each step must be a mapping with at least `id:`"); return nil }
+            guard let m = node.mapping else { issue(node, "each step must be a mapping with at least `id:`"); return nil }
+            let map = Fields(node, m)
             let line = node.mark?.line ?? 0
             guard let id = text(map["id"], "id"), !id.isEmpty else {
                 if map["id"] == nil { issue(node, "step without `id:`", fix: "give every step a unique id such as `dc-alignment`") }
@@ -166,11 +211,11 @@ public enum ChecklistLoader {
             }
             var number: Int?
             if let n = map["number"] {
-                if let v = n.int { number = v } else { issue(n, "\(what): number must be an integer") }
+                if let v = ChecklistLoader.int(n) { number = v } else { issue(n, "\(what): number must be an integer") }
             }
             var ifNecessary = false
             if let f = map["if_necessary"] {
-                if let b = f.bool { ifNecessary = b } else { issue(f, "\(what): if_necessary must be true or false") }
+                if let b = ChecklistLoader.bool(f) { ifNecessary = b } else { issue(f, "\(what): if_necessary must be true or false") }
             }
             var estimate = 1.0
             if let e = numeric(map["estimate_days"], "\(what) estimate_days") {
@@ -205,7 +250,8 @@ public enum ChecklistLoader {
                     out.append(ValidationItem(name: s, check: s))
                     continue
                 }
-                guard let m = g.mapping else { issue(g, "\(what): a validation entry must be a mapping or text"); continue }
+                guard let gm = g.mapping else { issue(g, "\(what): a validation entry must be a mapping or text"); continue }
+                let m = Fields(g, gm)
                 checkKeys(m, allowed: ChecklistLoader.gateKeys, what: "\(what) validation")
                 let metric = text(m["metric"], "metric"), check = text(m["check"], "check")
                 let lo = numeric(m["min"], "min"), hi = numeric(m["max"], "max")
@@ -231,10 +277,11 @@ public enum ChecklistLoader {
 
         mutating func action(_ node: Node?, what: String) -> StepAction? {
             guard let node else { return nil }
-            guard let m = node.mapping else {
+            guard let am = node.mapping else {
                 issue(node, "\(what): action must be a mapping like {builtin: pixel-gain-fit, per: fed} or {command: \"...\", per: run}")
                 return nil
             }
+            let m = Fields(node, am)
             checkKeys(m, allowed: ChecklistLoader.actionKeys, what: "\(what) action")
             let builtin = text(m["builtin"], "builtin"), command = text(m["command"], "command")
             let kind: StepAction.Kind
