@@ -19,18 +19,20 @@ ROOT="$P/root"
 pidf="$ROOT/run/condor/condor_master.pid"
 rc=0
 
-if [[ -s "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+if [[ -s "$pidf" ]] && alive "$(cat "$pidf")"; then
     pid="$(cat "$pidf")"
     # Remove leftover jobs so a restart of this pool does not run them again.
     timeout 10 chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin condor_rm -all -forcex >/dev/null 2>&1 || true
     timeout 10 chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin condor_rm -all >/dev/null 2>&1 || true
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for _ in $(seq 150); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
         log "condor_master (pid $pid) still running after 15 s; sending SIGQUIT then SIGKILL"
         kill -QUIT "$pid" 2>/dev/null; sleep 2
         kill -KILL "$pid" 2>/dev/null; sleep 0.5
-        kill -0 "$pid" 2>/dev/null && { log "condor_master (pid $pid) would not stop"; rc=1; }
+        alive "$pid" && { log "condor_master (pid $pid) would not stop"; rc=1; }
     fi
     rm -f "$pidf"
 fi

@@ -39,7 +39,9 @@ export LC_ALL=C
 
 in_chroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
 master_pid_file="$ROOT/run/condor/condor_master.pid"
-master_alive() { [[ -s "$master_pid_file" ]] && kill -0 "$(cat "$master_pid_file")" 2>/dev/null; }
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+master_alive() { [[ -s "$master_pid_file" ]] && alive "$(cat "$master_pid_file")"; }
 slot_state() { timeout 10 chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin condor_status -af State 2>/dev/null | head -1 || true; }
 is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
 

@@ -27,7 +27,9 @@ start_time=$(date +%s.%N)
 unset SQUEUE_FORMAT SQUEUE_FORMAT2 SINFO_FORMAT SLURM_TIME_FORMAT
 export SLURM_CONF="$CONF"
 
-pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+pid_alive() { [[ -s "$1" ]] && alive "$(cat "$1")"; }
 
 node_state() { timeout 10 sinfo -h -N -n localhost -o %T 2>/dev/null | head -1 || true; }
 
@@ -157,12 +159,12 @@ force=()
 rm -f "$P/munge/munge.socket" "$P/munge/munge.socket.lock"
 munged "${force[@]}" --socket="$P/munge/munge.socket" --key-file="$P/munge-key/munge.key" \
     --pid-file="$P/run/munged.pid" --log-file="$P/log/munged.log" --seed-file="$P/munge/munge.seed" \
-    </dev/null || die "munged did not start (see $P/log/munged.log)"
+    </dev/null >/dev/null 2>&1 || die "munged did not start (see $P/log/munged.log)"
 
 cold=()
 [[ -e "$P/state/job_state" ]] || cold=(-c)
-slurmctld "${cold[@]}" -f "$CONF" </dev/null || die "slurmctld did not start (see $P/log/slurmctld.log)"
-slurmd -N localhost -f "$CONF" </dev/null || die "slurmd did not start (see $P/log/slurmd-localhost.log)"
+slurmctld "${cold[@]}" -f "$CONF" </dev/null >/dev/null 2>&1 || die "slurmctld did not start (see $P/log/slurmctld.log)"
+slurmd -N localhost -f "$CONF" </dev/null >/dev/null 2>&1 || die "slurmd did not start (see $P/log/slurmd-localhost.log)"
 
 deadline=$(($(date +%s) + TIMEOUT))
 state=""
