@@ -96,9 +96,10 @@ public final class JobEngine {
                 String(decoding: try enc.encode(def.policy), as: UTF8.self), def.memoryMB, def.timeLimitSeconds, dir)
             let id = database.lastInsertRowID
             for (i, s) in def.shards.enumerated() {
-                try database.run("INSERT INTO shards(job_set, idx, key, spec_path, outputs) VALUES(?,?,?,?,?)",
-                                 id, i, s.key, specPaths[i],
-                                 String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self))
+                try database.run("""
+                    INSERT INTO shards(job_set, idx, key, spec_path, outputs, memory_mb, time_limit_s) VALUES(?,?,?,?,?,?,?)
+                    """, id, i, s.key, specPaths[i], String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self),
+                    s.memoryMB, s.timeLimitSeconds)
             }
         }
     }
@@ -138,10 +139,14 @@ public final class JobEngine {
     public func submit(jobSet name: String) throws -> Int {
         let js = try jobSetRow(name)
         try database.transaction {
-            let rows = try database.query("SELECT id FROM shards WHERE job_set = ? AND attempts = 0 ORDER BY idx", js.id)
+            let rows = try database.query("""
+                SELECT id, memory_mb, time_limit_s FROM shards WHERE job_set = ? AND attempts = 0 ORDER BY idx
+                """, js.id)
             guard !rows.isEmpty else { return }
-            try createAttempts(js, rows.map { AttemptPlan(shard: $0.int("id")!, number: 1, memoryMB: js.memoryMB,
-                                                          timeLimit: js.timeLimit, trigger: "submit") })
+            try createAttempts(js, rows.map {
+                AttemptPlan(shard: $0.int("id")!, number: 1, memoryMB: $0.int("memory_mb").map { Int($0) } ?? js.memoryMB,
+                            timeLimit: $0.int("time_limit_s").map { Int($0) } ?? js.timeLimit, trigger: "submit")
+            })
         }
         var report = UpdateReport()
         try resolveCreated(jobSetID: js.id, report: &report, throwErrors: true)
