@@ -31,6 +31,7 @@ enum CommandRegistry {
         JobsCommand.self,
         JobCommand.self,
         TickCommand.self,
+        BenchCommand.self,
     ]
 }
 

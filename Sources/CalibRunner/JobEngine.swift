@@ -75,6 +75,8 @@ public final class JobEngine {
         let dir = (workspace.jobsDirectory as NSString).appendingPathComponent(def.name)
         var specPaths: [String] = []
         specPaths.reserveCapacity(def.shards.count)
+        let encoder = JobSpec.encoder()
+        try JobFiles.mkdirs(dir)
         for (i, s) in def.shards.enumerated() {
             let sdir = Self.shardDirectory(dir, i)
             try JobFiles.mkdirs(sdir)
@@ -82,7 +84,7 @@ public final class JobEngine {
             spec.index = i
             spec.key = s.key
             let p = (sdir as NSString).appendingPathComponent("spec.json")
-            try spec.write(to: p)
+            try spec.write(to: p, encoder: encoder)
             specPaths.append(p)
         }
         let enc = JSONEncoder()
