@@ -41,6 +41,10 @@ struct BenchJobsCommand: ParsableCommand {
         var statusInProcessSeconds = 0.0, statusJSONBytes = 0, statusCommandSeconds = 0.0
         var tickCommandSeconds = 0.0, tickJobsPolled = 0, tickSchedulerQueries = 0, tickInProcessSeconds = 0.0
         var cancelSeconds = 0.0
+        /// CPU seconds (user + system, this process and waited-for children) of the same phases: the machine may be
+        /// shared, so wall times are upper bounds.
+        var cpu: [String: Double] = [:]
+        var loadAverage1m = 0.0
     }
 
     func run() throws {
@@ -65,9 +69,20 @@ struct BenchJobsCommand: ParsableCommand {
         }
         let ctx = try JobsContext(ws)
         let e = ctx.engine
+        let cpuNow: () -> Double = {
+            var a = rusage(), b = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &a)
+            getrusage(RUSAGE_CHILDREN.rawValue, &b)
+            let t = { (r: rusage) in Double(r.ru_utime.tv_sec + r.ru_stime.tv_sec)
+                + Double(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6 }
+            return t(a) + t(b)
+        }
+        var lastCPU = 0.0
         let clock = { (body: () throws -> Void) throws -> Double in
+            let c0 = cpuNow()
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
+            lastCPU = cpuNow() - c0
             return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         }
         let spec = JobSpec(kind: CommandJobKind.name, parameters: ["shell": "true"])
@@ -75,10 +90,13 @@ struct BenchJobsCommand: ParsableCommand {
         f.createSeconds = try clock {
             try e.createJobSet(JobSetDefinition(name: "bench", scheduler: "local", timeLimitSeconds: 600, shards: defs))
         }
-        progress("created \(shards) shards in \(fmt(f.createSeconds))")
+        f.cpu["create"] = lastCPU
+        progress("created \(shards) shards in \(fmt(f.createSeconds)) (CPU \(fmt(lastCPU)))")
         f.submitSeconds = try clock { try e.submit(jobSet: "bench") }
-        progress("submitted in \(fmt(f.submitSeconds))")
+        f.cpu["submit"] = lastCPU
+        progress("submitted in \(fmt(f.submitSeconds)) (CPU \(fmt(lastCPU)))")
         let t0 = Date()
+        let trackCPU0 = cpuNow()
         while true {
             var done = false
             let t = try clock {
@@ -92,6 +110,7 @@ struct BenchJobsCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.5)
         }
         f.trackSeconds = Date().timeIntervalSince(t0)
+        f.cpu["track (calibctl only; workers run detached)"] = cpuNow() - trackCPU0
         progress("all \(shards) final after \(fmt(f.trackSeconds)) (\(f.ticksToComplete) updates, slowest \(fmt(f.maxTickSeconds)))")
         var bytes = 0
         f.statusInProcessSeconds = try clock {
@@ -101,10 +120,12 @@ struct BenchJobsCommand: ParsableCommand {
             enc.dateEncodingStrategy = .iso8601
             bytes = try enc.encode(s).count
         }
+        f.cpu["status in process"] = lastCPU
         f.statusJSONBytes = bytes
         f.statusCommandSeconds = try clock {
             _ = try Self.runSelf(["jobs", "status", "bench", "--json", "--home", dir])
         }
+        f.cpu["status command"] = lastCPU
         progress("status --json: \(fmt(f.statusInProcessSeconds)) in process, \(fmt(f.statusCommandSeconds)) as a command")
 
         // A tick over N tracked jobs: a second set whose shards stay queued behind long sleepers.
@@ -114,15 +135,21 @@ struct BenchJobsCommand: ParsableCommand {
         try e.submit(jobSet: "bench-tracked")
         var tickOut = Data()
         f.tickCommandSeconds = try clock { tickOut = try Self.runSelf(["tick", "--force", "--json", "--home", dir]) }
+        f.cpu["tick command"] = lastCPU
         if let rep = try? JSONDecoder.iso.decode(TickReport.self, from: tickOut) {
             f.tickJobsPolled = rep.update.jobsPolled
             f.tickSchedulerQueries = rep.update.polled.count
         }
         f.tickInProcessSeconds = try clock { try e.update(force: true) }
+        f.cpu["tick in process"] = lastCPU
         progress("tick over \(f.tickJobsPolled) tracked jobs: \(fmt(f.tickCommandSeconds)) as a command "
                  + "(\(f.tickSchedulerQueries) scheduler query), \(fmt(f.tickInProcessSeconds)) in process")
         f.cancelSeconds = try clock { try e.cancel(jobSet: "bench-tracked") }
+        f.cpu["cancel"] = lastCPU
+        var load = [Double](repeating: 0, count: 3)
+        if getloadavg(&load, 3) > 0 { f.loadAverage1m = load[0] }
         progress("cancelled \(shards) in \(fmt(f.cancelSeconds))")
+        progress(String(format: "load average (1 min) at the end: %.2f", f.loadAverage1m))
         if json { try printJSON(f) }
     }
 
