@@ -159,21 +159,31 @@ public final class JobEngine {
         var shard: Int64, number: Int, memoryMB: Int, timeLimit: Int, trigger: String
     }
 
-    /// Records new attempts as `created` under one new deterministic submission name (caller holds a transaction).
+    /// Records new attempts as `created` under new deterministic submission names (caller holds a transaction).
     func createAttempts(_ js: JobSetRow, _ items: [AttemptPlan]) throws {
         guard !items.isEmpty else { return }
-        let seq = try database.first("SELECT next_submission FROM job_sets WHERE id = ?", js.id)?.int("next_submission") ?? 1
-        try database.run("UPDATE job_sets SET next_submission = ? WHERE id = ?", seq + 1, js.id)
-        let submission = "\(js.name).s\(seq)"
-        let now = Date().timeIntervalSince1970
+        // One submission per distinct resource request: a Slurm array or HTCondor cluster carries one request.
+        var groups: [[AttemptPlan]] = []
+        var groupOf: [String: Int] = [:]
         for it in items {
-            try database.run("""
-                INSERT INTO attempts(shard, number, scheduler, submission, name, state, created, memory_mb, time_limit_s,
-                                     trigger) VALUES(?,?,?,?,?,'created',?,?,?,?)
-                """, it.shard, it.number, js.scheduler, submission, "\(submission).\(it.shard)", now, it.memoryMB,
-                it.timeLimit, it.trigger)
-            try database.run("UPDATE shards SET attempts = ? WHERE id = ?", it.number, it.shard)
+            let k = "\(it.memoryMB)/\(it.timeLimit)"
+            if let g = groupOf[k] { groups[g].append(it) } else { groupOf[k] = groups.count; groups.append([it]) }
         }
+        var seq = try database.first("SELECT next_submission FROM job_sets WHERE id = ?", js.id)?.int("next_submission") ?? 1
+        let now = Date().timeIntervalSince1970
+        for group in groups {
+            let submission = "\(js.name).s\(seq)"
+            seq += 1
+            for it in group {
+                try database.run("""
+                    INSERT INTO attempts(shard, number, scheduler, submission, name, state, created, memory_mb, time_limit_s,
+                                         trigger) VALUES(?,?,?,?,?,'created',?,?,?,?)
+                    """, it.shard, it.number, js.scheduler, submission, "\(submission).\(it.shard)", now, it.memoryMB,
+                    it.timeLimit, it.trigger)
+                try database.run("UPDATE shards SET attempts = ? WHERE id = ?", it.number, it.shard)
+            }
+        }
+        try database.run("UPDATE job_sets SET next_submission = ? WHERE id = ?", seq, js.id)
     }
 
     /// Submits (or, after a crash, finds) every attempt still in `created` state.

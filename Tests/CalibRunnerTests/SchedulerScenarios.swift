@@ -16,6 +16,14 @@ struct SchedulerHarness: Sendable {
     var signalClass: FailureClass = .nodeFailure
     /// Seconds the whole scenario may take.
     var timeout: Double = 90
+    /// Where the workspace lives (nil: a temporary directory).
+    var home: @Sendable () throws -> String? = { nil }
+    /// The worker command (`calibctl job run` as the batch nodes can run it).
+    var workerCommand: [String] = [TestPaths.calibctl, "job", "run"]
+    /// Called after the job set is created (e.g. to hand its directory to the batch system's user).
+    var prepare: @Sendable (Workspace, String) throws -> Void = { _, _ in }
+    /// Called at the end (stop private daemons).
+    var cleanup: @Sendable () -> Void = {}
 }
 
 /// The scenario suite (issue 6): all succeed; some fail with exit codes; one is killed by a signal; one exceeds its
@@ -36,12 +44,13 @@ enum SchedulerScenarios {
     ]
 
     static func run(_ h: SchedulerHarness) throws {
+        defer { h.cleanup() }
         let tmp = TemporaryDirectory("scenario-\(h.name)")
-        let ws = Workspace(home: tmp.path)
+        let ws = Workspace(home: try h.home() ?? tmp.path)
+        try ws.ensureHome()
         let sched = try h.make(ws)
         let db = try SQLiteDatabase(path: ws.databasePath)
-        let engine = try JobEngine(database: db, workspace: ws, schedulers: [sched],
-                                   workerCommand: [TestPaths.calibctl, "job", "run"])
+        let engine = try JobEngine(database: db, workspace: ws, schedulers: [sched], workerCommand: h.workerCommand)
         let defs = shards.map { s in
             ShardDefinition(key: s.key, spec: JobSpec(kind: "command", outputs: s.output ? ["out": "out.txt"] : [:],
                                                       parameters: ["shell": s.shell]),
@@ -49,6 +58,7 @@ enum SchedulerScenarios {
         }
         try engine.createJobSet(JobSetDefinition(name: "scen", scheduler: sched.name, memoryMB: 500,
                                                  timeLimitSeconds: 3, shards: defs))
+        try h.prepare(ws, "scen")
         #expect(try engine.submit(jobSet: "scen") == shards.count)
         #expect(try engine.submit(jobSet: "scen") == 0, "a second submit submits nothing")
 
