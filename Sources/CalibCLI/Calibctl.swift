@@ -49,6 +49,7 @@ enum CommandRegistry {
         TopGet.self,
         TopPut.self,
         ArrayCommand.self,
+        BenchCommand.self,
     ]
 }
 

@@ -75,6 +75,8 @@ public final class JobEngine {
         let dir = (workspace.jobsDirectory as NSString).appendingPathComponent(def.name)
         var specPaths: [String] = []
         specPaths.reserveCapacity(def.shards.count)
+        let encoder = JobSpec.encoder()
+        try JobFiles.mkdirs(dir)
         for (i, s) in def.shards.enumerated() {
             let sdir = Self.shardDirectory(dir, i)
             try JobFiles.mkdirs(sdir)
@@ -82,7 +84,7 @@ public final class JobEngine {
             spec.index = i
             spec.key = s.key
             let p = (sdir as NSString).appendingPathComponent("spec.json")
-            try spec.write(to: p)
+            try spec.write(to: p, encoder: encoder)
             specPaths.append(p)
         }
         let enc = JSONEncoder()
@@ -96,9 +98,10 @@ public final class JobEngine {
                 String(decoding: try enc.encode(def.policy), as: UTF8.self), def.memoryMB, def.timeLimitSeconds, dir)
             let id = database.lastInsertRowID
             for (i, s) in def.shards.enumerated() {
-                try database.run("INSERT INTO shards(job_set, idx, key, spec_path, outputs) VALUES(?,?,?,?,?)",
-                                 id, i, s.key, specPaths[i],
-                                 String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self))
+                try database.run("""
+                    INSERT INTO shards(job_set, idx, key, spec_path, outputs, memory_mb, time_limit_s) VALUES(?,?,?,?,?,?,?)
+                    """, id, i, s.key, specPaths[i], String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self),
+                    s.memoryMB, s.timeLimitSeconds)
             }
         }
     }
@@ -138,10 +141,14 @@ public final class JobEngine {
     public func submit(jobSet name: String) throws -> Int {
         let js = try jobSetRow(name)
         try database.transaction {
-            let rows = try database.query("SELECT id FROM shards WHERE job_set = ? AND attempts = 0 ORDER BY idx", js.id)
+            let rows = try database.query("""
+                SELECT id, memory_mb, time_limit_s FROM shards WHERE job_set = ? AND attempts = 0 ORDER BY idx
+                """, js.id)
             guard !rows.isEmpty else { return }
-            try createAttempts(js, rows.map { AttemptPlan(shard: $0.int("id")!, number: 1, memoryMB: js.memoryMB,
-                                                          timeLimit: js.timeLimit, trigger: "submit") })
+            try createAttempts(js, rows.map {
+                AttemptPlan(shard: $0.int("id")!, number: 1, memoryMB: $0.int("memory_mb").map { Int($0) } ?? js.memoryMB,
+                            timeLimit: $0.int("time_limit_s").map { Int($0) } ?? js.timeLimit, trigger: "submit")
+            })
         }
         var report = UpdateReport()
         try resolveCreated(jobSetID: js.id, report: &report, throwErrors: true)
@@ -152,21 +159,31 @@ public final class JobEngine {
         var shard: Int64, number: Int, memoryMB: Int, timeLimit: Int, trigger: String
     }
 
-    /// Records new attempts as `created` under one new deterministic submission name (caller holds a transaction).
+    /// Records new attempts as `created` under new deterministic submission names (caller holds a transaction).
     func createAttempts(_ js: JobSetRow, _ items: [AttemptPlan]) throws {
         guard !items.isEmpty else { return }
-        let seq = try database.first("SELECT next_submission FROM job_sets WHERE id = ?", js.id)?.int("next_submission") ?? 1
-        try database.run("UPDATE job_sets SET next_submission = ? WHERE id = ?", seq + 1, js.id)
-        let submission = "\(js.name).s\(seq)"
-        let now = Date().timeIntervalSince1970
+        // One submission per distinct resource request: a Slurm array or HTCondor cluster carries one request.
+        var groups: [[AttemptPlan]] = []
+        var groupOf: [String: Int] = [:]
         for it in items {
-            try database.run("""
-                INSERT INTO attempts(shard, number, scheduler, submission, name, state, created, memory_mb, time_limit_s,
-                                     trigger) VALUES(?,?,?,?,?,'created',?,?,?,?)
-                """, it.shard, it.number, js.scheduler, submission, "\(submission).\(it.shard)", now, it.memoryMB,
-                it.timeLimit, it.trigger)
-            try database.run("UPDATE shards SET attempts = ? WHERE id = ?", it.number, it.shard)
+            let k = "\(it.memoryMB)/\(it.timeLimit)"
+            if let g = groupOf[k] { groups[g].append(it) } else { groupOf[k] = groups.count; groups.append([it]) }
         }
+        var seq = try database.first("SELECT next_submission FROM job_sets WHERE id = ?", js.id)?.int("next_submission") ?? 1
+        let now = Date().timeIntervalSince1970
+        for group in groups {
+            let submission = "\(js.name).s\(seq)"
+            seq += 1
+            for it in group {
+                try database.run("""
+                    INSERT INTO attempts(shard, number, scheduler, submission, name, state, created, memory_mb, time_limit_s,
+                                         trigger) VALUES(?,?,?,?,?,'created',?,?,?,?)
+                    """, it.shard, it.number, js.scheduler, submission, "\(submission).\(it.shard)", now, it.memoryMB,
+                    it.timeLimit, it.trigger)
+                try database.run("UPDATE shards SET attempts = ? WHERE id = ?", it.number, it.shard)
+            }
+        }
+        try database.run("UPDATE job_sets SET next_submission = ? WHERE id = ?", seq, js.id)
     }
 
     /// Submits (or, after a crash, finds) every attempt still in `created` state.

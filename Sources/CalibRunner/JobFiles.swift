@@ -8,9 +8,16 @@ import Glibc
 public enum JobFiles {
     /// Writes `data` to a temporary name beside `path` and renames it (atomic, not fsynced: cheap for 10,000 files).
     public static func writeReplacing(_ data: Data, to path: String) throws {
-        let tmp = AtomicFile.temporaryPath(for: path)
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
             throw JobError.io(path: path, detail: "cannot create \(tmp): \(String(cString: strerror(errno)))")
+        }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == data.count else {
+            unlink(tmp)
+            throw JobError.io(path: path, detail: "cannot write \(tmp) (disk full?)")
         }
         guard rename(tmp, path) == 0 else {
             let e = String(cString: strerror(errno))
@@ -54,6 +61,7 @@ public enum JobFiles {
 
     /// Creates a directory and its parents.
     public static func mkdirs(_ path: String) throws {
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw JobError.io(path: path, detail: "cannot create directory: \(error.localizedDescription)")
         }

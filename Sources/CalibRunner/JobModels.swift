@@ -4,10 +4,15 @@ import Foundation
 public struct ShardDefinition: Sendable, Codable, Equatable {
     public var key: String
     public var spec: JobSpec
+    /// Overrides of the job set's memory and time limit for this shard (e.g. a FED with more modules).
+    public var memoryMB: Int?
+    public var timeLimitSeconds: Int?
 
-    public init(key: String, spec: JobSpec) {
+    public init(key: String, spec: JobSpec, memoryMB: Int? = nil, timeLimitSeconds: Int? = nil) {
         self.key = key
         self.spec = spec
+        self.memoryMB = memoryMB
+        self.timeLimitSeconds = timeLimitSeconds
     }
 }
 

@@ -29,6 +29,8 @@ enum JobSchema {
           spec_path TEXT NOT NULL,
           outputs TEXT NOT NULL DEFAULT '{}',
           attempts INTEGER NOT NULL DEFAULT 0,
+          memory_mb INTEGER,
+          time_limit_s INTEGER,
           UNIQUE(job_set, idx));
         CREATE TABLE attempts(
           id INTEGER PRIMARY KEY,

@@ -49,10 +49,16 @@ public struct JobSpec: Sendable, Codable, Equatable {
     }
 
     /// Writes the spec with a temporary name and a rename (no fsync: a lost spec makes the job fail and be retried).
-    public func write(to path: String) throws {
+    public func write(to path: String, encoder: JSONEncoder? = nil) throws {
+        let enc = encoder ?? JobSpec.encoder()
+        try JobFiles.writeReplacing(try enc.encode(self), to: path)
+    }
+
+    /// The encoder specs are written with (pretty, sorted keys).
+    public static func encoder() -> JSONEncoder {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try JobFiles.writeReplacing(try enc.encode(self), to: path)
+        return enc
     }
 
     /// Absolute path of output `name` for a spec stored at `specPath`.

@@ -10,7 +10,7 @@ import Glibc
 /// cancellations (`cancel.log`), and exits when every shard has ended.
 public final class LocalExecutor {
     private let directory: String
-    private let manifest: LocalManifest
+    private var manifest: LocalManifest!
     private var eventsFD: Int32 = -1
     private var slotFDs: [Int32] = []
 
@@ -24,13 +24,8 @@ public final class LocalExecutor {
         var flag: String = "-"
     }
 
-    public init(directory: String) throws {
+    public init(directory: String) {
         self.directory = directory
-        let path = (directory as NSString).appendingPathComponent(LocalManifest.name)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JobError.io(path: path, detail: "no local submission manifest")
-        }
-        manifest = try JSONDecoder().decode(LocalManifest.self, from: data)
     }
 
     private func file(_ n: String) -> String { (directory as NSString).appendingPathComponent(n) }
@@ -47,6 +42,12 @@ public final class LocalExecutor {
         let info = "\(me) \(Spawn.processStart(me)?.start ?? 0) \(Spawn.hostName)\n"
         ftruncate(pfd, 0)
         _ = info.withCString { pwrite(pfd, $0, strlen($0), 0) }
+        // Claimed (the submitter waits for this); now read the submission.
+        let path = file(LocalManifest.name)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JobError.io(path: path, detail: "no local submission manifest")
+        }
+        manifest = try JSONDecoder().decode(LocalManifest.self, from: data)
 
         eventsFD = open(file("events.log"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard eventsFD >= 0 else { throw JobError.io(path: file("events.log"), detail: String(cString: strerror(errno))) }

@@ -54,8 +54,17 @@ public struct LocalScheduler: BatchScheduler {
         return Dictionary(uniqueKeysWithValues: submission.shards.map { ($0.index, Self.batchID(submission.name, $0.index)) })
     }
 
+    /// Starts the detached executor and waits (up to 10 s) until it has claimed the submission.
     private func startExecutor(_ dir: String) throws {
         try Spawn.detach(executorCommand + [dir], logPath: (dir as NSString).appendingPathComponent("executor.log"))
+        let pidPath = (dir as NSString).appendingPathComponent("executor.pid")
+        let t0 = Date()
+        while Date().timeIntervalSince(t0) < 10 {
+            if let t = try? String(contentsOfFile: pidPath, encoding: .utf8), !t.isEmpty { return }
+            usleep(2000)
+        }
+        throw SchedulerError(scheduler: name, operation: "start executor for \(dir)",
+                             detail: "it did not start within 10 s; see \(dir)/executor.log")
     }
 
     public func findSubmitted(_ submission: Submission) throws -> [Int: String] {
@@ -106,7 +115,12 @@ public struct LocalScheduler: BatchScheduler {
                 continue
             }
             // Liveness first, then the log: an executor that ends in between has written its last records.
-            let exec = executorState(dir)
+            var exec = executorState(dir)
+            if exec == .neverStarted {
+                // Recorded as submitted but its executor never ran (killed in between): start it now.
+                try? startExecutor(dir)
+                exec = executorState(dir)
+            }
             let records = LocalEvents.read((dir as NSString).appendingPathComponent("events.log"))
             let cancels = LocalEvents.readCancels((dir as NSString).appendingPathComponent("cancel.log"))
             let shards = Dictionary(manifest.submission.shards.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })

@@ -31,6 +31,13 @@ public enum Spawn {
         return unsafeBitCast(sym, to: AddChdir.self)
     }()
 
+    typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    /// posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34), looked up at run time.
+    static let closefrom: AddClosefrom? = {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(sym, to: AddClosefrom.self)
+    }()
+
     /// Starts `argv` (absolute path or found on PATH) with `posix_spawn`; returns its pid.
     public static func spawn(_ argv: [String], _ o: Options) throws -> pid_t {
         precondition(!argv.isEmpty)
@@ -45,6 +52,8 @@ public enum Spawn {
         } else {
             posix_spawn_file_actions_addopen(&fa, 2, o.stderrPath, outFlags, 0o644)
         }
+        // Nothing but 0-2 reaches the child: a detached executor must not keep a caller's pipes open.
+        if let closefrom = Spawn.closefrom { _ = closefrom(&fa, 3) }
         if let d = o.directory {
             guard let addchdir = Spawn.addchdir else {
                 throw SchedulerError(scheduler: "local", operation: "spawn \(argv[0])",
