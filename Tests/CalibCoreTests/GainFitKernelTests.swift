@@ -49,7 +49,7 @@ import Testing
         #expect(r.status == .ok)
         #expect(abs(r.gain / gain - 1) < 1e-4)
         #expect(abs(r.pedestal - ped) < 1e-2)
-        #expect(r.chi2ndf < 1e-3)
+        #expect(r.chi2ndf < 1e-2)
         // y <= 0.8 * 240 = 192 selects points up to x = 24500.
         #expect(r.npoints == x.filter { ped + $0 / gain <= 192 }.count)
     }

@@ -141,9 +141,8 @@ public enum DarkKernel {
                                         options o: DarkOptions, into a: DarkAccumulators) {
         var p = range.lowerBound
         let raw = UnsafeRawPointer(frames)
-        let mask = SIMD16<UInt16>(repeating: o.dataMask)
+        let mask = I(repeating: Int32(o.dataMask))
         let intLo = V(repeating: o.intLo), intHi = V(repeating: o.intHi)
-        let one = I(repeating: 1)
         let expected = I(repeating: Int32(expectedGain ?? 0))
         let checkGain = expectedGain != nil
         // Vector path needs the 16 pixels in one row for row/bank common mode.
@@ -159,20 +158,17 @@ public enum DarkKernel {
             let ref = UnsafeRawPointer(g.ref + p).loadUnaligned(as: V.self)
             var s = V.zero, q = V.zero
             var cnt = I.zero, nlo = I.zero, nhi = I.zero, bad = I.zero
-            var mn = SIMD16<UInt16>(repeating: .max), mx = SIMD16<UInt16>.zero
+            var mn = I(repeating: 0xffff), mx = I.zero
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let r = raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)
+                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self))
                 let data = r & mask
-                if checkGain {
-                    let gb = I(truncatingIfNeeded: r &>> 14)
-                    bad &+= one.replacing(with: 0, where: gb .== expected)
-                }
-                mn = pointwiseMin(mn, data); mx = pointwiseMax(mx, data)
-                let v = V(I(truncatingIfNeeded: data))
-                nlo &+= one.replacing(with: 0, where: .!(v .< intLo))
-                nhi &+= one.replacing(with: 0, where: .!(v .> intHi))
-                let inGate = v .>= lo .& v .<= hi
+                if checkGain { bad &-= nonZeroMask((r &>> 14) ^ expected) }
+                mn = select(lessMask(data, mn), data, mn); mx = select(lessMask(mx, data), data, mx)
+                let v = V(data)
+                nlo &+= lessMask(v, intLo)
+                nhi &+= lessMask(intHi, v)
+                let inGate = ~(lessMask(v, lo) | lessMask(hi, v))
                 var d = v - ref
                 if let cm {
                     let base = cm.values + f * cm.groupsPerFrame
@@ -182,16 +178,16 @@ public enum DarkKernel {
                         d -= V(repeating: base[group])
                     }
                 }
-                d.replace(with: 0, where: .!inGate)
+                d = keep(inGate, d)
                 s += d
                 q = q.addingProduct(d, d)
-                cnt &+= one.replacing(with: 0, where: .!inGate)
+                cnt &-= inGate
             }
             for j in 0..<lanes {
                 let i = p + j
-                a.n[i] += cnt[j]; a.below[i] += nlo[j]; a.above[i] += nhi[j]; a.badGain[i] += bad[j]
+                a.n[i] += cnt[j]; a.below[i] -= nlo[j]; a.above[i] -= nhi[j]; a.badGain[i] += bad[j]
                 a.sum[i] += Double(s[j]); a.sumsq[i] += Double(q[j])
-                a.min[i] = Swift.min(a.min[i], mn[j]); a.max[i] = Swift.max(a.max[i], mx[j])
+                a.min[i] = Swift.min(a.min[i], UInt16(mn[j])); a.max[i] = Swift.max(a.max[i], UInt16(mx[j]))
             }
             p += lanes
         }
@@ -213,7 +209,7 @@ public enum DarkKernel {
             var a = values[k]
             guard a.count > o.cmMinPixels else { out[k] = 0; continue }
             let mid = a.count / 2
-            a.withUnsafeMutableBufferPointer { select($0, mid) }
+            a.withUnsafeMutableBufferPointer { quickSelect($0, mid) }
             var m = a[mid]
             if a.count % 2 == 0 { m = (m + (a[..<mid].max() ?? m)) * 0.5 }
             out[k] = abs(m) < o.cmMax ? m : 0
@@ -221,7 +217,7 @@ public enum DarkKernel {
     }
 
     /// Quickselect: puts the k-th smallest at index k.
-    static func select(_ a: UnsafeMutableBufferPointer<Float>, _ k: Int) {
+    static func quickSelect(_ a: UnsafeMutableBufferPointer<Float>, _ k: Int) {
         var lo = 0, hi = a.count - 1
         while lo < hi {
             let pivot = a[(lo + hi) / 2]

@@ -18,6 +18,8 @@ public struct GainFitBenchmark: Sendable {
         public var vector1ThreadGBps: Double
         public var vector1ThreadFractionOf1ThreadBandwidth: Double
         public var scalar1ThreadGBps: Double
+        /// One thread, measured in thread CPU time (what the core does when it is not shared).
+        public var vector1ThreadCPUGBps: Double
         public var numpySeconds: Double?
         public var numpyGBps: Double?
         public var speedupOverNumpy: Double?
@@ -72,6 +74,7 @@ public struct GainFitBenchmark: Sendable {
         progress("timing the SIMD kernel")
         let tN = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: threads) }
         let t1 = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: 1) }
+        let tc = Stopwatch.bestThreadCPU(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: 1) }
         let sub = min(P, 200_000)
         let ts = x.withUnsafeBufferPointer { xb in
             Stopwatch.best(repeats: 2) { GainFitKernel.fitScalar(block, x: xb.baseAddress!, range: 0..<sub, into: out) }
@@ -87,7 +90,7 @@ public struct GainFitBenchmark: Sendable {
             vectorSeconds: tN, vectorGBps: Double(bytes) / tN / 1e9, vectorFractionOfBandwidth: Double(bytes) / tN / bwN,
             vector1ThreadSeconds: t1, vector1ThreadGBps: Double(bytes) / t1 / 1e9,
             vector1ThreadFractionOf1ThreadBandwidth: Double(bytes) / t1 / bw1,
-            scalar1ThreadGBps: Double(sub * np * 12) / ts / 1e9,
+            scalar1ThreadGBps: Double(sub * np * 12) / ts / 1e9, vector1ThreadCPUGBps: Double(bytes) / tc / 1e9,
             numpySeconds: nil, numpyGBps: nil, speedupOverNumpy: nil, numpyMedianGain: nil, swiftMedianGain: swiftMedian,
             loadAverage: (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")

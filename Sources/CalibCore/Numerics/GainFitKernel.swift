@@ -46,7 +46,6 @@ public enum GainFitKernel {
     /// SIMD width in pixels.
     public static let lanes = 16
     typealias V = SIMD16<Float>
-    typealias M = SIMDMask<SIMD16<Int32>>
 
     /// Fits every pixel of `block` using `threads` workers (pixel ranges of 4096). `x` holds the injected charge in
     /// electrons per point.
@@ -125,80 +124,79 @@ public enum GainFitKernel {
                          tq: UnsafeMutablePointer<V>, ty: UnsafeMutablePointer<V>, tw: UnsafeMutablePointer<V>,
                          x: UnsafePointer<Float>, options o: GainFitOptions, block: GainScanBlock, out: GainFitResults) {
         let one = V(repeating: 1), floorV = V(repeating: o.varianceFloor)
-        var allValid = M(repeating: true)
+        var allValid = I16(repeating: -1)
         var varSum = V.zero
         // Pass A: means, variances and weights per point.
         for k in 0..<np {
             let n = tn[k]
-            allValid .&= n .> one
-            let inv = one / n
+            allValid &= lessMask(one, n)
             let sk = ts[k]
+            // n*sumsq - sum^2 is exact in float for integer counts below 2^24 (no cancellation error); the floor on
+            // the variance D/n^2 is applied to D. One division per point: r = 1/(n D), 1/n = D r, w = n/v = n^4 r.
+            let dvar = vmax((n * tq[k]).addingProduct(-sk, sk), floorV * (n * n))
+            let r = one / (n * dvar)
+            let inv = dvar * r
             let y = sk * inv
-            // n*sumsq - sum^2 is exact in float for integer counts below 2^24 (no cancellation error).
-            let v = pointwiseMax((n * tq[k]).addingProduct(-sk, sk) * (inv * inv), floorV)
+            let n2 = n * n
+            let v = dvar * (inv * inv)
             ty[k] = y
-            tw[k] = n / v
+            tw[k] = (n2 * n2) * r
             varSum += v
         }
         // Plateau from the last four points.
         let a = ty[np - 4], b = ty[np - 3], c = ty[np - 2], d = ty[np - 1]
         var plateau = (((a + b) + c) + d) * 0.25
         let tol = V(repeating: o.plateauTolerance)
-        let dev = vabs(a - plateau) .> tol .| vabs(b - plateau) .> tol .| vabs(c - plateau) .> tol
-            .| vabs(d - plateau) .> tol
-        plateau.replace(with: 255, where: dev)
+        let dev = lessMask(tol, vabs(a - plateau)) | lessMask(tol, vabs(b - plateau))
+            | lessMask(tol, vabs(c - plateau)) | lessMask(tol, vabs(d - plateau))
+        plateau = select(dev, V(repeating: 255), plateau)
         // Flat test and point selection.
         let flatTol = V(repeating: o.flatTolerance)
-        var flatCount = SIMD16<Int32>.zero
+        var flatCount = I16.zero
         let hi = plateau * o.fitFraction, stopLevel = plateau * (o.fitFraction * o.fitFraction)
         let stopStep = V(repeating: o.stopStep)
-        var active = M(repeating: true)
-        var count = SIMD16<Int32>.zero
+        var active = I16(repeating: -1)
+        var count = I16.zero
         var sw = V.zero, swx = V.zero, swy = V.zero
         for k in 0..<np {
             let y = ty[k]
-            let isFlat = vabs(y - plateau) .<= flatTol .| y .== V.zero
-            flatCount &+= SIMD16<Int32>(repeating: 1).replacing(with: 0, where: .!isFlat)
+            let isZero = ~(lessMask(y, V.zero) | lessMask(V.zero, y))
+            flatCount &-= lessEqualMask(vabs(y - plateau), flatTol) | isZero
             if k >= 2 {
-                let stop = vabs(y - ty[k - 1]) .< stopStep .& y .> stopLevel
-                active .&= .!stop
+                active &= ~(lessMask(vabs(y - ty[k - 1]), stopStep) & lessMask(stopLevel, y))
             }
-            let inc = active .& y .<= hi
-            let w = V.zero.replacing(with: tw[k], where: inc)
+            let inc = active & lessEqualMask(y, hi)
+            let w = keep(inc, tw[k])
             tw[k] = w
-            count &+= SIMD16<Int32>(repeating: 1).replacing(with: 0, where: .!inc)
+            count &-= inc
             let xk = x[k]
             sw += w
             swx = swx.addingProduct(w, V(repeating: xk))
             swy = swy.addingProduct(w, y)
         }
-        let flat = flatCount .>= SIMD16<Int32>(repeating: Int32(np - 2))
-        let noisy = varSum * (one / V(repeating: Float(np))) .> V(repeating: o.noisyRMS * o.noisyRMS)
-        let irregular = .!allValid .| (count .< SIMD16<Int32>(repeating: 4) .& (.!flat .| noisy))
+        let flat = ~lessMask(flatCount, I16(repeating: Int32(np - 2)))
+        let noisy = lessMask(V(repeating: o.noisyRMS * o.noisyRMS), varSum * (one / V(repeating: Float(np))))
+        let irregular = ~allValid | (lessMask(count, I16(repeating: 4)) & (~flat | noisy))
         // Centred sums, slope, chi2.
         let xm = swx / sw, ym = swy / sw
-        var sxx = V.zero, sxy = V.zero
+        var sxx = V.zero, sxy = V.zero, syy = V.zero
         for k in 0..<np {
             let w = tw[k]
             let dx = V(repeating: x[k]) - xm, dy = ty[k] - ym
             let wdx = w * dx
             sxx = sxx.addingProduct(wdx, dx)
             sxy = sxy.addingProduct(wdx, dy)
+            syy = syy.addingProduct(w * dy, dy)
         }
         let p1 = sxy / sxx
-        var chi2 = V.zero
-        for k in 0..<np {
-            let w = tw[k]
-            let dx = V(repeating: x[k]) - xm, dy = ty[k] - ym
-            let r = dy.addingProduct(-p1, dx)
-            chi2 = chi2.addingProduct(w * r, r)
-        }
+        // chi2 = sum w (dy - p1 dx)^2 = Syy - p1 Sxy (centred sums).
+        let chi2 = vmax(syy.addingProduct(-p1, sxy), V.zero)
         let gain = one / p1
         let ped = ym.addingProduct(-p1, xm)
         let maxChi2 = V(repeating: o.maxChi2PerNDF), maxGain = V(repeating: o.maxGain)
         for j in 0..<lanes {
             let p = first + j
-            if irregular[j] {
+            if irregular[j] != 0 {
                 store(fitPixel(block, x: x, pixel: p, options: o), at: p, out)
                 continue
             }
@@ -207,12 +205,12 @@ public enum GainFitKernel {
             let ndf = Float(m - 2)
             var c2: Float = ndf > 0 ? chi2[j] / ndf : 0
             let finite = g.isFinite && pd.isFinite && c2.isFinite
-            if noisy[j] { status = .noisy }
-            else if flat[j] { status = .flat }
+            if noisy[j] != 0 { status = .noisy }
+            else if flat[j] != 0 { status = .flat }
             else if !finite { status = .notANumber }
             else if !(g > 0) || g > maxGain[j] { status = .badGain }
             else if c2 > maxChi2[j] { status = .chi2TooLarge }
-            else if dev[j] { status = .noPlateau }
+            else if dev[j] != 0 { status = .noPlateau }
             else { status = .ok }
             if status == .flat { g = .nan; pd = .nan; c2 = .nan; m = 0 }
             store(GainPixelFit(gain: g, pedestal: pd, chi2ndf: c2, npoints: m, status: status), at: p, out)
@@ -220,4 +218,3 @@ public enum GainFitKernel {
     }
 }
 
-@inline(__always) func vabs(_ v: SIMD16<Float>) -> SIMD16<Float> { pointwiseMax(v, -v) }

@@ -10,10 +10,14 @@ extension GainFitKernel {
             var nv = 0
             var varSum: Float = 0
             for k in 0..<np where n[k] > 1 {
-                let inv = 1 / n[k]
-                let y = sum[k] * inv
-                let v = max((n[k] * sumsq[k]).addingProduct(-sum[k], sum[k]) * (inv * inv), o.varianceFloor)
-                ys[nv] = y; ws[nv] = n[k] / v; xs[nv] = x[k]
+                let nk = n[k], sk = sum[k]
+                let dvar = max((nk * sumsq[k]).addingProduct(-sk, sk), o.varianceFloor * (nk * nk))
+                let r = 1 / (nk * dvar)
+                let inv = dvar * r
+                let y = sk * inv
+                let n2 = nk * nk
+                let v = dvar * (inv * inv)
+                ys[nv] = y; ws[nv] = (n2 * n2) * r; xs[nv] = x[k]
                 varSum += v
                 nv += 1
             }
@@ -70,20 +74,16 @@ extension GainFitKernel {
                 swy = swy.addingProduct(ws[j], ys[j])
             }
             let xm = swx / sw, ym = swy / sw
-            var sxx: Float = 0, sxy: Float = 0
+            var sxx: Float = 0, sxy: Float = 0, syy: Float = 0
             for j in 0..<nv {
                 let dx = xs[j] - xm, dy = ys[j] - ym
                 let wdx = ws[j] * dx
                 sxx = sxx.addingProduct(wdx, dx)
                 sxy = sxy.addingProduct(wdx, dy)
+                syy = syy.addingProduct(ws[j] * dy, dy)
             }
             let p1 = sxy / sxx
-            var chi2: Float = 0
-            for j in 0..<nv {
-                let dx = xs[j] - xm, dy = ys[j] - ym
-                let r = dy.addingProduct(-p1, dx)
-                chi2 = chi2.addingProduct(ws[j] * r, r)
-            }
+            let chi2 = max(syy.addingProduct(-p1, sxy), 0)
             let gain = 1 / p1
             let ped = ym.addingProduct(-p1, xm)
             let ndf = Float(count - 2)
