@@ -4,14 +4,6 @@ import CalibIO
 import CalibRunner
 import Foundation
 
-/// `calibctl bench` groups the benchmarks (docs/benchmarks-*.md); `bench jobs` is the job engine's.
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Measure calibctl's speed on this machine (run from a release build).",
-        subcommands: [BenchJobsCommand.self])
-}
-
 /// `calibctl bench jobs`: a job set of N trivial shards on the local scheduler: create, submit, track to completion,
 /// status --json; then a tick over N tracked (queued) jobs.
 struct BenchJobsCommand: ParsableCommand {

@@ -2,16 +2,6 @@ import ArgumentParser
 import CalibCore
 import Foundation
 
-/// `calibctl bench fit|dark`: release-build throughput of the numeric kernels against this machine's memory
-/// bandwidth and a numpy baseline, printed as JSON.
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Measure kernel throughput against memory bandwidth and a numpy baseline (JSON on stdout).",
-        subcommands: [BenchFit.self, BenchDark.self, ChecklistBench.self, StoreBench.self]
-    )
-}
-
 struct BenchFit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
