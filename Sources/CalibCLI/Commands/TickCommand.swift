@@ -4,9 +4,11 @@ import CalibIO
 import CalibRunner
 import Foundation
 
-/// Campaign work added to every tick (the lead wires campaigns here).
+/// Campaign work added to every tick: the pixel gain calibration runs (docs/workflow.md).
 enum TickParticipants {
-    static func all(_ context: JobsContext) -> [any TickParticipant] { [] }
+    static func all(_ context: JobsContext) throws -> [any TickParticipant] {
+        [PixelGainTickParticipant(workflow: try PixelGainWorkflow(context))]
+    }
 }
 
 /// `calibctl tick`: one round of following jobs, for cron.
@@ -34,7 +36,7 @@ struct TickCommand: ParsableCommand {
 
     func run() throws {
         let ctx = try JobsContext(ws.workspace)
-        let ticker = Ticker(workspace: ctx.workspace, engine: ctx.engine, participants: TickParticipants.all(ctx),
+        let ticker = Ticker(workspace: ctx.workspace, engine: ctx.engine, participants: try TickParticipants.all(ctx),
                             budget: budget)
         let report: TickReport
         do { report = try ticker.run(force: force) } catch let held as TickLock.Held {

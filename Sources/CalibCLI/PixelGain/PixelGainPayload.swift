@@ -43,6 +43,13 @@ struct GainRunData {
 }
 
 extension PixelGainWorkflow {
+    static let compactEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }()
+
     static func tagName(year: Int, version: Int, flavour: String) -> String {
         "SiPixelGainCalibration_\(year)_v\(version)_\(flavour)"
     }
@@ -115,7 +122,7 @@ extension PixelGainWorkflow {
             comment, "run \(run)", "feds \(c.feds.map(String.init).joined(separator: ","))",
             "vcal tag \(c.vcalTag) (\(c.vcalPayload.prefix(16)))", "merged \(try FileDigest.sha256(path: d.path))",
             "fit outputs " + fitSHAs.joined(separator: " "), "calibctl \(CalibctlVersion.string)",
-            "config " + String(decoding: (try? JSONEncoder().encode(c)) ?? Data(), as: UTF8.self),
+            "config " + String(decoding: (try? Self.compactEncoder.encode(c)) ?? Data(), as: UTF8.self),
         ].filter { !$0.isEmpty }.joined(separator: "; ")
         func put(_ flavour: String, _ blob: [UInt8], _ size: Int, step: String) throws -> (String, String) {
             let tag = Self.tagName(year: year, version: version, flavour: flavour)

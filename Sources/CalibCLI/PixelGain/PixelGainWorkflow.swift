@@ -17,9 +17,13 @@ final class PixelGainWorkflow {
     static let stepFit = "gain-fit", stepMerge = "merge", stepValidation = "validation"
     static let stepVCal = "vcal-tag", stepOffline = "payload-offline", stepHLT = "payload-hlt"
 
-    init(_ ws: Workspace) throws {
-        jobs = try JobsContext(ws)
-        campaigns = try CampaignStore(database: jobs.database)
+    convenience init(_ ws: Workspace) throws {
+        try self.init(try JobsContext(ws))
+    }
+
+    init(_ context: JobsContext) throws {
+        jobs = context
+        campaigns = try CampaignStore(database: context.database)
     }
 
     func store() throws -> ConstantsStore {
