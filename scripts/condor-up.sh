@@ -23,6 +23,17 @@ set -euo pipefail
 
 log() { printf 'condor-up: %s\n' "$*" >&2; }
 die() { printf 'condor-up: error: %s\n' "$*" >&2; exit 1; }
+# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
+# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
+run_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}'; }
 
 [[ $# -eq 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX" >&2; exit 64; }
@@ -229,7 +240,8 @@ done
 # ---- start --------------------------------------------------------------------------------------------------------
 if ! master_alive; then
     rm -f "$master_pid_file"
-    in_chroot /usr/sbin/condor_master -pidfile /run/condor/condor_master.pid </dev/null >/dev/null 2>&1 \
+    run_daemon chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C \
+        /usr/sbin/condor_master -pidfile /run/condor/condor_master.pid \
         || die "condor_master did not start (see $ROOT/var/log/condor/MasterLog)"
 fi
 

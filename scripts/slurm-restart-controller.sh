@@ -13,6 +13,17 @@ set -euo pipefail
 
 log() { printf 'slurm-restart-controller: %s\n' "$*" >&2; }
 die() { printf 'slurm-restart-controller: error: %s\n' "$*" >&2; exit 1; }
+# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
+# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
+run_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 
 [[ $# -ge 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX [--forget-jobs]" >&2; exit 64; }
 forget=0
@@ -44,7 +55,7 @@ if [[ -s "$pidf" ]] && alive "$(cat "$pidf")"; then
 fi
 cold=()
 ((forget)) && cold=(-c)
-slurmctld "${cold[@]}" -f "$CONF" </dev/null >/dev/null 2>&1 || die "slurmctld did not start (see $P/log/slurmctld.log)"
+run_daemon slurmctld "${cold[@]}" -f "$CONF" || die "slurmctld did not start (see $P/log/slurmctld.log)"
 for _ in $(seq 150); do
     state="$(timeout 10 sinfo -h -N -n localhost -o %T 2>/dev/null | head -1 || true)"
     if [[ "$state" == idle* || "$state" == mixed* || "$state" == allocated* ]]; then

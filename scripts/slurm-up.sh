@@ -17,6 +17,17 @@ set -euo pipefail
 
 log() { printf 'slurm-up: %s\n' "$*" >&2; }
 die() { printf 'slurm-up: error: %s\n' "$*" >&2; exit 1; }
+# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
+# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
+run_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 
 [[ $# -eq 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX" >&2; exit 64; }
 mkdir -p "$1" || die "cannot create prefix directory $1"
@@ -157,14 +168,14 @@ fi
 force=()
 [[ $(id -u) -eq 0 ]] && force=(--force)
 rm -f "$P/munge/munge.socket" "$P/munge/munge.socket.lock"
-munged "${force[@]}" --socket="$P/munge/munge.socket" --key-file="$P/munge-key/munge.key" \
+run_daemon munged "${force[@]}" --socket="$P/munge/munge.socket" --key-file="$P/munge-key/munge.key" \
     --pid-file="$P/run/munged.pid" --log-file="$P/log/munged.log" --seed-file="$P/munge/munge.seed" \
-    </dev/null >/dev/null 2>&1 || die "munged did not start (see $P/log/munged.log)"
+    || die "munged did not start (see $P/log/munged.log)"
 
 cold=()
 [[ -e "$P/state/job_state" ]] || cold=(-c)
-slurmctld "${cold[@]}" -f "$CONF" </dev/null >/dev/null 2>&1 || die "slurmctld did not start (see $P/log/slurmctld.log)"
-slurmd -N localhost -f "$CONF" </dev/null >/dev/null 2>&1 || die "slurmd did not start (see $P/log/slurmd-localhost.log)"
+run_daemon slurmctld "${cold[@]}" -f "$CONF" || die "slurmctld did not start (see $P/log/slurmctld.log)"
+run_daemon slurmd -N localhost -f "$CONF" || die "slurmd did not start (see $P/log/slurmd-localhost.log)"
 
 deadline=$(($(date +%s) + TIMEOUT))
 state=""

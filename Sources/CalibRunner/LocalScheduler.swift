@@ -106,8 +106,8 @@ public struct LocalScheduler: BatchScheduler {
         }
         for (sub, ids) in bySubmission {
             let dir = directory(sub)
-            guard let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent(LocalManifest.name)),
-                  let manifest = try? JSONDecoder().decode(LocalManifest.self, from: data) else {
+            let manifestPath = (dir as NSString).appendingPathComponent(LocalManifest.name)
+            guard FileManager.default.fileExists(atPath: manifestPath) else {
                 for (id, _) in ids {
                     out[id] = ObservedJob(batchID: id, state: .lost, failureClass: .lost,
                                           reason: "the local submission \(sub) has no record in \(root)")
@@ -123,17 +123,26 @@ public struct LocalScheduler: BatchScheduler {
             }
             let records = LocalEvents.read((dir as NSString).appendingPathComponent("events.log"))
             let cancels = LocalEvents.readCancels((dir as NSString).appendingPathComponent("cancel.log"))
-            let shards = Dictionary(manifest.submission.shards.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
+            // The manifest (large for big submissions) is decoded only if a failure needs a shard's limits.
+            var shards: [Int: ShardRequest]?
+            let shard = { (i: Int) -> ShardRequest? in
+                if shards == nil {
+                    let m = (FileManager.default.contents(atPath: manifestPath))
+                        .flatMap { try? JSONDecoder().decode(LocalManifest.self, from: $0) }
+                    shards = Dictionary((m?.submission.shards ?? []).map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
+                }
+                return shards?[i]
+            }
             for (id, i) in ids {
-                out[id] = observe(id: id, record: records[i], shard: shards[i], executor: exec,
+                out[id] = observe(id: id, record: records[i], shard: { shard(i) }, executor: exec,
                                   cancelRequested: cancels.all || cancels.indices.contains(i))
             }
         }
         return out
     }
 
-    private func observe(id: String, record r: LocalShardRecord?, shard: ShardRequest?, executor: ExecutorState,
-                         cancelRequested: Bool) -> ObservedJob {
+    private func observe(id: String, record r: LocalShardRecord?, shard shardInfo: () -> ShardRequest?,
+                         executor: ExecutorState, cancelRequested: Bool) -> ObservedJob {
         let executorGone = executor == .dead || executor == .finished || executor == .neverStarted
         let date = { (t: Double?) in t.map { Date(timeIntervalSince1970: $0) } }
         guard let r else {
@@ -158,6 +167,8 @@ public struct LocalScheduler: BatchScheduler {
         var o = ObservedJob(batchID: id, state: .failed, exitCode: r.exitCode, signal: r.signal,
                             startTime: date(r.started), endTime: date(ended), cpuSeconds: r.cpu,
                             peakMemoryMB: r.maxRSSKB.map { $0 / 1024 })
+        if r.exitCode == 0 && r.flags == "-" { o.state = .succeeded; return o }
+        let shard = shardInfo()
         switch (r.flags, r.exitCode, r.signal) {
         case ("cancel", _, _):
             o.state = .cancelled; o.failureClass = .cancelled; o.reason = "cancelled"

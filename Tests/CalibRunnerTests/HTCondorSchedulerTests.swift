@@ -122,7 +122,7 @@ struct HTCondorSchedulerTests {
         let idleID = try #require(try idle.submit(waiting)[0])
         #expect(try condor.poll([idleID])[idleID]?.state == .pending)
 
-        try Env.script("condor-down.sh", [prefix])
+        try Env.script("condor-down.sh", [prefix, "--keep-jobs"])
         let queue = prefix + "/root/var/spool/condor/job_queue.log"
         #expect(FileManager.default.fileExists(atPath: queue))
         try FileManager.default.removeItem(atPath: queue)
