@@ -11,7 +11,7 @@ start=$(date +%s)
 step() { printf '[test %4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
 step "installing packages"
-boot_args=()
+boot_args=(--with-browser)
 [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" = 1 ] || boot_args+=(--with-schedulers)
 python=$(scripts/bootstrap.sh "${boot_args[@]}")
 export CALIBCTL_PYTHON="$python"
@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" != 1 ] && [ -x scripts/slurm-up.sh ]; then
+if [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" != 1 ]; then
   step "starting Slurm and HTCondor"
   slurm_prefix="$run_dir/slurm"; condor_prefix="$run_dir/condor"
   scripts/slurm-up.sh "$slurm_prefix"

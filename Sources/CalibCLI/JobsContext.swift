@@ -6,8 +6,13 @@ import Foundation
 /// Opens the workspace database and the configured schedulers for the job commands and `tick`.
 ///
 /// Scheduler settings come from `HOME/schedulers.json` (optional; docs/runner.md), e.g.
-/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5}, "workerCommand": ["/opt/calibctl", "job", "run"]}`,
-/// with environment overrides `CALIBCTL_LOCAL_SLOTS` and `CALIBCTL_LOCAL_GRACE`.
+/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5}, "workerCommand": ["/opt/calibctl", "job", "run"],
+///   "slurm": {"environment": {"SLURM_CONF": "/etc/slurm/slurm.conf"}, "minimumPollInterval": 60,
+///             "extraSubmitArguments": ["--partition=calib"]},
+///   "htcondor": {"binDirectory": "/usr/bin", "minimumPollInterval": 60, "extraSubmitLines": ["accounting_group = cms"]}}`,
+/// with environment overrides `CALIBCTL_LOCAL_SLOTS`, `CALIBCTL_LOCAL_GRACE`, `CALIBCTL_SLURM_BIN`,
+/// `CALIBCTL_HTCONDOR_BIN`, `CALIBCTL_POLL_INTERVAL` (seconds, every batch scheduler) and `CALIBCTL_WORKER`
+/// (the worker command, space-separated). Slurm's own `SLURM_CONF` is passed through from the environment.
 struct JobsContext {
     let workspace: Workspace
     let database: SQLiteDatabase
@@ -20,8 +25,21 @@ struct JobsContext {
         var enforceMemory: Bool?
     }
 
+    /// Settings of a batch scheduler (Slurm or HTCondor).
+    struct BatchSettings: Codable {
+        var binDirectory: String?
+        var environment: [String: String]?
+        var minimumPollInterval: Double?
+        var timeoutSeconds: Double?
+        var extraSubmitArguments: [String]?
+        var extraSubmitLines: [String]?
+        var jobCompletionLog: String?
+    }
+
     struct Settings: Codable {
         var local: LocalSettings?
+        var slurm: BatchSettings?
+        var htcondor: BatchSettings?
         var workerCommand: [String]?
     }
 
@@ -51,7 +69,19 @@ struct JobsContext {
             minimumPollInterval: s.local?.minimumPollInterval ?? 0,
             graceSeconds: env["CALIBCTL_LOCAL_GRACE"].flatMap(Double.init) ?? s.local?.graceSeconds ?? 5,
             enforceMemory: s.local?.enforceMemory ?? false)
-        return [local]
+        let poll = env["CALIBCTL_POLL_INTERVAL"].flatMap(Double.init)
+        func tools(_ b: BatchSettings?, binOverride: String?) -> SchedulerTools {
+            SchedulerTools(binDirectory: binOverride ?? b?.binDirectory, environment: b?.environment ?? [:],
+                           timeoutSeconds: b?.timeoutSeconds ?? 60)
+        }
+        let slurm = SlurmScheduler(tools: tools(s.slurm, binOverride: env["CALIBCTL_SLURM_BIN"]),
+                                   jobCompletionLog: s.slurm?.jobCompletionLog,
+                                   extraSubmitArguments: s.slurm?.extraSubmitArguments ?? [],
+                                   minimumPollInterval: poll ?? s.slurm?.minimumPollInterval ?? 60)
+        let condor = HTCondorScheduler(tools: tools(s.htcondor, binOverride: env["CALIBCTL_HTCONDOR_BIN"]),
+                                       extraSubmitLines: s.htcondor?.extraSubmitLines ?? [],
+                                       minimumPollInterval: poll ?? s.htcondor?.minimumPollInterval ?? 60)
+        return [local, slurm, condor]
     }
 
     init(_ ws: Workspace) throws {
@@ -60,7 +90,8 @@ struct JobsContext {
         database = try SQLiteDatabase(path: ws.databasePath)
         let s = try Self.settings(ws)
         engine = try JobEngine(database: database, workspace: ws, schedulers: Self.schedulers(ws, s),
-                               workerCommand: s.workerCommand ?? [Self.selfPath, "job", "run"])
+                               workerCommand: ProcessInfo.processInfo.environment["CALIBCTL_WORKER"].map { $0.split(separator: " ").map(String.init) }
+                                   ?? s.workerCommand ?? [Self.selfPath, "job", "run"])
     }
 }
 

@@ -149,6 +149,21 @@ struct PixelGainWorkflowScenario {
                                       environment: ["CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store"]).run()
     }
 
+    /// The same workflow with the FED jobs on the real Slurm that scripts/test.sh starts (CALIBCTL_TEST_SLURM).
+    @Test func slurmScheduler() throws {
+        let env = ProcessInfo.processInfo.environment
+        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
+        guard let prefix = env["CALIBCTL_TEST_SLURM"] else {
+            Issue.record("CALIBCTL_TEST_SLURM is not set: run the tests with scripts/test.sh, which starts Slurm")
+            return
+        }
+        let tmp = TemporaryDirectory("pixelgain-slurm")
+        try PixelGainWorkflowScenario(scheduler: "slurm", root: tmp.path, environment: [
+            "CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store",
+            "SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0",
+        ]).run()
+    }
+
     /// The summary renders in a real browser: headless Chromium parses it (its DOM holds the SVG charts) and
     /// takes a screenshot.
     @Test func summaryRendersInChromium() throws {

@@ -83,6 +83,8 @@ struct StatusRun: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Repeat until every FED job has finished.") var watch = false
     @Option(help: "Seconds between polls with --watch.") var interval: Double = 2
+    @Flag(name: .customLong("poll-now"), help: "Query the scheduler even if its minimum poll interval has not passed.")
+    var pollNow = false
 
     struct Out: Codable {
         var run: Int
@@ -97,11 +99,11 @@ struct StatusRun: ParsableCommand {
 
     func run() throws {
         let wf = try PixelGainWorkflow(ws.workspace)
-        var st = try wf.refresh(run: runNumber)
+        var st = try wf.refresh(run: runNumber, force: pollNow)
         while watch && !st.finished {
             if Diagnostics.isTerminal { Diagnostics.write("\r\(st.summaryLine)   ") }
             Thread.sleep(forTimeInterval: interval)
-            st = try wf.refresh(run: runNumber)
+            st = try wf.refresh(run: runNumber, force: pollNow)
         }
         if watch && Diagnostics.isTerminal { Diagnostics.write("\n") }
         let feds = (st.shards ?? []).map {

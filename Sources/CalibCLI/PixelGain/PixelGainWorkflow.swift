@@ -180,10 +180,11 @@ final class PixelGainWorkflow {
         return n
     }
 
-    /// Polls the schedulers once (all job sets, one query each) and, when every FED job of the run has finished,
-    /// records the fit step's metrics and effort and evaluates its quality gates.
+    /// Polls the schedulers once (all job sets, one query each, no more often than each scheduler's minimum poll
+    /// interval unless `force`) and, when every FED job of the run has finished, records the fit step's metrics and
+    /// effort and evaluates its quality gates.
     @discardableResult
-    func refresh(run: Int, force: Bool = true) throws -> JobSetStatus {
+    func refresh(run: Int, force: Bool = false) throws -> JobSetStatus {
         let c = try layout(run).load()
         _ = try jobs.engine.update(force: force)
         return try settleFitStep(c)
@@ -216,7 +217,7 @@ final class PixelGainWorkflow {
     /// Resubmits failed and lost FEDs only (user errors too: this is an explicit request). Returns the FEDs retried.
     func resubmit(run: Int, feds: [Int]) throws -> [Int] {
         let c = try layout(run).load()
-        _ = try jobs.engine.update(force: true)
+        _ = try jobs.engine.update()
         let st = try jobs.engine.status(jobSet: c.jobSet)
         let failed = st.failed.filter { s in feds.isEmpty || feds.contains(Self.fed(of: s.key)) }
         guard !failed.isEmpty else { return [] }
