@@ -31,6 +31,8 @@ public enum StoreBenchmark {
         public var lookupsPerSecond: Double
         /// Second pass: every tag already in memory.
         public var warmLookupsPerSecond: Double
+        /// Median lookup through a global tag mapping all (detector, type) pairs.
+        public var globalTagLookupMedianMicroseconds: Double
         public var cliCallMedianMilliseconds: Double?
         public var cliCallsPerSecond: Double?
         public var put1MBMilliseconds: Double
@@ -118,6 +120,16 @@ public enum StoreBenchmark {
             _ = try store.lookup(detector: d, type: t, run: Int64(rng.next() % UInt64(maxRun)))
         }
         let warmTotal = clock() - tw
+        // Through a global tag naming every (detector, type): what a reconstruction job does.
+        _ = try store.createGlobalTag(name: "BENCH_GT", entries: names.flatMap { d in typeNames.map { GlobalTag.Entry(detector: d, type: $0, tag: ConstantsStore.defaultTag) } })
+        var gtLat: [Double] = []
+        for _ in 0..<cfg.lookups {
+            let d = names[Int(rng.next() % UInt64(names.count))], t = typeNames[Int(rng.next() % UInt64(typeNames.count))]
+            let run = Int64(rng.next() % UInt64(maxRun))
+            let a = clock()
+            _ = try store.lookup(detector: d, type: t, run: run, globalTag: "BENCH_GT")
+            gtLat.append(clock() - a)
+        }
         progress(String(format: "in-process lookup median %.1f us", median(lat) * 1e6))
 
         // Per CLI call.
@@ -208,6 +220,7 @@ public enum StoreBenchmark {
         return Result(entries: total, detectors: cfg.detectors, types: cfg.types, fillSeconds: fill,
                       lookupMedianMicroseconds: median(lat) * 1e6, lookupP90Microseconds: percentile(lat, 0.9) * 1e6,
                       lookupsPerSecond: Double(cfg.lookups) / lookupTotal, warmLookupsPerSecond: Double(cfg.lookups) / warmTotal,
+                      globalTagLookupMedianMicroseconds: median(gtLat) * 1e6,
                       cliCallMedianMilliseconds: cliMedian.map { $0 * 1e3 }, cliCallsPerSecond: cliMedian.map { 1 / $0 },
                       put1MBMilliseconds: median(put1) * 1e3, putLargeMilliseconds: putLarge * 1e3, largeMB: cfg.largeMB,
                       readLargeVerifiedMBps: bytes / median(rv) / 1e6, readLargeUnverifiedMBps: bytes / ours / 1e6,
