@@ -46,5 +46,8 @@ struct StoreBench: ParsableCommand {
         if let h = r.h5pyReadSeconds, let x = r.speedupVersusH5py {
             print(String(format: "h5py same file: %.1f ms (%.0f MB/s); h5py time / calibctl time = %.2f", h * 1e3, r.h5pyReadMBps ?? 0, x))
         }
+        if let c = r.h5pyReadCPUSeconds {
+            print(String(format: "CPU time per read (user+system): calibctl %.1f ms, h5py %.1f ms", r.readLargeUnverifiedCPUSeconds * 1e3, c * 1e3))
+        }
     }
 }
