@@ -65,6 +65,23 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
         }
     }
 
+    /// Stage-1 gates: the register-insertion vector version equals the sorting reference.
+    @Test(arguments: [2, 3, 10, 50, 61, 200])
+    func gatesVectorMatchesSorting(frames: Int) {
+        let P = 16 * 20 + 5
+        let data = randomFrames(frames: frames, pixels: P, seed: UInt64(frames))
+        let o = DarkOptions()
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: 6 * P); defer { a.deallocate() }
+        let gv = DarkGates(lo: a, hi: a + P, ref: a + 2 * P), gs = DarkGates(lo: a + 3 * P, hi: a + 4 * P, ref: a + 5 * P)
+        data.withUnsafeBufferPointer { f in
+            DarkKernel.gatesVector(frames: f.baseAddress!, frameCount: frames, pixels: P, range: 0..<P, options: o, into: gv)
+            DarkKernel.gates(frames: f.baseAddress!, frameCount: frames, pixels: P, range: 0..<P, options: o, into: gs)
+        }
+        for p in 0..<P {
+            #expect(gv.lo[p] == gs.lo[p] && gv.hi[p] == gs.hi[p] && gv.ref[p] == gs.ref[p], "pixel \(p)")
+        }
+    }
+
     /// The whole streamed pipeline against a straightforward double-precision implementation of the same definitions.
     @Test func matchesDoublePrecisionReference() throws {
         let tmp = NSTemporaryDirectory() + "calibctl-dark-\(UUID().uuidString.prefix(8))"

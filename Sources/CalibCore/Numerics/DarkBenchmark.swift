@@ -64,7 +64,7 @@ public struct DarkBenchmark: Sendable {
         let bp = SendablePointer(buf)
         let tile = 16384, tiles = (P + tile - 1) / tile
         DispatchQueue.concurrentPerform(iterations: tiles) { t in
-            DarkKernel.gates(frames: bp.base, frameCount: min(K, o.nrecs1), pixels: P,
+            DarkKernel.gatesVector(frames: bp.base, frameCount: min(K, o.nrecs1), pixels: P,
                              range: (t * tile)..<min(P, (t + 1) * tile), options: o, into: gates)
         }
         progress("measuring memory bandwidth")

@@ -120,7 +120,7 @@ public enum DarkFit {
             let b1 = SendablePointer(blocks)
             DispatchQueue.concurrentPerform(iterations: tiles) { t in
                 let r = (t * tile)..<min(P, (t + 1) * tile)
-                DarkKernel.gates(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
+                DarkKernel.gatesVector(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
             }
             // Stage 2, double-buffered.
             let acc = DarkAccumulators.allocate(pixels: P)
