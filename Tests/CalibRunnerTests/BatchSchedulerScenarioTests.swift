@@ -28,13 +28,26 @@ struct BatchSchedulerScenarioTests {
         return true
     }
 
+    /// Runs scripts/NAME with posix_spawn + waitpid (output to a file: the daemons a script starts keep inheriting
+    /// whatever it had open, and Foundation's Process was seen never to reap such a script).
     @discardableResult
-    static func script(_ name: String, _ args: [String]) throws -> ProcessResult {
-        let r = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/" + name] + args)
-        guard r.status == 0 else {
-            throw SchedulerError(scheduler: "test", operation: "scripts/\(name)", detail: "exit \(r.status): \(r.stderr)")
+    static func script(_ name: String, _ args: [String]) throws -> String {
+        let log = NSTemporaryDirectory() + "calibctl-script-\(UUID().uuidString.prefix(8)).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var o = Spawn.Options()
+        o.stdoutPath = log
+        o.stderrPath = log
+        let pid = try Spawn.spawn(["/bin/bash", TestPaths.packageRoot + "/scripts/" + name] + args, o)
+        var status: Int32 = 0
+        var rc: pid_t
+        repeat { rc = waitpid(pid, &status, 0) } while rc < 0 && errno == EINTR
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let (code, sig) = Spawn.decode(waitStatus: status)
+        guard rc == pid, code == 0 else {
+            throw SchedulerError(scheduler: "test", operation: "scripts/\(name)",
+                                 detail: "exit \(code.map(String.init) ?? "signal \(sig ?? 0)"): \(text)")
         }
-        return r
+        return text
     }
 
     @Test(.timeLimit(.minutes(8))) func slurmScenarioSuite() throws {
