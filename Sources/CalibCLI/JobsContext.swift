@@ -6,7 +6,11 @@ import Foundation
 /// Opens the workspace database and the configured schedulers for the job commands and `tick`.
 ///
 /// Scheduler settings come from `HOME/schedulers.json` (optional; docs/runner.md), e.g.
-/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5}, "workerCommand": ["/opt/calibctl", "job", "run"]}`,
+/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5},
+///   "slurm": {"environment": {"SLURM_CONF": "/etc/slurm/slurm.conf"}, "minimumPollInterval": 30,
+///             "extraSubmitArguments": ["--partition=cms"]},
+///   "htcondor": {"binDirectory": "/usr/bin", "minimumPollInterval": 30, "extraSubmitLines": ["accounting_group = cms"]},
+///   "workerCommand": ["/opt/calibctl", "job", "run"]}`,
 /// with environment overrides `CALIBCTL_LOCAL_SLOTS` and `CALIBCTL_LOCAL_GRACE`.
 struct JobsContext {
     let workspace: Workspace
@@ -20,8 +24,25 @@ struct JobsContext {
         var enforceMemory: Bool?
     }
 
+    /// Slurm / HTCondor: where their client tools are, their environment (e.g. SLURM_CONF), extra submit
+    /// arguments or submit-file lines, the minimum poll interval and the tool timeout.
+    struct BatchSettings: Codable {
+        var binDirectory: String?
+        var environment: [String: String]?
+        var extraSubmitArguments: [String]?
+        var extraSubmitLines: [String]?
+        var minimumPollInterval: Double?
+        var timeoutSeconds: Double?
+
+        var tools: SchedulerTools {
+            SchedulerTools(binDirectory: binDirectory, environment: environment ?? [:], timeoutSeconds: timeoutSeconds ?? 60)
+        }
+    }
+
     struct Settings: Codable {
         var local: LocalSettings?
+        var slurm: BatchSettings?
+        var htcondor: BatchSettings?
         var workerCommand: [String]?
     }
 
@@ -51,7 +72,13 @@ struct JobsContext {
             minimumPollInterval: s.local?.minimumPollInterval ?? 0,
             graceSeconds: env["CALIBCTL_LOCAL_GRACE"].flatMap(Double.init) ?? s.local?.graceSeconds ?? 5,
             enforceMemory: s.local?.enforceMemory ?? false)
-        return [local]
+        let slurm = SlurmScheduler(tools: s.slurm?.tools ?? SchedulerTools(),
+                                   extraSubmitArguments: s.slurm?.extraSubmitArguments ?? [],
+                                   minimumPollInterval: s.slurm?.minimumPollInterval ?? 10)
+        let condor = HTCondorScheduler(tools: s.htcondor?.tools ?? SchedulerTools(),
+                                       extraSubmitLines: s.htcondor?.extraSubmitLines ?? [],
+                                       minimumPollInterval: s.htcondor?.minimumPollInterval ?? 10)
+        return [local, slurm, condor]
     }
 
     init(_ ws: Workspace) throws {

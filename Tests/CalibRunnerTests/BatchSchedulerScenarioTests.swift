@@ -99,9 +99,15 @@ struct BatchSchedulerScenarioTests {
                                   minimumPollInterval: 0)
             },
             vanish: { _, _, _ in
-                // The schedd loses its job queue (as after losing its spool): the job is unknown everywhere.
+                // The schedd loses its spool (job queue and history), as after a disk loss: the job is unknown
+                // everywhere. (condor-down.sh removes live jobs first; losing the history drops that record too.
+                // Every other shard is final in calibctl's database by now, so only this job is affected.)
                 try Self.script("condor-down.sh", [prefix])
-                try FileManager.default.removeItem(atPath: prefix + "/root/var/spool/condor/job_queue.log")
+                let spool = prefix + "/root/var/spool/condor/"
+                for f in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []
+                where f.hasPrefix("job_queue.log") || f.hasPrefix("history") {
+                    try FileManager.default.removeItem(atPath: spool + f)
+                }
                 try Self.script("condor-up.sh", [prefix])
             },
             timeout: 420,
