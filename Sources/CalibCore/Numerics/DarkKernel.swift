@@ -115,12 +115,10 @@ public enum DarkKernel {
         let mask = I(repeating: Int32(o.dataMask))
         var p = range.lowerBound
         var lo = [I](repeating: .zero, count: 8), hi = lo
-        while p + 2 * lanes <= range.upperBound {
-          for h in 0..<2 {
+        while p + lanes <= range.upperBound {
             for i in 0..<8 { lo[i] = I(repeating: 1 << 20); hi[i] = I(repeating: -1) }
             for f in 0..<n {
-                let eo = loadEvenOdd(raw, byteOffset: 2 * (f * pixels + p))
-                let v = (h == 0 ? eo.even : eo.odd) & mask
+                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
                 var t = v
                 for i in 0..<kLo {
                     let m = lessMask(t, lo[i])
@@ -142,28 +140,25 @@ public enum DarkKernel {
                     return i + 1 >= n ? sorted(n - 1) : sorted(i) + (sorted(i + 1) - sorted(i)) * frac
                 }
                 var l = max(Float(quantile(0.05).rounded(.down)), o.intLo)
-                var hh = min(Float(quantile(0.95).rounded(.up)), o.intHi)
-                if hh <= l { hh += 1 }
-                if l > hh { l = hh - 1 }
-                g.lo[p + 2 * j + h] = l; g.hi[p + 2 * j + h] = hh
+                var h = min(Float(quantile(0.95).rounded(.up)), o.intHi)
+                if h <= l { h += 1 }
+                if l > h { l = h - 1 }
+                g.lo[p + j] = l; g.hi[p + j] = h
             }
             // ref = floor(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
-            var gl = I.zero, gh = I.zero
-            for j in 0..<lanes { gl[j] = Int32(g.lo[p + 2 * j + h]); gh[j] = Int32(g.hi[p + 2 * j + h]) }
+            let gl = I(truncatingIfNeeded: UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
+            let gh = I(truncatingIfNeeded: UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
             var sum = I.zero, cnt = I.zero
             for f in 0..<n {
-                let eo = loadEvenOdd(raw, byteOffset: 2 * (f * pixels + p))
-                let v = (h == 0 ? eo.even : eo.odd) & mask
+                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
                 let inGate = ~(lessMask(v, gl) | lessMask(gh, v))
                 sum &+= v & inGate
                 cnt &-= inGate
             }
             for j in 0..<lanes {
-                let i = p + 2 * j + h
-                g.ref[i] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded(.down)) : g.lo[i]
+                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded(.down)) : g.lo[p + j]
             }
-          }
-            p += 2 * lanes
+            p += lanes
         }
         gates(frames: frames, frameCount: n, pixels: pixels, range: p..<range.upperBound, options: o, into: g)
     }
@@ -208,7 +203,7 @@ public enum DarkKernel {
         }
     }
 
-    /// SIMD stage 2 over pixels `range` (32 at a time as even/odd halves of 16 lanes, scalar tail). Per block float partial sums are added into the
+    /// SIMD stage 2 over pixels `range` (16 at a time, scalar tail). Per block float partial sums are added into the
     /// double accumulators; with integer data and |d| < 4096 this is exact, so it equals the scalar reference.
     public static func accumulateVector(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
@@ -219,61 +214,51 @@ public enum DarkKernel {
         let intLo = V(repeating: o.intLo), intHi = V(repeating: o.intHi)
         let expected = I(repeating: Int32(expectedGain ?? 0))
         let checkGain = expectedGain != nil
-        // Vector path needs the 32 pixels in one row / bank for common mode.
-        let cmOK = cm.map { $0.cols % (2 * lanes) == 0 && ($0.mode != .bank || $0.bankCols % (2 * lanes) == 0) } ?? true
+        // Vector path needs the 16 pixels in one row for row/bank common mode.
+        let cmOK = cm.map { $0.cols % lanes == 0 && ($0.mode != .bank || $0.bankCols % lanes == 0) } ?? true
         if !cmOK {
             accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: range,
                              expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
             return
         }
-        // 32 pixels per step as even / odd halves (16 lanes each); pixel p + 2j + h is lane j of half h.
-        while p + 2 * lanes <= range.upperBound {
-            let (lo0, lo1) = loadEvenOddFloat(g.lo + p), (hi0, hi1) = loadEvenOddFloat(g.hi + p)
-            let (ref0, ref1) = loadEvenOddFloat(g.ref + p)
-            var s0 = V.zero, s1 = V.zero, q0 = V.zero, q1 = V.zero
-            var cnt0 = I.zero, cnt1 = I.zero, nlo0 = I.zero, nlo1 = I.zero, nhi0 = I.zero, nhi1 = I.zero
-            var bad0 = I.zero, bad1 = I.zero
-            var mn0 = I(repeating: 0xffff), mn1 = mn0, mx0 = I.zero, mx1 = I.zero
-            @inline(__always)
-            func step(_ r: I, _ lo: V, _ hi: V, _ ref: V, _ cmv: V, _ s: inout V, _ q: inout V, _ cnt: inout I,
-                      _ nlo: inout I, _ nhi: inout I, _ bad: inout I, _ mn: inout I, _ mx: inout I) {
+        while p + lanes <= range.upperBound {
+            let lo = UnsafeRawPointer(g.lo + p).loadUnaligned(as: V.self)
+            let hi = UnsafeRawPointer(g.hi + p).loadUnaligned(as: V.self)
+            let ref = UnsafeRawPointer(g.ref + p).loadUnaligned(as: V.self)
+            var s = V.zero, q = V.zero
+            var cnt = I.zero, nlo = I.zero, nhi = I.zero, bad = I.zero
+            var mn = I(repeating: 0xffff), mx = I.zero
+            let group = cm.map { cmGroup(p, $0) } ?? 0
+            for f in 0..<frameCount {
+                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self))
                 let data = r & mask
                 if checkGain { bad &-= nonZeroMask((r &>> 14) ^ expected) }
                 mn = select(lessMask(data, mn), data, mn); mx = select(lessMask(mx, data), data, mx)
-                let v = toFloat(data)
+                let v = V(data)
                 nlo &+= lessMask(v, intLo)
                 nhi &+= lessMask(intHi, v)
                 let inGate = ~(lessMask(v, lo) | lessMask(hi, v))
-                let d = keep(inGate, (v - ref) - cmv)
+                var d = v - ref
+                if let cm {
+                    let base = cm.values + f * cm.groupsPerFrame
+                    if cm.mode == .column {
+                        d -= UnsafeRawPointer(base + group).loadUnaligned(as: V.self)
+                    } else {
+                        d -= V(repeating: base[group])
+                    }
+                }
+                d = keep(inGate, d)
                 s += d
                 q = q.addingProduct(d, d)
                 cnt &-= inGate
             }
-            // Common-mode groups (rows and banks are constant over 32 pixels when cols % 32 == 0).
-            let group = cm.map { cmGroup(p, $0) } ?? 0
-            for f in 0..<frameCount {
-                let (e, od) = loadEvenOdd(raw, byteOffset: 2 * (f * pixels + p))
-                var c0 = V.zero, c1 = V.zero
-                if let cm {
-                    let base = cm.values + f * cm.groupsPerFrame
-                    if cm.mode == .column { (c0, c1) = loadEvenOddFloat(base + group) }
-                    else { c0 = V(repeating: base[group]); c1 = c0 }
-                }
-                step(e, lo0, hi0, ref0, c0, &s0, &q0, &cnt0, &nlo0, &nhi0, &bad0, &mn0, &mx0)
-                step(od, lo1, hi1, ref1, c1, &s1, &q1, &cnt1, &nlo1, &nhi1, &bad1, &mn1, &mx1)
+            for j in 0..<lanes {
+                let i = p + j
+                a.n[i] += cnt[j]; a.below[i] -= nlo[j]; a.above[i] -= nhi[j]; a.badGain[i] += bad[j]
+                a.sum[i] += Double(s[j]); a.sumsq[i] += Double(q[j])
+                a.min[i] = Swift.min(a.min[i], UInt16(mn[j])); a.max[i] = Swift.max(a.max[i], UInt16(mx[j]))
             }
-            let s = [s0, s1], q = [q0, q1], cnt = [cnt0, cnt1], nlo = [nlo0, nlo1], nhi = [nhi0, nhi1]
-            let bad = [bad0, bad1], mn = [mn0, mn1], mx = [mx0, mx1]
-            for h in 0..<2 {
-                for j in 0..<lanes {
-                    let i = p + 2 * j + h
-                    a.n[i] &+= cnt[h][j]; a.below[i] &-= nlo[h][j]; a.above[i] &-= nhi[h][j]; a.badGain[i] &+= bad[h][j]
-                    a.sum[i] += Double(s[h][j]); a.sumsq[i] += Double(q[h][j])
-                    a.min[i] = Swift.min(a.min[i], UInt16(truncatingIfNeeded: mn[h][j]))
-                    a.max[i] = Swift.max(a.max[i], UInt16(truncatingIfNeeded: mx[h][j]))
-                }
-            }
-            p += 2 * lanes
+            p += lanes
         }
         accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: p..<range.upperBound,
                          expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
@@ -332,27 +317,4 @@ extension SIMD16 where Scalar == Float {
         for i in 0..<16 { r[i] = Int32(self[i]) }
         return r
     }
-}
-
-/// Loads 32 consecutive uint16 values as two Int32 vectors of the even and odd elements (bit operations only; the
-/// standard library's SIMD16<UInt16> -> SIMD16<Int32> conversion is an out-of-line lane loop on Linux).
-@inline(__always)
-func loadEvenOdd(_ raw: UnsafeRawPointer, byteOffset: Int) -> (even: SIMD16<Int32>, odd: SIMD16<Int32>) {
-    let w = unsafeBitCast(raw.loadUnaligned(fromByteOffset: byteOffset, as: SIMD16<UInt32>.self), to: SIMD16<Int32>.self)
-    return (w & SIMD16<Int32>(repeating: 0xffff), (w &>> 16) & SIMD16<Int32>(repeating: 0xffff))
-}
-
-/// Exact Int32 -> Float for 0 <= x < 2^23 by the 2^23 exponent trick (bit operations only).
-@inline(__always)
-func toFloat(_ x: SIMD16<Int32>) -> SIMD16<Float> {
-    let magic = SIMD16<Int32>(repeating: 0x4B00_0000)
-    return unsafeBitCast(x | magic, to: SIMD16<Float>.self) - SIMD16<Float>(repeating: 8_388_608)
-}
-
-/// Even and odd lanes of 32 floats.
-@inline(__always)
-func loadEvenOddFloat(_ p: UnsafePointer<Float>) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
-    var e = SIMD16<Float>.zero, o = SIMD16<Float>.zero
-    for j in 0..<16 { e[j] = p[2 * j]; o[j] = p[2 * j + 1] }
-    return (e, o)
 }
