@@ -1,6 +1,8 @@
 #ifndef CALIBCTL_CHDF5_SHIM_H
 #define CALIBCTL_CHDF5_SHIM_H
-/* If this include fails, install the HDF5 development package: apt-get install libhdf5-dev (Debian/Ubuntu). */
+#if !__has_include(<hdf5.h>)
+#error "HDF5 development files not found: install them with 'apt-get install libhdf5-dev pkg-config' (or run scripts/bootstrap.sh)"
+#else
 #include <hdf5.h>
 
 /* HDF5's H5T_*, H5F_ACC_*, H5P_* class ids are runtime macros (H5OPEN + global); Swift cannot import them. */
@@ -37,4 +39,10 @@ static inline hid_t calib_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; 
 static inline hid_t calib_h5p_default(void) { return H5P_DEFAULT; }
 static inline hid_t calib_h5s_all(void) { return H5S_ALL; }
 static inline hid_t calib_h5e_default(void) { return H5E_DEFAULT; }
+/* HDF5's automatic error printing is per thread in a thread-safe build: silence it once per thread. */
+static _Thread_local int calib_h5_thread_quiet = 0;
+static inline void calib_h5_quiet_this_thread(void) {
+    if (!calib_h5_thread_quiet) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); calib_h5_thread_quiet = 1; }
+}
+#endif /* has_include */
 #endif

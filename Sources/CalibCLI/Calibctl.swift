@@ -27,10 +27,28 @@ public struct Calibctl: ParsableCommand {
 /// Every subcommand, in the order `--help` lists them. Commands register here.
 enum CommandRegistry {
     static let all: [ParsableCommand.Type] = [
-        ArrayCommand.self,
+        CreateRun.self,
+        SubmitRun.self,
+        StatusRun.self,
+        ResubmitRun.self,
+        MergeRun.self,
+        SummaryRun.self,
+        PayloadRun.self,
+        VCalCommand.self,
+        SimulateCommand.self,
+        FitCommand.self,
+        ChecklistCommand.self,
+        CampaignCommand.self,
+        StepGroupCommand.self,
+        ReportCommand.self,
+        BenchCommand.self,
+        JobsCommand.self,
+        JobCommand.self,
+        TickCommand.self,
         StoreCommand.self,
         TopGet.self,
         TopPut.self,
+        ArrayCommand.self,
         BenchCommand.self,
     ]
 }

@@ -60,3 +60,8 @@ public struct Identity: Sendable, Codable, Equatable {
                         commandLine: CommandLine.arguments.joined(separator: " "))
     }
 }
+
+extension Workspace {
+    /// An absolute, standardised path (`~` expanded, relative paths against the current directory).
+    public static func absolutePath(_ p: String) -> String { absolute(p) }
+}

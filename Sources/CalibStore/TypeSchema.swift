@@ -142,14 +142,12 @@ public struct TypeSchema: Sendable, Codable, Equatable {
             ("common_mode", TypeSchema(datasets: [r("common_mode:any:rank1")]), "common-mode algorithm parameters"),
             ("geometry", TypeSchema(datasets: [r("geometry:float64:*x13")]),
              "geometry table: one row per (parent, child) placement, 13 numbers"),
-            ("gain_offline", TypeSchema(datasets: [r("gain:float32:rank1-4"), r("pedestal:float32:rank1-4"),
-                                                   r("status:uint8:rank1-4?")]),
-             "CMS pixel offline gain: gain per column group, pedestal per pixel (VCAL units)"),
-            ("gain_hlt", TypeSchema(datasets: [r("gain:float32:rank1-4"), r("pedestal:float32:like(gain)"),
-                                               r("status:uint8:rank1-4?")]),
-             "CMS pixel HLT gain: gain and pedestal per column group"),
-            ("vcal", TypeSchema(datasets: [r("slope:float:rank0-2"), r("offset:float:like(slope)")]),
-             "VCAL to electrons conversion: electrons = slope * vcal + offset"),
+            ("gain_offline", TypeSchema(datasets: [r("offline:uint8:rank2"), r("detid:int64:rank1")]),
+             "CMS pixel offline gain payload: one 8-bit blob per module (per-pixel pedestal, gain per column of 80 rows; 254 noisy, 255 dead), modules x bytes"),
+            ("gain_hlt", TypeSchema(datasets: [r("hlt:uint8:rank2"), r("detid:int64:rank1")]),
+             "CMS pixel HLT gain payload: one 8-bit blob per module (pedestal and gain per column of 80 rows), modules x bytes"),
+            ("vcal", TypeSchema(datasets: [r("slope:float:rank0-2"), r("offset:float:like(slope)"), r("detid:int64:rank1?")]),
+             "VCal to electrons conversion per module: electrons = slope * vcal * vcal_high_to_low + offset"),
         ]
     }()
 }

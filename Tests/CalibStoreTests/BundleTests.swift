@@ -19,8 +19,8 @@ import Testing
                       provenance: ProvenanceLinks(comment: "entry \(i)", campaign: "c1", inputRuns: "\(first)"))
         }
         try s.put(detector: "jf4m", type: "gain_offline", runs: runs("0-"), payload: Payload(arrays: [
-            PayloadArray(name: "gain", values: [Float](repeating: 2, count: 8), shape: [2, 4]),
-            PayloadArray(name: "pedestal", values: [Float](repeating: 1, count: 8), shape: [2, 4])], attributes: ["unit": .string("VCAL")]))
+            PayloadArray(name: "offline", values: [UInt8](repeating: 2, count: 8), shape: [2, 4]),
+            PayloadArray(name: "detid", values: [Int64(1), 2])], attributes: ["unit": .string("VCAL")]))
         try s.setTagState(detector: "jf4m", type: "pedestals", name: "v1", to: .validated)
         return fx
     }

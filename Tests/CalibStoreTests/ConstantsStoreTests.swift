@@ -61,8 +61,8 @@ import Testing
         refused(.dataError, "dataset 'pixel_status'") {
             try s.put(detector: "jf4m", type: "pixel_status", runs: .all, payload: Payload(arrays: [PayloadArray(name: "pixel_status", values: [Float(1)])]))
         }
-        refused(.dataError, "lacks dataset 'pedestal'") {
-            try s.put(detector: "jf4m", type: "gain_offline", runs: .all, payload: Payload(arrays: [PayloadArray(name: "gain", values: [Float(1)])]))
+        refused(.dataError, "lacks dataset 'detid'") {
+            try s.put(detector: "jf4m", type: "gain_offline", runs: .all, payload: Payload(arrays: [PayloadArray(name: "offline", values: [UInt8](repeating: 1, count: 4), shape: [2, 2])]))
         }
         refused(.dataError, "rank 0") {
             try s.put(detector: "jf4m", type: "pedestals", runs: .all, payload: Payload(arrays: [PayloadArray(name: "pedestals", dtype: .float32, shape: [], bytes: [0, 0, 0, 0])]))
@@ -70,8 +70,8 @@ import Testing
         refused(.dataError, "'extra' is not part of type pedestals") {
             try s.put(detector: "jf4m", type: "pedestals", runs: .all, payload: Payload(arrays: (try peds(1)).arrays + [PayloadArray(name: "extra", values: [Float(1)])]))
         }
-        refused(.dataError, "shape of 'gain'") {
-            try s.put(detector: "jf4m", type: "gain_hlt", runs: .all, payload: Payload(arrays: [PayloadArray(name: "gain", values: [Float(1), 2]), PayloadArray(name: "pedestal", values: [Float(1)])]))
+        refused(.dataError, "shape of 'slope'") {
+            try s.put(detector: "jf4m", type: "vcal", runs: .all, payload: Payload(arrays: [PayloadArray(name: "slope", values: [Float(1), 2]), PayloadArray(name: "offset", values: [Float(1)])]))
         }
         refused(.usage, "path separator") { try s.put(detector: "jf4m", type: "pedestals", runs: .all, payload: try peds(1), tag: "a/b") }
         refused(.usage, "'..'") { try s.addDetector(DetectorSpec(name: "..", kind: "x")) }

@@ -36,7 +36,7 @@ struct StoreCLI {
             np.save(d + '/b.npy', (np.arange(12, dtype=np.float32) * 2).reshape(3, 4))
             np.save(d + '/s.npy', np.array([[0, 1], [0, 0]], dtype=np.uint16))
             with h5py.File(d + '/g.h5', 'w') as f:
-                f['gain'] = np.full((2, 4), 3, np.float32); f['pedestal'] = np.zeros((2, 4), np.float32); f.attrs['unit'] = 'VCAL'
+                f['offline'] = np.full((2, 4), 3, np.uint8); f['detid'] = np.arange(2, dtype=np.int64); f.attrs['unit'] = 'VCAL'
             """, [c.tmp.path])
         #expect(py.status == 0, "\(py.stderr)")
         let put1 = try c.run(["put", "jf4m", "pedestals", c.tmp.file("a.npy"), "--runs", "100-", "--comment", "dark 98", "--input-runs", "98", "--campaign", "c7"])
@@ -62,7 +62,7 @@ struct StoreCLI {
             a = np.load(d + '/out.npy'); assert a.dtype == np.float32 and a.shape == (3, 4) and a[2, 3] == 22, a
             with h5py.File(d + '/out.h5', 'r') as f:
                 assert f.attrs['format'] == b'calibctl-payload', dict(f.attrs)
-                assert (f['data/gain'][()] == 3).all() and f['data'].attrs['unit'] == b'VCAL'
+                assert (f['data/offline'][()] == 3).all() and f['data'].attrs['unit'] == b'VCAL'
             import glob
             for p in glob.glob(d + '/store/payloads/*/*.h5'):
                 with h5py.File(p, 'r') as f:

@@ -3,6 +3,7 @@ internal import CHDF5
 /// Attribute reading and writing (`H5Acreate_by_name`, `H5Aread`, ...), shared by files, groups and datasets.
 enum HDF5Attributes {
     static func set(_ name: String, _ value: AttributeValue, objectID: hid_t, objectPath: String, file: String) throws {
+        HDF5Library.ensure()
         let dflt = calib_h5p_default()
         if H5Aexists_by_name(objectID, objectPath, name, dflt) > 0 {
             try HDF5Library.check(H5Adelete_by_name(objectID, objectPath, name, dflt), "replace attribute \(name)",
@@ -49,6 +50,7 @@ enum HDF5Attributes {
     }
 
     static func get(_ name: String, objectID: hid_t, objectPath: String, file: String) throws -> AttributeValue {
+        HDF5Library.ensure()
         let dflt = calib_h5p_default()
         guard H5Aexists_by_name(objectID, objectPath, name, dflt) > 0 else {
             H5Eclear2(calib_h5e_default())
@@ -100,6 +102,7 @@ enum HDF5Attributes {
     }
 
     static func names(objectID: hid_t, objectPath: String, file: String) throws -> [String] {
+        HDF5Library.ensure()
         let o = try HDF5Library.check(id: H5Oopen(objectID, objectPath, calib_h5p_default()), "open object",
                                       file: file, object: objectPath)
         defer { H5Oclose(o) }

@@ -35,6 +35,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Reads everything into a new array, converting to `T` (`H5Dread`).
     public func read<T: HDF5Scalar>(as: T.Type = T.self) throws -> [T] {
+        HDF5Library.ensure()
         let n = count
         return try [T](unsafeUninitializedCapacity: n) { buf, initialised in
             if n > 0 {
@@ -48,6 +49,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Reads everything as raw native-order bytes of the stored dtype.
     public func readBytes() throws -> [UInt8] {
+        HDF5Library.ensure()
         let n = count * dtype.size
         return try [UInt8](unsafeUninitializedCapacity: n) { buf, initialised in
             if n > 0 {
@@ -75,6 +77,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Writes the whole dataset from `values` (`H5Dwrite`); the count must match the shape.
     public func write<T: HDF5Scalar>(_ values: [T]) throws {
+        HDF5Library.ensure()
         guard values.count == count else {
             throw HDF5Error(operation: "write", file: file.path, object: path,
                             detail: "\(values.count) values for shape \(shape) (\(count) elements)")
@@ -90,6 +93,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Writes raw native-order bytes of the dataset's own dtype.
     public func writeBytes(_ bytes: UnsafeRawBufferPointer) throws {
+        HDF5Library.ensure()
         guard bytes.count == count * dtype.size else {
             throw HDF5Error(operation: "write", file: file.path, object: path,
                             detail: "\(bytes.count) bytes for \(count) elements of \(dtype)")
@@ -104,6 +108,7 @@ public final class HDF5Dataset: @unchecked Sendable {
     /// Reads rows `rows` along the first dimension into `buffer` (converted to `T`), which must hold
     /// `rows.count * rowSize` elements. This is how large inputs are streamed chunk by chunk.
     public func readRows<T: HDF5Scalar>(_ rows: Range<Int>, into buffer: UnsafeMutableBufferPointer<T>) throws {
+        HDF5Library.ensure()
         try transferRows(rows, elements: buffer.count, memType: HDF5Library.nativeType(T.dtype)) { mem, fileSpace in
             H5Dread(id, HDF5Library.nativeType(T.dtype), mem, fileSpace, calib_h5p_default(), buffer.baseAddress)
         }
@@ -111,6 +116,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Convenience: reads rows into a new array.
     public func readRows<T: HDF5Scalar>(_ rows: Range<Int>, as: T.Type = T.self) throws -> [T] {
+        HDF5Library.ensure()
         let n = rows.count * rowSize
         return try [T](unsafeUninitializedCapacity: n) { buf, initialised in
             try readRows(rows, into: buf)
@@ -120,6 +126,7 @@ public final class HDF5Dataset: @unchecked Sendable {
 
     /// Writes rows `rows` along the first dimension from `buffer`.
     public func writeRows<T: HDF5Scalar>(_ rows: Range<Int>, from buffer: UnsafeBufferPointer<T>) throws {
+        HDF5Library.ensure()
         try transferRows(rows, elements: buffer.count, memType: HDF5Library.nativeType(T.dtype)) { mem, fileSpace in
             H5Dwrite(id, HDF5Library.nativeType(T.dtype), mem, fileSpace, calib_h5p_default(), buffer.baseAddress)
         }
@@ -152,14 +159,17 @@ public final class HDF5Dataset: @unchecked Sendable {
     // MARK: attributes
 
     public func setAttribute(_ name: String, _ value: AttributeValue) throws {
+        HDF5Library.ensure()
         try file.setAttribute(name, value, on: path)
     }
 
     public func attribute(_ name: String) throws -> AttributeValue {
-        try file.attribute(name, on: path)
+        HDF5Library.ensure()
+        return try file.attribute(name, on: path)
     }
 
     public func attributes() throws -> [String: AttributeValue] {
-        try file.attributes(on: path)
+        HDF5Library.ensure()
+        return try file.attributes(on: path)
     }
 }

@@ -26,11 +26,15 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
 enum HDF5Library {
     static let initialised: Bool = {
         H5open()
-        H5Eset_auto2(calib_h5e_default(), nil, nil)
         return true
     }()
 
-    static func ensure() { _ = initialised }
+    /// Opens the library once and silences HDF5's own error printing on the calling thread (errors are thrown).
+    /// Every wrapper entry point calls this first.
+    @inline(__always) static func ensure() {
+        _ = initialised
+        calib_h5_quiet_this_thread()
+    }
 
     /// Walks the current thread's HDF5 error stack and returns the innermost descriptions, joined.
     static func stackDescription() -> String {

@@ -45,6 +45,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Flushes and closes (`H5Fclose`). Safe to call twice.
     public func close() throws {
+        HDF5Library.ensure()
         guard id >= 0 else { return }
         let status = H5Fclose(id)
         id = -1
@@ -53,11 +54,13 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Flushes buffers to the OS (`H5Fflush`).
     public func flush() throws {
+        HDF5Library.ensure()
         try HDF5Library.check(H5Fflush(id, H5F_SCOPE_GLOBAL), "flush", file: path)
     }
 
     /// True if a link with this path exists (every intermediate group included).
     public func exists(_ objectPath: String) -> Bool {
+        HDF5Library.ensure()
         if objectPath == "/" || objectPath.isEmpty { return true }
         var prefix = ""
         for part in objectPath.split(separator: "/") {
@@ -72,6 +75,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Creates a group and any missing parents (`H5Gcreate2`).
     public func createGroup(_ groupPath: String) throws {
+        HDF5Library.ensure()
         var prefix = ""
         for part in groupPath.split(separator: "/") {
             prefix += "/" + part
@@ -84,6 +88,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Names of the links directly below a group, in name order (`H5Literate`).
     public func children(of groupPath: String = "/") throws -> [String] {
+        HDF5Library.ensure()
         let g = try HDF5Library.check(id: H5Oopen(id, groupPath, calib_h5p_default()), "open group", file: path,
                                       object: groupPath)
         defer { H5Oclose(g) }
@@ -103,6 +108,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// True if the object at this path is a group.
     public func isGroup(_ objectPath: String) -> Bool {
+        HDF5Library.ensure()
         guard exists(objectPath) else { return false }
         let o = H5Oopen(id, objectPath, calib_h5p_default())
         guard o >= 0 else { H5Eclear2(calib_h5e_default()); return false }
@@ -144,6 +150,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Opens an existing dataset (`H5Dopen2`).
     public func dataset(_ datasetPath: String) throws -> HDF5Dataset {
+        HDF5Library.ensure()
         guard exists(datasetPath) else {
             throw HDF5Error(operation: "open dataset", file: path, object: datasetPath, detail: "no such dataset")
         }
@@ -176,23 +183,27 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Reads a whole dataset, converting to `T` if the stored type differs.
     public func read<T: HDF5Scalar>(_ datasetPath: String, as: T.Type = T.self) throws -> [T] {
-        try dataset(datasetPath).read(as: T.self)
+        HDF5Library.ensure()
+        return try dataset(datasetPath).read(as: T.self)
     }
 
     // MARK: attributes
 
     /// Sets (replaces) an attribute on the object at `objectPath`.
     public func setAttribute(_ name: String, _ value: AttributeValue, on objectPath: String = "/") throws {
+        HDF5Library.ensure()
         try HDF5Attributes.set(name, value, objectID: id, objectPath: objectPath, file: path)
     }
 
     /// Reads an attribute of the object at `objectPath`.
     public func attribute(_ name: String, on objectPath: String = "/") throws -> AttributeValue {
-        try HDF5Attributes.get(name, objectID: id, objectPath: objectPath, file: path)
+        HDF5Library.ensure()
+        return try HDF5Attributes.get(name, objectID: id, objectPath: objectPath, file: path)
     }
 
     /// Reads an attribute or returns nil if it does not exist.
     public func attributeIfPresent(_ name: String, on objectPath: String = "/") throws -> AttributeValue? {
+        HDF5Library.ensure()
         guard H5Aexists_by_name(id, objectPath, name, calib_h5p_default()) > 0 else {
             H5Eclear2(calib_h5e_default())
             return nil
@@ -202,11 +213,13 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Names of the attributes of the object at `objectPath`, in name order.
     public func attributeNames(on objectPath: String = "/") throws -> [String] {
-        try HDF5Attributes.names(objectID: id, objectPath: objectPath, file: path)
+        HDF5Library.ensure()
+        return try HDF5Attributes.names(objectID: id, objectPath: objectPath, file: path)
     }
 
     /// All attributes of an object.
     public func attributes(on objectPath: String = "/") throws -> [String: AttributeValue] {
+        HDF5Library.ensure()
         var out: [String: AttributeValue] = [:]
         for n in try attributeNames(on: objectPath) { out[n] = try attribute(n, on: objectPath) }
         return out

@@ -1,0 +1,174 @@
+import ArgumentParser
+import CalibCore
+import CalibIO
+import CalibRunner
+import Foundation
+
+/// `calibctl bench jobs`: a job set of N trivial shards on the local scheduler: create, submit, track to completion,
+/// status --json; then a tick over N tracked (queued) jobs.
+struct BenchJobsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "Benchmark the job engine: N trivial local shards from creation to status, and a tick over N jobs.",
+        discussion: """
+        Phases: create (specs + rows), submit (one local submission), track (ticks until every shard is final), status
+        (in process and as `calibctl jobs status --json`), and a tick (`calibctl tick --force --json`) over N tracked
+        jobs that are still queued, then cancel. --worker shell runs a minimal /bin/sh worker that writes the result
+        record (isolates calibctl's own overhead); --worker calibctl runs the real `calibctl job run`.
+        Figures go to stdout (--json for machines). Results: docs/benchmarks-runner.md.
+
+        Example: swift build -c release && .build/release/calibctl bench jobs --shards 10000
+        """)
+
+    @Option(help: "Shards per job set.") var shards = 10_000
+    @Option(help: "Worker: shell (minimal, writes the result record) or calibctl (`calibctl job run`).")
+    var worker = "shell"
+    @Option(help: "Local concurrency slots (default: CPU count).") var slots: Int?
+    @Option(help: "Workspace to use (default: a fresh temporary directory, removed afterwards).") var home: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Figures: Codable {
+        var shards = 0, worker = "", slots = 0
+        var createSeconds = 0.0, submitSeconds = 0.0, trackSeconds = 0.0, ticksToComplete = 0, maxTickSeconds = 0.0
+        var statusInProcessSeconds = 0.0, statusJSONBytes = 0, statusCommandSeconds = 0.0
+        var tickCommandSeconds = 0.0, tickJobsPolled = 0, tickSchedulerQueries = 0, tickInProcessSeconds = 0.0
+        var cancelSeconds = 0.0
+        /// CPU seconds (user + system, this process and waited-for children) of the same phases: the machine may be
+        /// shared, so wall times are upper bounds.
+        var cpu: [String: Double] = [:]
+        var loadAverage1m = 0.0
+    }
+
+    func run() throws {
+        guard shards > 0, ["shell", "calibctl"].contains(worker) else {
+            throw UsageError("--shards must be positive and --worker shell or calibctl")
+        }
+        let dir = home ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("calibctl-bench-\(getpid())")
+        defer { if home == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let ws = Workspace(home: dir)
+        try ws.ensureHome()
+        var f = Figures()
+        f.shards = shards
+        f.worker = worker
+        f.slots = slots ?? ProcessInfo.processInfo.activeProcessorCount
+        setenv("CALIBCTL_LOCAL_SLOTS", String(f.slots), 1)
+        if worker == "shell" {
+            // A worker that does what `job run` must do at minimum: write the result record last, atomically.
+            let rec = #"{"formatVersion":1,"kind":"command","exitCode":0,"metrics":{},"outputs":[],"startTime":0,"endTime":0,"host":"bench"}"#
+            let settings = ["workerCommand": ["/bin/sh", "-c",
+                "r=\"${0%/*}/attempt-$2.result.json\"; printf '%s' '\(rec)' > \"$r.tmp\" && mv \"$r.tmp\" \"$r\""]]
+            try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
+        }
+        let ctx = try JobsContext(ws)
+        let e = ctx.engine
+        let cpuNow: () -> Double = {
+            var a = rusage(), b = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &a)
+            getrusage(RUSAGE_CHILDREN.rawValue, &b)
+            let t = { (r: rusage) in Double(r.ru_utime.tv_sec + r.ru_stime.tv_sec)
+                + Double(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6 }
+            return t(a) + t(b)
+        }
+        var lastCPU = 0.0
+        let clock = { (body: () throws -> Void) throws -> Double in
+            let c0 = cpuNow()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            lastCPU = cpuNow() - c0
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        let spec = JobSpec(kind: CommandJobKind.name, parameters: ["shell": "true"])
+        let defs = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: spec) }
+        f.createSeconds = try clock {
+            try e.createJobSet(JobSetDefinition(name: "bench", scheduler: "local", timeLimitSeconds: 600, shards: defs))
+        }
+        f.cpu["create"] = lastCPU
+        progress("created \(shards) shards in \(fmt(f.createSeconds)) (CPU \(fmt(lastCPU)))")
+        f.submitSeconds = try clock { try e.submit(jobSet: "bench") }
+        f.cpu["submit"] = lastCPU
+        progress("submitted in \(fmt(f.submitSeconds)) (CPU \(fmt(lastCPU)))")
+        let t0 = Date()
+        let trackCPU0 = cpuNow()
+        while true {
+            var done = false
+            let t = try clock {
+                try e.update(force: true)
+                done = try e.status(jobSet: "bench", failedOnly: true).finished
+            }
+            f.ticksToComplete += 1
+            f.maxTickSeconds = max(f.maxTickSeconds, t)
+            if done { break }
+            if Date().timeIntervalSince(t0) > 3600 { throw UsageError("bench did not finish within an hour") }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        f.trackSeconds = Date().timeIntervalSince(t0)
+        f.cpu["track (calibctl only; workers run detached)"] = cpuNow() - trackCPU0
+        progress("all \(shards) final after \(fmt(f.trackSeconds)) (\(f.ticksToComplete) updates, slowest \(fmt(f.maxTickSeconds)))")
+        var bytes = 0
+        f.statusInProcessSeconds = try clock {
+            let s = try e.status(jobSet: "bench")
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            enc.dateEncodingStrategy = .iso8601
+            bytes = try enc.encode(s).count
+        }
+        f.cpu["status in process"] = lastCPU
+        f.statusJSONBytes = bytes
+        f.statusCommandSeconds = try clock {
+            _ = try Self.runSelf(["jobs", "status", "bench", "--json", "--home", dir])
+        }
+        f.cpu["status command"] = lastCPU
+        progress("status --json: \(fmt(f.statusInProcessSeconds)) in process, \(fmt(f.statusCommandSeconds)) as a command")
+
+        // A tick over N tracked jobs: a second set whose shards stay queued behind long sleepers.
+        let slow = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: JobSpec(kind: CommandJobKind.name,
+                                                                                           parameters: ["shell": "sleep 600"])) }
+        try e.createJobSet(JobSetDefinition(name: "bench-tracked", scheduler: "local", timeLimitSeconds: 3600, shards: slow))
+        try e.submit(jobSet: "bench-tracked")
+        var tickOut = Data()
+        f.tickCommandSeconds = try clock { tickOut = try Self.runSelf(["tick", "--force", "--json", "--home", dir]) }
+        f.cpu["tick command"] = lastCPU
+        if let rep = try? JSONDecoder.iso.decode(TickReport.self, from: tickOut) {
+            f.tickJobsPolled = rep.update.jobsPolled
+            f.tickSchedulerQueries = rep.update.polled.count
+        }
+        f.tickInProcessSeconds = try clock { try e.update(force: true) }
+        f.cpu["tick in process"] = lastCPU
+        progress("tick over \(f.tickJobsPolled) tracked jobs: \(fmt(f.tickCommandSeconds)) as a command "
+                 + "(\(f.tickSchedulerQueries) scheduler query), \(fmt(f.tickInProcessSeconds)) in process")
+        f.cancelSeconds = try clock { try e.cancel(jobSet: "bench-tracked") }
+        f.cpu["cancel"] = lastCPU
+        var load = [Double](repeating: 0, count: 3)
+        if getloadavg(&load, 3) > 0 { f.loadAverage1m = load[0] }
+        progress("cancelled \(shards) in \(fmt(f.cancelSeconds))")
+        progress(String(format: "load average (1 min) at the end: %.2f", f.loadAverage1m))
+        if json { try printJSON(f) }
+    }
+
+    private func fmt(_ s: Double) -> String { String(format: "%.3f s", s) }
+
+    private func progress(_ s: String) {
+        if json { Diagnostics.info(s) } else { print(s) }
+    }
+
+    static func runSelf(_ args: [String]) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: JobsContext.selfPath)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return data
+    }
+}
+
+extension JSONDecoder {
+    static var iso: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}

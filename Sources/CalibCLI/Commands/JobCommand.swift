@@ -1,0 +1,67 @@
+import ArgumentParser
+import CalibCore
+import CalibIO
+import CalibRunner
+import Foundation
+
+/// The job kinds this calibctl can run on a worker. Kinds that need the store or numerics register here.
+enum JobKinds {
+    static var registry: JobKindRegistry {
+        var r = JobKindRegistry.builtIn
+        r.register(PixelGainFitJob.self)
+        return r
+    }
+}
+
+/// `calibctl job run SPEC`: what a batch worker runs for one shard.
+struct JobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job",
+        abstract: "Run one shard of a job set on a worker (used by the schedulers).",
+        subcommands: [Run.self, LocalExecutorCommand.self]
+    )
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a job spec: dispatch on its kind, write outputs, then the result record.",
+            discussion: """
+            The spec (written by `calibctl jobs create`) is self-contained: kind, inputs, outputs, parameters. Outputs
+            are written under a temporary name and renamed when complete; the result record (exit status, metrics,
+            outputs with sizes and SHA-256) is written last, atomically, as attempt-N.result.json beside the spec.
+            The database is never touched, so workers may run anywhere the job directory is visible.
+
+            The exit status is the job's: 0 on success, the command's own status on failure; a command killed by a
+            signal makes this process die by the same signal.
+
+            Example: calibctl job run ~/.calibctl/jobs/gain-5000/shard-3/spec.json --attempt 2
+            """)
+
+        @Argument(help: "The spec.json of the shard.") var spec: String
+        @Option(help: "Attempt number (1-based); names the result and log files and fills {attempt}.") var attempt = 1
+        @Option(help: "Where to write the result record (default attempt-N.result.json beside the spec).")
+        var result: String?
+
+        func run() throws {
+            let r = try JobRunner(registry: JobKinds.registry).run(specPath: spec, attempt: attempt, resultPath: result)
+            if let m = r.message, r.exitCode != 0 { Diagnostics.error("job \(spec): \(m)") }
+            if let sig = r.signal {
+                signal(sig, SIG_DFL)
+                kill(getpid(), sig)
+            }
+            throw ExitCode(r.exitCode)
+        }
+    }
+
+    struct LocalExecutorCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "local-executor",
+            abstract: "Run one local-scheduler submission to the end (started detached by calibctl).",
+            shouldDisplay: false)
+
+        @Argument(help: "The submission directory.") var directory: String
+
+        func run() throws {
+            try LocalExecutor(directory: directory).run()
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import ArgumentParser
+import CalibCore
+import CalibIO
+import CalibRunner
+import CalibStore
+import Foundation
+
+// The pixel gain calibration verbs, with the words of the reference tool (run.py) so its users feel at home:
+// create, submit, status, resubmit, merge, summary, payload. docs/workflow.md.
+
+/// `calibctl create RUN -t VCALTAG`.
+struct CreateRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a pixel gain calibration run: a run directory, one job per FED, and its campaign.",
+        discussion: """
+        Reads the VCal-to-electrons conversion of RUN from the store (type vcal, tag VCALTAG) and refuses if it is
+        missing. FEDs: --fed, else every fed_<id>.h5 in INPUT_DIR (restricted by --bpix-only / --fpix-only).
+        Never deletes anything: an existing run is refused, or with --force moved aside (<dir>.moved-<time>).
+
+        Example:
+          calibctl create 5000 -t VCal_2026_v1 -i /data/scans/5000 --fed 1200 --fed 1201 --scheduler slurm
+        """)
+
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number of the gain scan.", valueName: "run")) var runNumber: Int
+    @Option(name: [.customShort("t"), .customLong("vcal-tag")], help: "The store tag holding the VCal conversion.") var vcalTag: String
+    @Option(name: [.customShort("i"), .customLong("input")], help: "Directory of the scan files fed_<id>.h5 (default HOME/scans/RUN).") var input: String?
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Directory for the fit outputs (default HOME/runs/RUN/output).") var output: String?
+    @Flag(name: .customLong("bpix-only"), help: "Only BPix FEDs.") var bpixOnly = false
+    @Flag(name: .customLong("fpix-only"), help: "Only FPix FEDs.") var fpixOnly = false
+    @Option(name: .customLong("fed"), help: "A FED to calibrate (repeatable).") var feds: [Int] = []
+    @Option(help: "local (default), slurm or htcondor.") var scheduler = "local"
+    @Option(help: "Memory per FED job in MB.") var memory = 2000
+    @Option(name: .customLong("time-limit"), help: "Time limit per FED job in seconds.") var timeLimit = 3 * 3600
+    @Flag(help: "Move an existing run directory and outputs aside instead of refusing.") var force = false
+    @Flag(help: "Print the run configuration as JSON.") var json = false
+
+    func run() throws {
+        guard !(bpixOnly && fpixOnly) else { throw UsageError("--bpix-only and --fpix-only exclude each other") }
+        guard runNumber > 0 else { throw UsageError("run number \(runNumber) must be positive") }
+        let wf = try PixelGainWorkflow(ws.workspace)
+        var r = PixelGainWorkflow.CreateRequest(run: runNumber, vcalTag: vcalTag, input: input, output: output)
+        r.feds = feds
+        r.partition = bpixOnly ? .bpix : fpixOnly ? .fpix : .all
+        r.scheduler = scheduler
+        r.force = force
+        r.memoryMB = memory
+        r.timeLimitSeconds = timeLimit
+        let c = try wf.create(r)
+        if json { try printJSON(c); return }
+        print("created run \(c.run): \(c.feds.count) FED job(s) on \(c.scheduler), campaign \(c.campaign)")
+        print("  input  \(c.inputDirectory)\n  output \(c.outputDirectory)\n  vcal   \(c.vcalTag) (\(c.vcalPayload.prefix(12)))")
+        print("next: calibctl submit \(c.run)")
+    }
+}
+
+/// `calibctl submit RUN`.
+struct SubmitRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Submit the per-FED fit jobs of a run.",
+        discussion: "Submits every FED job not yet submitted (running it twice submits nothing twice).\n\nExample: calibctl submit 5000")
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
+
+    func run() throws {
+        let n = try PixelGainWorkflow(ws.workspace).submit(run: runNumber)
+        print(n == 0 ? "run \(runNumber): nothing new to submit" : "run \(runNumber): submitted \(n) job(s); follow with calibctl status \(runNumber) --watch")
+    }
+}
+
+/// `calibctl status RUN`.
+struct StatusRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show per-FED job states of a run (polls the scheduler once).",
+        discussion: """
+        Exit codes: 0 all done, or still running (with a note); 1 some FEDs failed (class and reason shown).
+
+        Example: calibctl status 5000 --watch
+        """)
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Repeat until every FED job has finished.") var watch = false
+    @Option(help: "Seconds between polls with --watch.") var interval: Double = 2
+    @Flag(name: .customLong("poll-now"), help: "Query the scheduler even if its minimum poll interval has not passed.")
+    var pollNow = false
+
+    struct Out: Codable {
+        var run: Int
+        var jobSet: String
+        var finished: Bool
+        var succeeded: Bool
+        var counts: [String: Int]
+        var failureClasses: [String: Int]
+        var feds: [FED]
+        struct FED: Codable { var fed: Int; var state: String; var attempts: Int; var failureClass: String?; var reason: String?; var exitCode: Int32?; var batchID: String? }
+    }
+
+    func run() throws {
+        let wf = try PixelGainWorkflow(ws.workspace)
+        var st = try wf.refresh(run: runNumber, force: pollNow)
+        while watch && !st.finished {
+            if Diagnostics.isTerminal { Diagnostics.write("\r\(st.summaryLine)   ") }
+            Thread.sleep(forTimeInterval: interval)
+            st = try wf.refresh(run: runNumber, force: pollNow)
+        }
+        if watch && Diagnostics.isTerminal { Diagnostics.write("\n") }
+        let feds = (st.shards ?? []).map {
+            Out.FED(fed: PixelGainWorkflow.fed(of: $0.key), state: $0.state?.rawValue ?? "created", attempts: $0.attempts,
+                    failureClass: $0.failureClass?.rawValue, reason: $0.reason, exitCode: $0.exitCode, batchID: $0.batchID)
+        }
+        let out = Out(run: runNumber, jobSet: st.name, finished: st.finished, succeeded: st.succeeded, counts: st.counts,
+                      failureClasses: st.failureClasses, feds: feds)
+        if json { try printJSON(out) } else {
+            print("run \(runNumber) (\(st.name)): \(st.summaryLine)")
+            print("FED    state       attempts  class / reason")
+            for f in feds {
+                let reason = [f.failureClass, f.reason].compactMap { $0 }.joined(separator: ": ")
+                print(String(format: "%-6d %-11@ %8d  %@", f.fed, f.state, f.attempts, reason))
+            }
+            if !st.finished { print("note: jobs are still running; calibctl status \(runNumber) --watch follows them") }
+            else if st.succeeded { print("all FEDs done; next: calibctl merge \(runNumber)") }
+        }
+        if st.finished && !st.failed.isEmpty { throw ExitCode(ExitStatus.failuresFound.rawValue) }
+    }
+}
+
+/// `calibctl resubmit RUN`.
+struct ResubmitRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resubmit", abstract: "Resubmit failed and lost FED jobs of a run (only those).",
+        discussion: "With nothing to resubmit it says so and does nothing.\n\nExample: calibctl resubmit 5000 --fed 1200")
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
+    @Option(name: .customLong("fed"), help: "Only these FEDs (repeatable).") var feds: [Int] = []
+
+    func run() throws {
+        let done = try PixelGainWorkflow(ws.workspace).resubmit(run: runNumber, feds: feds)
+        print(done.isEmpty ? "run \(runNumber): nothing to resubmit (no failed or lost FED jobs\(feds.isEmpty ? "" : " among those given"))"
+                           : "run \(runNumber): resubmitted FED(s) \(done.map(String.init).joined(separator: ", "))")
+    }
+}
+
+/// `calibctl merge RUN`.
+struct MergeRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Merge the per-FED fit outputs of a run into one verified HDF5 file.",
+        discussion: "Checks every FED output against its job's checksum, merges, reads the result back and compares.\n\nExample: calibctl merge 5000")
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let r = try PixelGainWorkflow(ws.workspace).merge(run: runNumber)
+        if json { try printJSON(r); return }
+        print("merged run \(runNumber): \(r.feds) FED(s), \(r.modules) modules, \(r.pixels) pixels -> \(r.output) (verified)")
+    }
+}
+
+/// `calibctl summary RUN`.
+struct SummaryRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary", abstract: "Validate a merged run and write its HTML summary report.",
+        discussion: """
+        One self-contained HTML file: distributions of gain, pedestal and chi2/ndf, status counts, per-FED and
+        per-layer tables, maps of bad pixels, and the comparison with the previous payload in the store. Records
+        the validation step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`.
+
+        Example: calibctl summary 5000 && xdg-open ~/.calibctl/runs/5000/summary.html
+        """)
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
+    @Option(name: .shortAndLong, help: "Write the report here instead of HOME/runs/RUN/summary.html.") var output: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let r = try PixelGainWorkflow(ws.workspace).summary(run: runNumber, output: output)
+        if json { try printJSON(r); return }
+        let v = r.validation
+        print(String(format: "run %d: %.3f%% good pixels, mean gain %.2f e/ADC, mean pedestal %.2f ADC, median chi2/ndf %.3f",
+                     runNumber, 100 * v.fractionGood, v.meanGain, v.meanPedestal, v.medianChi2ndf))
+        if let t = v.previousTag { print(String(format: "  vs %@: mean gain shift %.3f%%, %d pixel(s) changed by > 1 bin", t, 100 * v.meanGainShift, v.changedPixels)) }
+        print("validation: \(r.validationState)")
+        print("report: \(r.report)")
+    }
+}
+
+/// `calibctl payload RUN YEAR VERSION`.
+struct PayloadRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payload", abstract: "Write the offline and HLT gain payloads of a run into the store.",
+        discussion: """
+        Tags SiPixelGainCalibration_<YEAR>_v<VERSION>_offline and _hlt, validity RUN- (open-ended), provenance with
+        the run, FEDs, input checksums, software version and configuration. Refuses (exit 77) while the validation
+        step is not done: its gates failed or its manual check is not signed off (calibctl step approve).
+
+        Example: calibctl step approve pixelgain-5000 validation --note "plots fine" && calibctl payload 5000 2026 1
+        """)
+    @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+    @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
+    @Argument(help: "Year in the tag name.") var year: Int
+    @Argument(help: "Version in the tag name.") var version: Int
+    @Option(help: "A comment recorded in the provenance.") var comment = ""
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let r = try PixelGainWorkflow(ws.workspace).payload(run: runNumber, year: year, version: version, comment: comment)
+        if json { try printJSON(r); return }
+        print("run \(runNumber): \(r.modules) modules, \(r.replacedPixels) pixel(s) replaced by module means, \(r.noisyPixels) noisy, \(r.deadPixels) dead")
+        print("  \(r.offlineTag)  runs \(r.validity)  \(r.offlineSHA256.prefix(16))")
+        print("  \(r.hltTag)  runs \(r.validity)  \(r.hltSHA256.prefix(16))")
+    }
+}
+
+/// `calibctl vcal put TAG`: the VCal-to-electrons conversion table of the whole detector into the store.
+struct VCalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vcal", abstract: "Manage the VCal-to-electrons conversion tables (type vcal of detector sipixel).",
+        subcommands: [Put.self])
+
+    struct Put: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put the standard per-module conversion (BPix L1 45.7*corr / -308, others 47 / -60) into a tag.",
+            discussion: "electrons = slope * VCal * 6.5 + offset.\n\nExample: calibctl vcal put VCal_2026_v1 --runs 1- --correction 1.08")
+        @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+        @Argument(help: "Tag name.") var tag: String
+        @Option(help: "Validity (100-200, 100-, -200, all).") var runs = "all"
+        @Option(help: "Radiation correction of the BPix L1 slope.") var correction = 1.0
+
+        func run() throws {
+            let store = try StoreCLI.open(ws)
+            let m = CMSPixelTopology.bpixModules + CMSPixelTopology.fpixModules
+            let conv = (0..<m).map { CMSPixelTopology.vcalConversion(globalModule: $0, radiationCorrection: correction) }
+            let p = try Payload(arrays: [
+                try PayloadArray(name: "detid", values: (0..<m).map { CMSPixelTopology.detID(globalModule: $0) }),
+                try PayloadArray(name: "slope", values: conv.map(\.slope)),
+                try PayloadArray(name: "offset", values: conv.map(\.offset)),
+            ], attributes: ["vcal_high_to_low": .double(CMSPixelTopology.vcalHighToLow), "radiation_correction": .double(correction)])
+            let e = try store.put(detector: PixelGainWorkflow.detector, type: "vcal", runs: try RunRange(parsing: runs),
+                                  payload: p, tag: tag, provenance: ProvenanceLinks(comment: "calibctl vcal put"), createTag: true)
+            print("vcal tag \(tag): \(m) modules, runs \(e.runs), payload \(e.sha256.prefix(16))")
+        }
+    }
+}

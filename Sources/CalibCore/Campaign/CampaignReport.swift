@@ -1,0 +1,74 @@
+import Foundation
+
+/// The task-force survey table, generated from the records instead of by hand: per step iterations, runs, events,
+/// jobs, CPU hours, wall time, disk written and still held, and the calendar time from first start to done.
+public struct CampaignReport: Sendable, Codable, Equatable {
+    public var schema = "calibctl.report/1"
+    public var campaign: String
+    public var checklist: String
+    public var runs: String
+    public var generatedAt: Date
+    public var steps: [Row]
+    public var totals: Row
+
+    public struct Row: Sendable, Codable, Equatable {
+        public var id: String
+        public var number: Int?
+        public var title: String
+        public var phase: String
+        public var state: StepState?
+        public var iterations: Int
+        public var runs: Int
+        public var events: Int64
+        public var jobs: Int
+        public var cpuHours: Double
+        public var wallHours: Double
+        public var diskBytesWritten: Int64
+        public var diskBytesHeld: Int64
+        /// Days from the first start to the last time it became done (nil if never both).
+        public var elapsedDays: Double?
+    }
+}
+
+extension CampaignStore {
+    /// Builds the survey table of a campaign.
+    public func report(campaign campaignName: String) throws -> CampaignReport {
+        let c = try campaign(named: campaignName)
+        let steps = try steps(of: c)
+        let effort = try effort(campaign: campaignName)
+        var spans: [String: (Date?, Date?)] = [:]
+        try database.forEachRow("""
+            SELECT step_id,
+                   MIN(CASE WHEN to_state = 'running' THEN at END) AS first_start,
+                   MAX(CASE WHEN to_state = 'done' THEN at END) AS last_done
+            FROM step_transitions WHERE campaign_id = ? GROUP BY step_id
+            """, parameters: [c.id]) { r in
+            spans[r.text("step_id") ?? ""] = (Timestamp.date(r.text("first_start")), Timestamp.date(r.text("last_done")))
+        }
+        var rows: [CampaignReport.Row] = []
+        var total = EffortRecord()
+        var totalIterations = 0
+        for s in steps {
+            let e = effort[s.id] ?? EffortRecord()
+            total = total + e
+            totalIterations += s.iteration
+            var elapsed: Double?
+            if let span = spans[s.id], let a = span.0, let b = span.1, b >= a { elapsed = b.timeIntervalSince(a) / 86400 }
+            rows.append(CampaignReport.Row(id: s.id, number: s.step.number, title: s.step.title, phase: s.step.phase,
+                                           state: s.state, iterations: s.iteration, runs: e.runs, events: e.events,
+                                           jobs: e.jobs, cpuHours: e.cpuSeconds / 3600, wallHours: e.wallSeconds / 3600,
+                                           diskBytesWritten: e.diskBytesWritten, diskBytesHeld: e.diskBytesHeld,
+                                           elapsedDays: elapsed))
+        }
+        var elapsedTotal: Double?
+        let starts = spans.values.compactMap(\.0), dones = spans.values.compactMap(\.1)
+        if let a = starts.min(), let b = dones.max(), b >= a { elapsedTotal = b.timeIntervalSince(a) / 86400 }
+        let totals = CampaignReport.Row(id: "totals", number: nil, title: "totals", phase: "", state: nil,
+                                        iterations: totalIterations, runs: total.runs, events: total.events,
+                                        jobs: total.jobs, cpuHours: total.cpuSeconds / 3600,
+                                        wallHours: total.wallSeconds / 3600, diskBytesWritten: total.diskBytesWritten,
+                                        diskBytesHeld: total.diskBytesHeld, elapsedDays: elapsedTotal)
+        return CampaignReport(campaign: c.name, checklist: c.checklistName, runs: c.runs.description,
+                              generatedAt: Date(), steps: rows, totals: totals)
+    }
+}

@@ -1,0 +1,194 @@
+import CalibIO
+import Foundation
+
+/// Per gain mode results of dark processing.
+public struct DarkModeSummary: Codable, Sendable, Equatable {
+    public var gainMode: Int
+    public var frames: Int
+    public var meanPedestal: Double
+    public var meanRMS: Double
+    public var rmsLimits: [Double]
+    public var pedestalLimits: [Double]
+    /// Pixels with each status bit set ("1", "2", ..., "64") and pixels with any bit ("bad").
+    public var statusCounts: [String: Int]
+}
+
+/// Summary of one dark-processing run.
+public struct DarkFitSummary: Codable, Sendable, Equatable {
+    public var input: String
+    public var output: String
+    public var detector: String
+    public var shape: [Int]
+    public var pixels: Int
+    public var modes: [DarkModeSummary]
+    public var seconds: Double
+    public var bytesRead: Int
+}
+
+/// Two-stage gated dark statistics of an HDF5 dark run, streamed block by block (docs/numerics.md).
+public enum DarkFit {
+    /// Processes `inputPath` (DarkFormat) into `outputPath`. Memory: nrecs1 frames for stage 1 plus two blocks of
+    /// `framesPerBlock` frames plus ~40 bytes of accumulators per pixel.
+    public static func run(inputPath: String, outputPath: String, options o: DarkOptions = DarkOptions(),
+                           threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> DarkFitSummary {
+        let t0 = Date()
+        let D = DarkFormat.self
+        let f = try HDF5File.open(inputPath)
+        func bad(_ object: String, _ problem: String) -> NumericsError {
+            .badInput(file: inputPath, object: object, problem: problem,
+                      fix: "write dark runs with `calibctl simulate dark` or the layout in docs/formats-numerics.md")
+        }
+        guard try f.attributeIfPresent(D.attrFormat)?.stringValue == D.runKind else {
+            throw bad("attribute \(D.attrFormat)", "missing or not '\(D.runKind)': not a calibctl dark run")
+        }
+        guard f.exists(D.frames) else { throw bad(D.frames, "dataset missing") }
+        let ds = try f.dataset(D.frames)
+        guard ds.dtype == .uint16, ds.shape.count >= 2 else {
+            throw bad(D.frames, "is \(ds.dtype) \(ds.shape); expected uint16 [frames][...detector shape]")
+        }
+        let F = ds.shape[0], P = ds.rowSize
+        let shape = Array(ds.shape.dropFirst())
+        let cols = shape.last!, rows = shape.count >= 2 ? shape[shape.count - 2] : 1, panels = P / max(rows * cols, 1)
+        let gainBits = (try f.attributeIfPresent(D.attrGainBits)?.intValue ?? 0) != 0
+        var optsVar = o
+        if let m = try f.attributeIfPresent(D.attrDataMask)?.intValue { optsVar.dataMask = UInt16(truncatingIfNeeded: m) }
+        let opts = optsVar
+        let modeOf: [Int]
+        if f.exists(D.frameGainMode) {
+            modeOf = try f.read(D.frameGainMode, as: UInt8.self).map { Int($0) }
+            guard modeOf.count == F, modeOf.allSatisfy({ $0 < 3 }) else {
+                throw bad(D.frameGainMode, "needs \(F) values in 0...2")
+            }
+        } else { modeOf = [Int](repeating: 0, count: F) }
+        let modes = Array(Set(modeOf)).sorted()
+        let detector = try f.attributeIfPresent(D.attrDetector)?.stringValue ?? "unknown"
+
+        let tmp = AtomicFile.temporaryPath(for: outputPath)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let out = try HDF5File.create(tmp, overwrite: true)
+        try out.setAttribute(D.attrFormat, .string(D.resultKind))
+        try out.setAttribute(D.attrFormatVersion, .int(D.version))
+        try out.setAttribute(D.attrDetector, .string(detector))
+        try out.setAttribute(D.attrInput, .string(inputPath))
+        try out.setAttribute(D.attrCreator, .string(CalibctlVersion.string))
+        if let r = try f.attributeIfPresent(D.attrRun) { try out.setAttribute(D.attrRun, r) }
+        let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
+        try out.setAttribute(D.attrOptions, .string(String(decoding: try enc.encode(opts), as: UTF8.self)))
+        try out.write(D.gainModes, modes.map { UInt8($0) })
+        let oshape = [modes.count] + shape, ochunk = [1] + shape
+        let dPed = try out.createDataset(D.pedestals, dtype: .float32, shape: oshape, chunks: ochunk)
+        let dRMS = try out.createDataset(D.pixelRMS, dtype: .float32, shape: oshape, chunks: ochunk)
+        let dMin = try out.createDataset(D.pixelMin, dtype: .uint16, shape: oshape, chunks: ochunk)
+        let dMax = try out.createDataset(D.pixelMax, dtype: .uint16, shape: oshape, chunks: ochunk)
+        let dSt = try out.createDataset(D.pixelStatus, dtype: .uint16, shape: oshape, chunks: ochunk)
+        let dN = try out.createDataset(D.entries, dtype: .int32, shape: oshape, chunks: ochunk)
+
+        let B = max(1, opts.framesPerBlock)
+        let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * max(P, 1))
+        defer { gl.deallocate() }
+        let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
+        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: max(2 * B, opts.nrecs1) * max(P, 1))
+        defer { blocks.deallocate() }
+        let cmGroups = opts.commonMode.map {
+            DarkKernel.groupCount(panels: panels, rows: rows, cols: cols, mode: $0, bankRows: opts.bankRows, bankCols: opts.bankCols)
+        } ?? 0
+        let cmBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(1, B * cmGroups))
+        defer { cmBuf.deallocate() }
+        var summaries: [DarkModeSummary] = []
+        var bytesRead = 0
+        let tile = 16384, tiles = (P + tile - 1) / tile
+        let th = max(1, threads)
+        for (gi, mode) in modes.enumerated() {
+            let frameList = Array((0..<F).filter { modeOf[$0] == mode }.prefix(opts.nrecs))
+            // Runs of consecutive frames, at most `limit` long.
+            func runs(_ list: ArraySlice<Int>, limit: Int) -> [Range<Int>] {
+                var out: [Range<Int>] = []
+                for i in list {
+                    if let last = out.last, last.upperBound == i, last.count < limit { out[out.count - 1] = last.lowerBound..<(i + 1) }
+                    else { out.append(i..<(i + 1)) }
+                }
+                return out
+            }
+            // Stage 1.
+            let n1 = min(opts.nrecs1, frameList.count)
+            var off = 0
+            for r in runs(frameList.prefix(n1), limit: n1) {
+                try ds.readRows(r, into: UnsafeMutableBufferPointer(start: blocks + off * P, count: r.count * P))
+                off += r.count
+            }
+            bytesRead += n1 * P * 2
+            let b1 = SendablePointer(blocks)
+            DispatchQueue.concurrentPerform(iterations: tiles) { t in
+                let r = (t * tile)..<min(P, (t + 1) * tile)
+                DarkKernel.gatesVector(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
+            }
+            // Stage 2, double-buffered.
+            let acc = DarkAccumulators.allocate(pixels: P)
+            defer { acc.deallocate() }
+            let blockRuns = runs(frameList[...], limit: B)
+            let errors = ErrorBox()
+            let q = DispatchQueue(label: "calibctl.dark.read")
+            let groups = [DispatchGroup(), DispatchGroup()]
+            func startRead(_ k: Int) {
+                let slot = k % 2, r = blockRuns[k]
+                groups[slot].enter()
+                q.async {
+                    defer { groups[slot].leave() }
+                    do { try ds.readRows(r, into: UnsafeMutableBufferPointer(start: b1.base + slot * B * P, count: r.count * P)) }
+                    catch { errors.set(error) }
+                }
+            }
+            if !blockRuns.isEmpty { startRead(0) }
+            let expected: UInt16? = gainBits ? [0, 1, 3][mode] : nil
+            for k in 0..<blockRuns.count {
+                let slot = k % 2
+                groups[slot].wait()
+                if let e = errors.error { throw e }
+                if k + 1 < blockRuns.count { startRead(k + 1) }
+                let count = blockRuns[k].count
+                bytesRead += count * P * 2
+                let frames = UnsafePointer(blocks + slot * B * P)
+                let fp = SendablePointer(frames)
+                var cm: CommonModeBlock? = nil
+                if let mode = opts.commonMode {
+                    let geo = CommonModeBlock(mode: mode, values: cmBuf, groupsPerFrame: cmGroups, rows: rows, cols: cols,
+                                              bankRows: opts.bankRows, bankCols: opts.bankCols)
+                    let cp = SendablePointer(cmBuf)
+                    DispatchQueue.concurrentPerform(iterations: count) { fi in
+                        DarkKernel.commonMode(frames: fp.base, frame: fi, pixels: P, gates: gates, geometry: geo,
+                                              options: opts, into: cp.base + fi * cmGroups)
+                    }
+                    cm = geo
+                }
+                let cmc = cm
+                DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
+                    let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
+                    DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
+                                                expectedGain: expected, gates: gates, commonMode: cmc, options: opts,
+                                                into: acc)
+                }
+            }
+            q.sync {}
+            let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
+            let rr = gi..<(gi + 1)
+            try res.pedestal.withUnsafeBufferPointer { try dPed.writeRows(rr, from: $0) }
+            try res.rms.withUnsafeBufferPointer { try dRMS.writeRows(rr, from: $0) }
+            try dMin.writeRows(rr, from: UnsafeBufferPointer(start: acc.min, count: P))
+            try dMax.writeRows(rr, from: UnsafeBufferPointer(start: acc.max, count: P))
+            try res.status.withUnsafeBufferPointer { try dSt.writeRows(rr, from: $0) }
+            try dN.writeRows(rr, from: UnsafeBufferPointer(start: acc.n, count: P))
+            summaries.append(DarkModeSummary(gainMode: mode, frames: frameList.count, meanPedestal: res.meanPedestal,
+                                             meanRMS: res.meanRMS, rmsLimits: [res.rmsLo, res.rmsHi],
+                                             pedestalLimits: [res.pedLo, res.pedHi], statusCounts: res.counts))
+        }
+        try out.setAttribute(D.attrRMSLimits, .doubles(summaries.flatMap(\.rmsLimits)))
+        try out.setAttribute(D.attrPedestalLimits, .doubles(summaries.flatMap(\.pedestalLimits)))
+        try out.setAttribute(D.attrFramesPerMode, .ints(summaries.map { Int64($0.frames) }))
+        try out.setAttribute(D.attrStatusCounts, .ints(summaries.flatMap { s in
+            DarkStatusBit.allCases.map { Int64(s.statusCounts[String($0.rawValue)] ?? 0) } }))
+        try out.close()
+        try AtomicFile.commit(temporary: tmp, to: outputPath)
+        return DarkFitSummary(input: inputPath, output: outputPath, detector: detector, shape: shape, pixels: P,
+                              modes: summaries, seconds: Date().timeIntervalSince(t0), bytesRead: bytesRead)
+    }
+}

@@ -1,0 +1,320 @@
+import Foundation
+
+/// Per-pixel stage-2 accumulators of dark processing (all `pixels` long), owned by the caller.
+public struct DarkAccumulators: @unchecked Sendable {
+    public let pixels: Int
+    public let n: UnsafeMutablePointer<Int32>
+    public let sum: UnsafeMutablePointer<Double>
+    public let sumsq: UnsafeMutablePointer<Double>
+    public let below: UnsafeMutablePointer<Int32>
+    public let above: UnsafeMutablePointer<Int32>
+    public let badGain: UnsafeMutablePointer<Int32>
+    public let min: UnsafeMutablePointer<UInt16>
+    public let max: UnsafeMutablePointer<UInt16>
+
+    /// Allocates zeroed accumulators (min starts at 0xffff); call `deallocate()`.
+    public static func allocate(pixels: Int) -> DarkAccumulators {
+        let c = Swift.max(pixels, 1)
+        func z<T: FixedWidthInteger>(_: T.Type, _ v: T = 0) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: c); p.initialize(repeating: v, count: c); return p
+        }
+        let s = UnsafeMutablePointer<Double>.allocate(capacity: c * 2)
+        s.initialize(repeating: 0, count: c * 2)
+        return DarkAccumulators(pixels: pixels, n: z(Int32.self), sum: s, sumsq: s + c, below: z(Int32.self),
+                                above: z(Int32.self), badGain: z(Int32.self), min: z(UInt16.self, .max),
+                                max: z(UInt16.self))
+    }
+
+    public func deallocate() {
+        n.deallocate(); sum.deallocate(); below.deallocate(); above.deallocate(); badGain.deallocate()
+        min.deallocate(); max.deallocate()
+    }
+}
+
+/// Stage-1 gates per pixel: accepted data range [lo, hi] and the reference value (stage-1 median) subtracted before
+/// summing so that sums of squares stay exact in float.
+public struct DarkGates: @unchecked Sendable {
+    public let lo: UnsafeMutablePointer<Float>
+    public let hi: UnsafeMutablePointer<Float>
+    public let ref: UnsafeMutablePointer<Float>
+}
+
+/// Common-mode values of a block of frames: `values[f * groups + g]`, group index from `DarkKernel.cmGroup`.
+public struct CommonModeBlock: @unchecked Sendable {
+    public let mode: CommonModeMode
+    public let values: UnsafePointer<Float>
+    public let groupsPerFrame: Int
+    /// Detector geometry: panels x rows x cols (pixels = panels * rows * cols).
+    public let rows: Int
+    public let cols: Int
+    public let bankRows: Int
+    public let bankCols: Int
+}
+
+/// Dark-run kernels: stage-1 quantile gates (scalar, sorting) and the stage-2 gated accumulation as a SIMD kernel over
+/// 16 pixels x a block of frames with the scalar reference `accumulateScalar` next to it.
+public enum DarkKernel {
+    public static let lanes = 16
+    typealias V = SIMD16<Float>
+    typealias I = SIMD16<Int32>
+
+    /// numpy-style quantile (linear interpolation) of sorted values.
+    @inline(__always)
+    static func quantile(_ v: UnsafeMutablePointer<Float>, _ count: Int, _ q: Double) -> Double {
+        let pos = q * Double(count - 1)
+        let i = Int(pos.rounded(.down))
+        let frac = pos - Double(i)
+        if i + 1 >= count { return Double(v[count - 1]) }
+        return Double(v[i]) + (Double(v[i + 1]) - Double(v[i])) * frac
+    }
+
+    /// Stage 1 for pixels `range` (scalar reference, sorting): q05/q95 of the first `frameCount` frames (data bits)
+    /// give the gates lo = max(floor(q05), intLo), hi = min(ceil(q95), intHi), hi += 1 if hi <= lo;
+    /// ref = floor(mean of the in-gate stage-1 values), the offset subtracted before summing.
+    public static func gates(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
+                             options o: DarkOptions, into g: DarkGates) {
+        let cap = max(frameCount, 1)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: cap) { buf in
+            let v = buf.baseAddress!
+            for p in range {
+                if frameCount == 0 { g.lo[p] = o.intLo; g.hi[p] = o.intHi; g.ref[p] = 0; continue }
+                for f in 0..<frameCount { v[f] = Float(frames[f * pixels + p] & o.dataMask) }
+                // Insertion sort: frameCount is ~50.
+                for i in 1..<frameCount {
+                    let x = v[i]; var j = i - 1
+                    while j >= 0 && v[j] > x { v[j + 1] = v[j]; j -= 1 }
+                    v[j + 1] = x
+                }
+                var lo = max(Float(quantile(v, frameCount, 0.05).rounded(.down)), o.intLo)
+                var hi = min(Float(quantile(v, frameCount, 0.95).rounded(.up)), o.intHi)
+                if hi <= lo { hi += 1 }
+                if lo > hi { lo = hi - 1 }
+                g.lo[p] = lo; g.hi[p] = hi
+                var sum = 0.0, cnt = 0.0
+                for f in 0..<frameCount {
+                    let x = Float(frames[f * pixels + p] & o.dataMask)
+                    if x >= lo && x <= hi { sum += Double(x); cnt += 1 }
+                }
+                g.ref[p] = cnt > 0 ? Float((sum / cnt).rounded(.down)) : lo
+            }
+        }
+    }
+
+    /// Stage 1, vector version: 16 pixels at a time keep only the few smallest and largest values the 5% and 95%
+    /// quantiles need (insertion into sorted registers, no sort); same result as `gates`. Falls back to `gates` when
+    /// more than 8 order statistics per side are needed (nrecs1 > ~160) or for the tail.
+    public static func gatesVector(frames: UnsafePointer<UInt16>, frameCount n: Int, pixels: Int, range: Range<Int>,
+                                   options o: DarkOptions, into g: DarkGates) {
+        let iLo = n > 1 ? Int((0.05 * Double(n - 1)).rounded(.down)) : 0
+        let iHi = n > 1 ? Int((0.95 * Double(n - 1)).rounded(.down)) : 0
+        let kLo = min(iLo + 2, n), kHi = n - iHi
+        guard n >= 2, kLo <= 8, kHi <= 8 else {
+            gates(frames: frames, frameCount: n, pixels: pixels, range: range, options: o, into: g); return
+        }
+        let raw = UnsafeRawPointer(frames)
+        let mask = I(repeating: Int32(o.dataMask))
+        var p = range.lowerBound
+        var lo = [I](repeating: .zero, count: 8), hi = lo
+        while p + lanes <= range.upperBound {
+            for i in 0..<8 { lo[i] = I(repeating: 1 << 20); hi[i] = I(repeating: -1) }
+            for f in 0..<n {
+                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
+                var t = v
+                for i in 0..<kLo {
+                    let m = lessMask(t, lo[i])
+                    let small = select(m, t, lo[i]), large = select(m, lo[i], t)
+                    lo[i] = small; t = large
+                }
+                t = v
+                for i in 0..<kHi {
+                    let m = lessMask(hi[i], t)
+                    let big = select(m, t, hi[i]), rest = select(m, hi[i], t)
+                    hi[i] = big; t = rest
+                }
+            }
+            for j in 0..<lanes {
+                // sorted[i] for i < kLo is lo[i]; sorted[n - 1 - i] for i < kHi is hi[i].
+                func sorted(_ i: Int) -> Double { i < kLo ? Double(lo[i][j]) : Double(hi[n - 1 - i][j]) }
+                func quantile(_ q: Double) -> Double {
+                    let pos = q * Double(n - 1), i = Int(pos.rounded(.down)), frac = pos - Double(i)
+                    return i + 1 >= n ? sorted(n - 1) : sorted(i) + (sorted(i + 1) - sorted(i)) * frac
+                }
+                var l = max(Float(quantile(0.05).rounded(.down)), o.intLo)
+                var h = min(Float(quantile(0.95).rounded(.up)), o.intHi)
+                if h <= l { h += 1 }
+                if l > h { l = h - 1 }
+                g.lo[p + j] = l; g.hi[p + j] = h
+            }
+            // ref = floor(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
+            let gl = I(truncatingIfNeeded: UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
+            let gh = I(truncatingIfNeeded: UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
+            var sum = I.zero, cnt = I.zero
+            for f in 0..<n {
+                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
+                let inGate = ~(lessMask(v, gl) | lessMask(gh, v))
+                sum &+= v & inGate
+                cnt &-= inGate
+            }
+            for j in 0..<lanes {
+                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded(.down)) : g.lo[p + j]
+            }
+            p += lanes
+        }
+        gates(frames: frames, frameCount: n, pixels: pixels, range: p..<range.upperBound, options: o, into: g)
+    }
+
+    /// Group index of pixel p for common mode (panels x rows x cols geometry).
+    @inline(__always)
+    public static func cmGroup(_ p: Int, _ cm: CommonModeBlock) -> Int {
+        let per = cm.rows * cm.cols
+        let panel = p / per, r = (p % per) / cm.cols, c = p % cm.cols
+        switch cm.mode {
+        case .row: return panel * cm.rows + r
+        case .column: return panel * cm.cols + c
+        case .bank:
+            let bc = (cm.cols + cm.bankCols - 1) / cm.bankCols, br = (cm.rows + cm.bankRows - 1) / cm.bankRows
+            return (panel * br + r / cm.bankRows) * bc + c / cm.bankCols
+        }
+    }
+
+    /// Scalar reference of stage 2: frames `frames[f * pixels + p]`, f < frameCount, pixels `range`.
+    /// `expectedGain` is the raw bits-14/15 value of the gain mode (nil: no gain bits).
+    public static func accumulateScalar(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
+                                        expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
+                                        options o: DarkOptions, into a: DarkAccumulators) {
+        for p in range {
+            let group = cm.map { cmGroup(p, $0) } ?? 0
+            for f in 0..<frameCount {
+                let raw = frames[f * pixels + p]
+                let data = raw & o.dataMask
+                if let e = expectedGain, raw >> 14 != e { a.badGain[p] += 1 }
+                a.min[p] = Swift.min(a.min[p], data); a.max[p] = Swift.max(a.max[p], data)
+                let v = Float(data)
+                if v < o.intLo { a.below[p] += 1 }
+                if v > o.intHi { a.above[p] += 1 }
+                if v >= g.lo[p] && v <= g.hi[p] {
+                    var d = v - g.ref[p]
+                    if let cm { d -= cm.values[f * cm.groupsPerFrame + group] }
+                    a.n[p] += 1
+                    a.sum[p] += Double(d)
+                    a.sumsq[p] += Double(d) * Double(d)
+                }
+            }
+        }
+    }
+
+    /// SIMD stage 2 over pixels `range` (16 at a time, scalar tail). Per block float partial sums are added into the
+    /// double accumulators; with integer data and |d| < 4096 this is exact, so it equals the scalar reference.
+    public static func accumulateVector(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
+                                        expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
+                                        options o: DarkOptions, into a: DarkAccumulators) {
+        var p = range.lowerBound
+        let raw = UnsafeRawPointer(frames)
+        let mask = I(repeating: Int32(o.dataMask))
+        let intLo = V(repeating: o.intLo), intHi = V(repeating: o.intHi)
+        let expected = I(repeating: Int32(expectedGain ?? 0))
+        let checkGain = expectedGain != nil
+        // Vector path needs the 16 pixels in one row for row/bank common mode.
+        let cmOK = cm.map { $0.cols % lanes == 0 && ($0.mode != .bank || $0.bankCols % lanes == 0) } ?? true
+        if !cmOK {
+            accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: range,
+                             expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
+            return
+        }
+        while p + lanes <= range.upperBound {
+            let lo = UnsafeRawPointer(g.lo + p).loadUnaligned(as: V.self)
+            let hi = UnsafeRawPointer(g.hi + p).loadUnaligned(as: V.self)
+            let ref = UnsafeRawPointer(g.ref + p).loadUnaligned(as: V.self)
+            var s = V.zero, q = V.zero
+            var cnt = I.zero, nlo = I.zero, nhi = I.zero, bad = I.zero
+            var mn = I(repeating: 0xffff), mx = I.zero
+            let group = cm.map { cmGroup(p, $0) } ?? 0
+            for f in 0..<frameCount {
+                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self))
+                let data = r & mask
+                if checkGain { bad &-= nonZeroMask((r &>> 14) ^ expected) }
+                mn = select(lessMask(data, mn), data, mn); mx = select(lessMask(mx, data), data, mx)
+                let v = V(data)
+                nlo &+= lessMask(v, intLo)
+                nhi &+= lessMask(intHi, v)
+                let inGate = ~(lessMask(v, lo) | lessMask(hi, v))
+                var d = v - ref
+                if let cm {
+                    let base = cm.values + f * cm.groupsPerFrame
+                    if cm.mode == .column {
+                        d -= UnsafeRawPointer(base + group).loadUnaligned(as: V.self)
+                    } else {
+                        d -= V(repeating: base[group])
+                    }
+                }
+                d = keep(inGate, d)
+                s += d
+                q = q.addingProduct(d, d)
+                cnt &-= inGate
+            }
+            for j in 0..<lanes {
+                let i = p + j
+                a.n[i] += cnt[j]; a.below[i] -= nlo[j]; a.above[i] -= nhi[j]; a.badGain[i] += bad[j]
+                a.sum[i] += Double(s[j]); a.sumsq[i] += Double(q[j])
+                a.min[i] = Swift.min(a.min[i], UInt16(mn[j])); a.max[i] = Swift.max(a.max[i], UInt16(mx[j]))
+            }
+            p += lanes
+        }
+        accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: p..<range.upperBound,
+                         expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
+    }
+
+    /// Median common mode of frames `frames[f * pixels + p]` per group: median of data - ref over in-gate pixels, used
+    /// when more than `cmMinPixels` contribute and |cm| < cmMax, else 0. Writes `frameCount * groups` values.
+    public static func commonMode(frames: UnsafePointer<UInt16>, frame f: Int, pixels: Int, gates g: DarkGates,
+                                  geometry: CommonModeBlock, options o: DarkOptions, into out: UnsafeMutablePointer<Float>) {
+        let groups = geometry.groupsPerFrame
+        var values = [[Float]](repeating: [], count: groups)
+        for p in 0..<pixels {
+            let v = Float(frames[f * pixels + p] & o.dataMask)
+            if v >= g.lo[p] && v <= g.hi[p] { values[cmGroup(p, geometry)].append(v - g.ref[p]) }
+        }
+        for k in 0..<groups {
+            var a = values[k]
+            guard a.count > o.cmMinPixels else { out[k] = 0; continue }
+            let mid = a.count / 2
+            a.withUnsafeMutableBufferPointer { quickSelect($0, mid) }
+            var m = a[mid]
+            if a.count % 2 == 0 { m = (m + (a[..<mid].max() ?? m)) * 0.5 }
+            out[k] = abs(m) < o.cmMax ? m : 0
+        }
+    }
+
+    /// Quickselect: puts the k-th smallest at index k.
+    static func quickSelect(_ a: UnsafeMutableBufferPointer<Float>, _ k: Int) {
+        var lo = 0, hi = a.count - 1
+        while lo < hi {
+            let pivot = a[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return }
+        }
+    }
+
+    /// Groups per frame of a common-mode geometry.
+    public static func groupCount(panels: Int, rows: Int, cols: Int, mode: CommonModeMode, bankRows: Int, bankCols: Int) -> Int {
+        switch mode {
+        case .row: panels * rows
+        case .column: panels * cols
+        case .bank: panels * ((rows + bankRows - 1) / bankRows) * ((cols + bankCols - 1) / bankCols)
+        }
+    }
+}
+
+extension SIMD16 where Scalar == Float {
+    /// Lane-wise conversion of integral float values to Int32.
+    @inline(__always) func toInt() -> SIMD16<Int32> {
+        var r = SIMD16<Int32>.zero
+        for i in 0..<16 { r[i] = Int32(self[i]) }
+        return r
+    }
+}

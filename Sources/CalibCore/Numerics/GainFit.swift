@@ -1,0 +1,167 @@
+import CalibIO
+import Foundation
+
+/// Quality metrics of one FED's gain fit (they become quality-gate metrics of the workflow).
+public struct GainFitSummary: Codable, Sendable, Equatable {
+    public var input: String
+    public var output: String
+    public var fed: Int
+    public var run: Int
+    public var modules: Int
+    public var pixels: Int
+    /// Pixels per status name (GainPixelStatus.description), every status present (0 if none).
+    public var counts: [String: Int]
+    /// Pixels with a usable fit (ok or no plateau) over all pixels.
+    public var fractionGood: Double
+    /// Mean and standard deviation of gain (e/ADC) and pedestal (ADC) over usable pixels.
+    public var meanGain: Double
+    public var rmsGain: Double
+    public var meanPedestal: Double
+    public var rmsPedestal: Double
+    /// Mean and maximum chi2/ndf over usable pixels.
+    public var meanChi2ndf: Double
+    public var maxChi2ndf: Double
+    public var seconds: Double
+}
+
+/// Fits a whole gain-scan file module by module with bounded memory (two module buffers: one being read while the
+/// other is fitted) and writes the per-pixel results (GainScanFormat output names).
+public enum GainFit {
+    /// Runs the fit of one FED file. The output appears atomically. Peak memory ~ 2 x 3 x pixels/module x points x 4 B
+    /// (185 MB for CMS modules) plus the per-module outputs.
+    /// - Parameter conversion: VCal-to-electrons (slope, offset) per module detid, overriding the file's own
+    ///   `/modules/vcal_slope` / `vcal_offset` (the workflow takes them from the store's VCal tag).
+    public static func run(inputPath: String, outputPath: String, options: GainFitOptions = GainFitOptions(),
+                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                           conversion: (@Sendable (Int64) -> (slope: Double, offset: Double))? = nil) throws -> GainFitSummary {
+        let t0 = Date()
+        let reader = try GainScanReader(path: inputPath)
+        let ppm = reader.pixelsPerModule, np = reader.points, M = reader.modules
+        let F = GainScanFormat.self
+        let tmp = AtomicFile.temporaryPath(for: outputPath)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let out = try HDF5File.create(tmp, overwrite: true)
+        try out.setAttribute(F.attrFormat, .string(F.fitKind))
+        try out.setAttribute(F.attrFormatVersion, .int(F.version))
+        try out.setAttribute(F.attrFED, .int(Int64(reader.fed)))
+        try out.setAttribute(F.attrRun, .int(Int64(reader.run)))
+        try out.setAttribute(F.attrRows, .int(Int64(reader.rows)))
+        try out.setAttribute(F.attrCols, .int(Int64(reader.cols)))
+        try out.setAttribute(F.attrModules, .int(Int64(M)))
+        try out.setAttribute(F.attrInput, .string(inputPath))
+        try out.setAttribute(F.attrCreator, .string(CalibctlVersion.string))
+        if let tag = try reader.file.attributeIfPresent(F.attrVCalTag) { try out.setAttribute(F.attrVCalTag, tag) }
+        try out.write(F.moduleDetID, reader.detIDs)
+        let P = reader.pixels
+        let chunk = [max(ppm, 1)]
+        let dg = try out.createDataset(F.gain, dtype: .float32, shape: [P], chunks: chunk)
+        let dp = try out.createDataset(F.pedestal, dtype: .float32, shape: [P], chunks: chunk)
+        let dc = try out.createDataset(F.chi2ndf, dtype: .float32, shape: [P], chunks: chunk)
+        let dn = try out.createDataset(F.npoints, dtype: .uint8, shape: [P], chunks: chunk)
+        let ds = try out.createDataset(F.status, dtype: .uint8, shape: [P], chunks: chunk)
+        let dr = try out.createDataset(F.referenceStatus, dtype: .int8, shape: [P], chunks: chunk)
+
+        let per = ppm * np
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: 2 * 3 * per)
+        let fout = UnsafeMutablePointer<Float>.allocate(capacity: 3 * ppm)
+        let bout = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * ppm)
+        var refs = [Int8](repeating: 0, count: ppm)
+        defer { input.deallocate(); fout.deallocate(); bout.deallocate() }
+        let inBase = SendablePointer(input)
+        let readQueue = DispatchQueue(label: "calibctl.gainfit.read")
+        let errors = ErrorBox()
+        let groups = [DispatchGroup(), DispatchGroup()]
+        func startRead(_ m: Int) {
+            let slot = m % 2
+            groups[slot].enter()
+            readQueue.async {
+                defer { groups[slot].leave() }
+                let b = inBase.base + slot * 3 * per
+                do { try reader.readModule(m, n: b, sum: b + per, sumsq: b + 2 * per) } catch { errors.set(error) }
+            }
+        }
+        var counts = [Int](repeating: 0, count: GainPixelStatus.allCases.count)
+        var acc = MomentAccumulator()
+        if M > 0 { startRead(0) }
+        for m in 0..<M {
+            let slot = m % 2
+            groups[slot].wait()
+            if let e = errors.error { throw e }
+            if m + 1 < M { startRead(m + 1) }
+            let b = input + slot * 3 * per
+            let block = GainScanBlock(n: b, sum: b + per, sumsq: b + 2 * per, pixels: ppm, points: np)
+            let res = GainFitResults(gain: fout, pedestal: fout + ppm, chi2ndf: fout + 2 * ppm, npoints: bout,
+                                     status: bout + ppm)
+            let x = conversion.map { conv in
+                let c = conv(reader.detIDs[m])
+                return reader.vcal.map { Float(c.slope * Double($0) * reader.highToLow + c.offset) }
+            } ?? reader.electrons(module: m)
+            GainFitKernel.fit(block, x: x, options: options, into: res, threads: threads)
+            for p in 0..<ppm {
+                let s = GainPixelStatus(rawValue: res.status[p]) ?? .notANumber
+                counts[Int(s.rawValue)] += 1
+                refs[p] = s.referenceCode
+                if s.hasUsableFit { acc.add(res.gain[p], res.pedestal[p], res.chi2ndf[p]) }
+            }
+            let r = (m * ppm)..<((m + 1) * ppm)
+            try dg.writeRows(r, from: UnsafeBufferPointer(start: res.gain, count: ppm))
+            try dp.writeRows(r, from: UnsafeBufferPointer(start: res.pedestal, count: ppm))
+            try dc.writeRows(r, from: UnsafeBufferPointer(start: res.chi2ndf, count: ppm))
+            try dn.writeRows(r, from: UnsafeBufferPointer(start: res.npoints, count: ppm))
+            try ds.writeRows(r, from: UnsafeBufferPointer(start: res.status, count: ppm))
+            try refs.withUnsafeBufferPointer { try dr.writeRows(r, from: $0) }
+        }
+        readQueue.sync {}
+        var summary = GainFitSummary(
+            input: inputPath, output: outputPath, fed: reader.fed, run: reader.run, modules: M, pixels: P,
+            counts: Dictionary(uniqueKeysWithValues: GainPixelStatus.allCases.map { ($0.description, counts[Int($0.rawValue)]) }),
+            fractionGood: P > 0 ? Double(acc.count) / Double(P) : 0,
+            meanGain: acc.mean(0), rmsGain: acc.std(0), meanPedestal: acc.mean(1), rmsPedestal: acc.std(1),
+            meanChi2ndf: acc.mean(2), maxChi2ndf: acc.count > 0 ? acc.maxChi2 : 0, seconds: 0)
+        try summary.writeAttributes(to: out)
+        try out.close()
+        try AtomicFile.commit(temporary: tmp, to: outputPath)
+        summary.seconds = Date().timeIntervalSince(t0)
+        return summary
+    }
+}
+
+extension GainFitSummary {
+    func writeAttributes(to f: HDF5File) throws {
+        let p = GainScanFormat.summaryPrefix
+        for (k, v) in counts { try f.setAttribute(p + "count_" + k, .int(Int64(v))) }
+        try f.setAttribute(p + "fraction_good", .double(fractionGood))
+        try f.setAttribute(p + "mean_gain", .double(meanGain))
+        try f.setAttribute(p + "rms_gain", .double(rmsGain))
+        try f.setAttribute(p + "mean_pedestal", .double(meanPedestal))
+        try f.setAttribute(p + "rms_pedestal", .double(rmsPedestal))
+        try f.setAttribute(p + "mean_chi2ndf", .double(meanChi2ndf))
+        try f.setAttribute(p + "max_chi2ndf", .double(maxChi2ndf))
+    }
+}
+
+/// Running sums in double for the summary.
+struct MomentAccumulator {
+    var count = 0
+    var s = [Double](repeating: 0, count: 3), q = [Double](repeating: 0, count: 3)
+    var maxChi2 = -Double.infinity
+    mutating func add(_ a: Float, _ b: Float, _ c: Float) {
+        count += 1
+        for (i, v) in [Double(a), Double(b), Double(c)].enumerated() { s[i] += v; q[i] += v * v }
+        maxChi2 = max(maxChi2, Double(c))
+    }
+    func mean(_ i: Int) -> Double { count > 0 ? s[i] / Double(count) : 0 }
+    func std(_ i: Int) -> Double {
+        guard count > 1 else { return 0 }
+        let m = mean(i)
+        return max(q[i] / Double(count) - m * m, 0).squareRoot()
+    }
+}
+
+/// The first error raised on a background queue.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
+    func set(_ e: Error) { lock.lock(); if stored == nil { stored = e }; lock.unlock() }
+}

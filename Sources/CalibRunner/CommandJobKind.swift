@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `command` job kind: runs an argv (parameter `argv`, a JSON array of strings) or a shell command (parameter
+/// `shell`, run with `/bin/sh -c`) after expanding placeholders (`{key}`, `{index}`, `{attempt}`, `{dir}`,
+/// `{input:NAME}`, `{output:NAME}` = the output's temporary path, `{param:NAME}`). Captures the exit status; a child
+/// killed by a signal is reported with that signal. Metrics: the child may write `name=value` lines to the file named
+/// by `$CALIBCTL_METRICS_FILE`; `wall_seconds` is always recorded.
+public struct CommandJobKind: JobKind {
+    public static let name = "command"
+    public init() {}
+
+    public func run(spec: JobSpec, context: JobContext) throws -> JobOutcome {
+        var s = spec
+        // `{output:NAME}` in a command means the temporary path; the runner renames after success.
+        for name in spec.outputs.keys {
+            if let tmp = context.temporaryOutputPath(name, in: spec) { s.outputs[name] = tmp }
+        }
+        let argv: [String]
+        if let shell = spec.parameters["shell"] {
+            argv = ["/bin/sh", "-c", s.expand(shell, attempt: context.attempt, specPath: context.specPath)]
+        } else if let json = spec.parameters["argv"] {
+            guard let list = try? JSONDecoder().decode([String].self, from: Data(json.utf8)), !list.isEmpty else {
+                throw JobError.badSpec(path: context.specPath, detail: "parameter argv is not a JSON array of strings")
+            }
+            argv = list.map { s.expand($0, attempt: context.attempt, specPath: context.specPath) }
+        } else {
+            throw JobError.badSpec(path: context.specPath, detail: "kind command needs parameter 'argv' or 'shell'")
+        }
+        let metricsFile = (context.directory as NSString)
+            .appendingPathComponent(".metrics-\(context.attempt)-\(getpid())")
+        unlink(metricsFile)
+        defer { unlink(metricsFile) }
+        let p = Process()
+        let exe = argv[0].hasPrefix("/") ? argv[0] : (Self.which(argv[0]) ?? argv[0])
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = Array(argv.dropFirst())
+        p.currentDirectoryURL = URL(fileURLWithPath: context.directory)
+        var env = ProcessInfo.processInfo.environment
+        env["CALIBCTL_METRICS_FILE"] = metricsFile
+        env["CALIBCTL_ATTEMPT"] = String(context.attempt)
+        env["CALIBCTL_SHARD_KEY"] = spec.key
+        p.environment = env
+        let t0 = Date()
+        do { try p.run() } catch {
+            return JobOutcome(exitCode: 127, message: "cannot start \(exe): \(error.localizedDescription)")
+        }
+        p.waitUntilExit()
+        var metrics = Self.readMetrics(metricsFile)
+        metrics["wall_seconds"] = Date().timeIntervalSince(t0)
+        if p.terminationReason == .uncaughtSignal {
+            let sig = p.terminationStatus
+            return JobOutcome(exitCode: 128 + sig, signal: sig, message: "command killed by signal \(sig)",
+                              metrics: metrics)
+        }
+        let code = p.terminationStatus
+        return JobOutcome(exitCode: code, message: code == 0 ? nil : "command exited with status \(code)",
+                          metrics: metrics)
+    }
+
+    static func readMetrics(_ path: String) -> [String: Double] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var out: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let v = Double(parts[1].trimmingCharacters(in: .whitespaces)) {
+                out[parts[0].trimmingCharacters(in: .whitespaces)] = v
+            }
+        }
+        return out
+    }
+
+    static func which(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,254 @@
+import CalibCore
+import CalibIO
+import Foundation
+
+/// The job lifecycle over the workspace database: create job sets of shards, submit them through a `BatchScheduler`,
+/// follow them (`update`, called by `tick`), apply the retry policy, cancel, retry on request, report status.
+///
+/// Crash safety (docs/runner.md): every attempt is recorded as `created`, with its deterministic submission name, in
+/// a committed transaction before the scheduler is called; the scheduler call and the recording of batch ids happen
+/// in one write transaction, and a `created` attempt found later (the process was killed in between) is resolved with
+/// `findSubmitted` before anything is submitted again. So a kill at any point neither loses nor duplicates a job.
+/// Workers never write the database: they write result files that `update` reads.
+public final class JobEngine {
+    public let database: SQLiteDatabase
+    public let workspace: Workspace
+    public let schedulers: [String: any BatchScheduler]
+    /// The command prefix a worker runs for a shard; `SPEC --attempt N` is appended (normally `calibctl job run`).
+    public let workerCommand: [String]
+    /// Who is acting (recorded in job sets and cancel reasons).
+    public var user: String = Identity.current.user
+
+    public init(database: SQLiteDatabase, workspace: Workspace, schedulers: [any BatchScheduler],
+                workerCommand: [String]) throws {
+        self.database = database
+        self.workspace = workspace
+        self.schedulers = Dictionary(schedulers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.workerCommand = workerCommand
+        try JobSchema.migrate(database)
+    }
+
+    static let liveStates = "('submitted','pending','running','held')"
+
+    // MARK: - Job sets
+
+    struct JobSetRow {
+        var id: Int64, name: String, scheduler: String, campaign: String?, step: String?, created: Date
+        var memoryMB: Int, timeLimit: Int, policy: RetryPolicy, directory: String
+    }
+
+    func jobSetRow(_ name: String) throws -> JobSetRow {
+        guard let r = try database.first("SELECT * FROM job_sets WHERE name = ?", name) else {
+            throw JobError.unknownJobSet(name)
+        }
+        return try Self.jobSetRow(r)
+    }
+
+    static func jobSetRow(_ r: SQLRow) throws -> JobSetRow {
+        let policy = (try? JSONDecoder().decode(RetryPolicy.self, from: Data((r.text("policy") ?? "").utf8))) ?? .default
+        return JobSetRow(id: r.int("id") ?? 0, name: r.text("name") ?? "", scheduler: r.text("scheduler") ?? "",
+                         campaign: r.text("campaign"), step: r.text("step"),
+                         created: Date(timeIntervalSince1970: r.double("created") ?? 0),
+                         memoryMB: Int(r.int("memory_mb") ?? 0), timeLimit: Int(r.int("time_limit_s") ?? 0),
+                         policy: policy, directory: r.text("directory") ?? "")
+    }
+
+    func scheduler(_ name: String) throws -> any BatchScheduler {
+        guard let s = schedulers[name] else { throw JobError.unknownScheduler(name, known: schedulers.keys.sorted()) }
+        return s
+    }
+
+    /// Creates a job set: writes every shard's spec under `jobs/NAME/shard-I/spec.json`, then records the set and
+    /// its shards in one transaction. Nothing is submitted yet (`submit(jobSet:)`).
+    public func createJobSet(_ def: JobSetDefinition) throws {
+        guard JobSetDefinition.isValidName(def.name) else { throw JobError.badName(def.name) }
+        _ = try scheduler(def.scheduler)
+        guard !def.shards.isEmpty else {
+            throw JobError.badParameter("job set \(def.name)", detail: "has no shards; give at least one")
+        }
+        guard def.memoryMB > 0, def.timeLimitSeconds > 0 else {
+            throw JobError.badParameter("job set \(def.name)", detail: "memory and time limit must be positive")
+        }
+        if try database.first("SELECT id FROM job_sets WHERE name = ?", def.name) != nil {
+            throw JobError.jobSetExists(def.name)
+        }
+        let dir = (workspace.jobsDirectory as NSString).appendingPathComponent(def.name)
+        var specPaths: [String] = []
+        specPaths.reserveCapacity(def.shards.count)
+        let encoder = JobSpec.encoder()
+        try JobFiles.mkdirs(dir)
+        for (i, s) in def.shards.enumerated() {
+            let sdir = Self.shardDirectory(dir, i)
+            try JobFiles.mkdirs(sdir)
+            var spec = s.spec
+            spec.index = i
+            spec.key = s.key
+            let p = (sdir as NSString).appendingPathComponent("spec.json")
+            try spec.write(to: p, encoder: encoder)
+            specPaths.append(p)
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        try database.transaction {
+            try database.run("""
+                INSERT INTO job_sets(name, campaign, step, scheduler, created, created_by, kind, parameters, policy,
+                                     memory_mb, time_limit_s, directory) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)
+                """, def.name, def.campaign, def.step, def.scheduler, Date().timeIntervalSince1970, user,
+                def.shards[0].spec.kind, String(decoding: try enc.encode(def.parameters), as: UTF8.self),
+                String(decoding: try enc.encode(def.policy), as: UTF8.self), def.memoryMB, def.timeLimitSeconds, dir)
+            let id = database.lastInsertRowID
+            for (i, s) in def.shards.enumerated() {
+                try database.run("""
+                    INSERT INTO shards(job_set, idx, key, spec_path, outputs, memory_mb, time_limit_s) VALUES(?,?,?,?,?,?,?)
+                    """, id, i, s.key, specPaths[i], String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self),
+                    s.memoryMB, s.timeLimitSeconds)
+            }
+        }
+    }
+
+    static func shardDirectory(_ jobSetDir: String, _ i: Int) -> String {
+        (jobSetDir as NSString).appendingPathComponent("shard-\(i)")
+    }
+
+    /// Job sets, newest first, with their shard counts per state.
+    public func listJobSets(campaign: String? = nil) throws -> [JobSetSummary] {
+        var out: [JobSetSummary] = []
+        for r in try database.query("SELECT * FROM job_sets ORDER BY created DESC, id DESC") {
+            let js = try Self.jobSetRow(r)
+            if let campaign, js.campaign != campaign { continue }
+            var counts: [String: Int] = [:]
+            var total = 0
+            for c in try database.query("""
+                SELECT a.state AS state, COUNT(*) AS n FROM shards s
+                LEFT JOIN attempts a ON a.shard = s.id AND a.number = s.attempts
+                WHERE s.job_set = ? GROUP BY a.state
+                """, js.id) {
+                let n = Int(c.int("n") ?? 0)
+                counts[c.text("state") ?? "not-submitted", default: 0] += n
+                total += n
+            }
+            out.append(JobSetSummary(name: js.name, campaign: js.campaign, step: js.step, scheduler: js.scheduler,
+                                     created: js.created, shards: total, counts: counts))
+        }
+        return out
+    }
+
+    // MARK: - Submission
+
+    /// Submits every shard of the job set that has no attempt yet (one scheduler call); returns how many.
+    /// Running it again submits nothing new.
+    @discardableResult
+    public func submit(jobSet name: String) throws -> Int {
+        let js = try jobSetRow(name)
+        try database.transaction {
+            let rows = try database.query("""
+                SELECT id, memory_mb, time_limit_s FROM shards WHERE job_set = ? AND attempts = 0 ORDER BY idx
+                """, js.id)
+            guard !rows.isEmpty else { return }
+            try createAttempts(js, rows.map {
+                AttemptPlan(shard: $0.int("id")!, number: 1, memoryMB: $0.int("memory_mb").map { Int($0) } ?? js.memoryMB,
+                            timeLimit: $0.int("time_limit_s").map { Int($0) } ?? js.timeLimit, trigger: "submit")
+            })
+        }
+        var report = UpdateReport()
+        try resolveCreated(jobSetID: js.id, report: &report, throwErrors: true)
+        return report.submitted + report.recovered
+    }
+
+    struct AttemptPlan {
+        var shard: Int64, number: Int, memoryMB: Int, timeLimit: Int, trigger: String
+    }
+
+    /// Records new attempts as `created` under new deterministic submission names (caller holds a transaction).
+    func createAttempts(_ js: JobSetRow, _ items: [AttemptPlan]) throws {
+        guard !items.isEmpty else { return }
+        // One submission per distinct resource request: a Slurm array or HTCondor cluster carries one request.
+        var groups: [[AttemptPlan]] = []
+        var groupOf: [String: Int] = [:]
+        for it in items {
+            let k = "\(it.memoryMB)/\(it.timeLimit)"
+            if let g = groupOf[k] { groups[g].append(it) } else { groupOf[k] = groups.count; groups.append([it]) }
+        }
+        var seq = try database.first("SELECT next_submission FROM job_sets WHERE id = ?", js.id)?.int("next_submission") ?? 1
+        let now = Date().timeIntervalSince1970
+        for group in groups {
+            let submission = "\(js.name).s\(seq)"
+            seq += 1
+            for it in group {
+                try database.run("""
+                    INSERT INTO attempts(shard, number, scheduler, submission, name, state, created, memory_mb, time_limit_s,
+                                         trigger) VALUES(?,?,?,?,?,'created',?,?,?,?)
+                    """, it.shard, it.number, js.scheduler, submission, "\(submission).\(it.shard)", now, it.memoryMB,
+                    it.timeLimit, it.trigger)
+                try database.run("UPDATE shards SET attempts = ? WHERE id = ?", it.number, it.shard)
+            }
+        }
+        try database.run("UPDATE job_sets SET next_submission = ? WHERE id = ?", seq, js.id)
+    }
+
+    /// Submits (or, after a crash, finds) every attempt still in `created` state.
+    func resolveCreated(jobSetID: Int64?, report: inout UpdateReport, throwErrors: Bool = false) throws {
+        let subs = try database.query("""
+            SELECT DISTINCT a.submission AS submission, a.scheduler AS scheduler FROM attempts a
+            JOIN shards s ON s.id = a.shard WHERE a.state = 'created' AND (? IS NULL OR s.job_set = ?)
+            ORDER BY a.submission
+            """, jobSetID, jobSetID)
+        for sub in subs {
+            let subName = sub.text("submission") ?? "", schedName = sub.text("scheduler") ?? ""
+            do {
+                let sched = try scheduler(schedName)
+                try database.transaction {
+                    let rows = try database.query("""
+                        SELECT a.id AS id, a.number AS number, a.memory_mb AS memory_mb, a.time_limit_s AS time_limit_s,
+                               s.idx AS idx, s.spec_path AS spec_path, j.name AS jobset, j.directory AS dir
+                        FROM attempts a JOIN shards s ON s.id = a.shard JOIN job_sets j ON j.id = s.job_set
+                        WHERE a.submission = ? AND a.state = 'created' ORDER BY s.idx
+                        """, subName)
+                    guard let first = rows.first else { return }
+                    let submission = Submission(
+                        jobSetID: first.text("jobset") ?? "", name: subName,
+                        shards: rows.map { request($0) },
+                        directory: ((first.text("dir") ?? "") as NSString).appendingPathComponent("scheduler"))
+                    try JobFiles.mkdirs(submission.directory)
+                    let byIndex = Dictionary(rows.map { (Int($0.int("idx") ?? 0), $0.int("id") ?? 0) },
+                                             uniquingKeysWith: { a, _ in a })
+                    let now = Date().timeIntervalSince1970
+                    let found = try sched.findSubmitted(submission)
+                    let ids: [Int: String]
+                    if found.isEmpty {
+                        ids = try sched.submit(submission)
+                        report.submitted += ids.count
+                    } else {
+                        ids = found
+                        report.recovered += found.count
+                    }
+                    for (idx, attemptID) in byIndex {
+                        if let b = ids[idx] {
+                            try database.run("UPDATE attempts SET state = 'submitted', batch_id = ?, submitted = ?, updated = ? WHERE id = ?",
+                                             b, now, now, attemptID)
+                        } else {
+                            try database.run("""
+                                UPDATE attempts SET state = 'lost', failure_class = 'lost', ended = ?, updated = ended,
+                                reason = 'the scheduler has no job for it under submission ' || ? WHERE id = ?
+                                """, now, subName, attemptID)
+                        }
+                    }
+                }
+            } catch {
+                if throwErrors { throw error }
+                report.errors.append("\(schedName): submitting \(subName): \(error)")
+            }
+        }
+    }
+
+    func request(_ r: SQLRow) -> ShardRequest {
+        let spec = r.text("spec_path") ?? ""
+        let dir = (spec as NSString).deletingLastPathComponent
+        let n = Int(r.int("number") ?? 1)
+        return ShardRequest(index: Int(r.int("idx") ?? 0), command: workerCommand + [spec, "--attempt", String(n)],
+                            workDirectory: dir,
+                            stdoutPath: (dir as NSString).appendingPathComponent("attempt-\(n).out"),
+                            stderrPath: (dir as NSString).appendingPathComponent("attempt-\(n).err"),
+                            memoryMB: Int(r.int("memory_mb") ?? 0), timeLimitSeconds: Int(r.int("time_limit_s") ?? 0))
+    }
+}

@@ -1,0 +1,124 @@
+import CalibIO
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small file helpers shared by the job engine, the local scheduler and workers.
+public enum JobFiles {
+    /// Writes `data` to a temporary name beside `path` and renames it (atomic, not fsynced: cheap for 10,000 files).
+    public static func writeReplacing(_ data: Data, to path: String) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw JobError.io(path: path, detail: "cannot create \(tmp): \(String(cString: strerror(errno)))")
+        }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == data.count else {
+            unlink(tmp)
+            throw JobError.io(path: path, detail: "cannot write \(tmp) (disk full?)")
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = String(cString: strerror(errno))
+            unlink(tmp)
+            throw JobError.io(path: path, detail: "cannot rename into place: \(e)")
+        }
+    }
+
+    /// Writes `data` atomically and durably (fsync of file and directory).
+    public static func writeDurably(_ data: Data, to path: String) throws {
+        do { try AtomicFile.write(data, to: path) } catch {
+            throw JobError.io(path: path, detail: "\(error)")
+        }
+    }
+
+    /// `p` if absolute, else `dir/p`.
+    public static func resolve(_ p: String, relativeTo dir: String) -> String {
+        p.hasPrefix("/") ? p : (dir as NSString).appendingPathComponent(p)
+    }
+
+    /// SHA-256 of a file's content, streamed in 1 MiB blocks.
+    public static func sha256(ofFile path: String) throws -> String {
+        guard let fh = FileHandle(forReadingAtPath: path) else {
+            throw JobError.io(path: path, detail: "cannot open for reading")
+        }
+        defer { try? fh.close() }
+        var h = SHA256Hasher()
+        while true {
+            let chunk = fh.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            chunk.withUnsafeBytes { h.update($0) }
+        }
+        return h.finalizeHex()
+    }
+
+    /// Size of a file in bytes, nil if absent.
+    public static func size(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// Creates a directory and its parents.
+    public static func mkdirs(_ path: String) throws {
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw JobError.io(path: path, detail: "cannot create directory: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Errors of the job engine, schedulers and workers; each names the object and the fix.
+public enum JobError: DiagnosableError, Equatable {
+    case badSpec(path: String, detail: String)
+    case unknownKind(String, known: [String])
+    case io(path: String, detail: String)
+    case unknownJobSet(String)
+    case jobSetExists(String)
+    case badName(String)
+    case unknownScheduler(String, known: [String])
+    case noSuchShards(jobSet: String, shards: [Int])
+    case badParameter(String, detail: String)
+
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .badSpec, .io: .dataError
+        case .unknownKind, .unknownJobSet, .jobSetExists, .badName, .noSuchShards, .badParameter: .usage
+        case .unknownScheduler: .configError
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .badSpec(let p, let d): "job spec \(p): \(d)"
+        case .unknownKind(let k, _): "unknown job kind '\(k)'"
+        case .io(let p, let d): "\(p): \(d)"
+        case .unknownJobSet(let n): "no job set named '\(n)'"
+        case .jobSetExists(let n): "a job set named '\(n)' already exists"
+        case .badName(let n): "'\(n)' is not a valid job set name"
+        case .unknownScheduler(let s, _): "unknown scheduler '\(s)'"
+        case .noSuchShards(let j, let s): "job set '\(j)' has no shard(s) \(s.map(String.init).joined(separator: ", "))"
+        case .badParameter(let what, let d): "\(what): \(d)"
+        }
+    }
+
+    public var fix: String? {
+        switch self {
+        case .badSpec: "regenerate the job set (`calibctl jobs create`) or check the file was copied completely"
+        case .unknownKind(_, let known): "use one of: \(known.joined(separator: ", "))"
+        case .io: "check the path exists, is writable and the file system is not full"
+        case .unknownJobSet: "list job sets with `calibctl jobs list`"
+        case .jobSetExists: "choose another name, or use the existing one (`calibctl jobs status NAME`)"
+        case .badName: "use letters, digits, '.', '_' and '-' only (at most 100 characters), starting with a letter or digit"
+        case .unknownScheduler(_, let known): "use one of: \(known.joined(separator: ", "))"
+        case .noSuchShards: "see the shard indices with `calibctl jobs status NAME`"
+        case .badParameter: nil
+        }
+    }
+}
+
+extension SchedulerError: DiagnosableError {
+    public var exitStatus: ExitStatus { .unavailable }
+    public var message: String { "\(scheduler) scheduler: \(operation) failed: \(detail)" }
+    public var fix: String? { "check that \(scheduler) is running and reachable; the command can be repeated safely" }
+}

@@ -1,0 +1,65 @@
+import CalibIO
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one shard on a worker (`calibctl job run SPEC`): reads the spec, dispatches on its kind, renames finished
+/// outputs into place, checksums them and writes the result record last. Never touches the database.
+public struct JobRunner: Sendable {
+    public let registry: JobKindRegistry
+
+    public init(registry: JobKindRegistry) { self.registry = registry }
+
+    /// The default result path of an attempt: `attempt-N.result.json` beside the spec.
+    public static func resultPath(specPath: String, attempt: Int) -> String {
+        ((specPath as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("attempt-\(attempt).result.json")
+    }
+
+    /// Runs the spec and writes the result record; returns it. The caller exits with `result.exitCode` (or re-raises
+    /// `result.signal`) so the scheduler sees the same status as the record.
+    public func run(specPath: String, attempt: Int, resultPath: String? = nil) throws -> JobResult {
+        let resultPath = resultPath ?? JobRunner.resultPath(specPath: specPath, attempt: attempt)
+        unlink(resultPath)
+        let spec = try JobSpec.read(specPath)
+        let kind = try registry.kind(named: spec.kind)
+        let context = JobContext(specPath: specPath, attempt: attempt)
+        // Leftovers of an earlier attempt must not pass as this attempt's outputs.
+        for name in spec.outputs.keys {
+            if let tmp = context.temporaryOutputPath(name, in: spec) { unlink(tmp) }
+        }
+        let start = Date()
+        var outcome: JobOutcome
+        do { outcome = try kind.run(spec: spec, context: context) } catch {
+            outcome = JobOutcome(exitCode: 70, message: "\(error)")
+        }
+        var outputs: [OutputRecord] = []
+        if outcome.exitCode == 0 && outcome.signal == nil {
+            for name in spec.outputs.keys.sorted() {
+                guard let final = context.outputPath(name, in: spec),
+                      let tmp = context.temporaryOutputPath(name, in: spec) else { continue }
+                if JobFiles.size(tmp) != nil {
+                    try? AtomicFile.fsync(path: tmp)
+                    guard rename(tmp, final) == 0 else {
+                        outcome = JobOutcome(exitCode: 74, message: "cannot rename \(tmp) to \(final)",
+                                             metrics: outcome.metrics)
+                        break
+                    }
+                }
+                guard let size = JobFiles.size(final) else {
+                    outcome = JobOutcome(exitCode: 66, message: "output \(name) was not written (\(final))",
+                                         metrics: outcome.metrics)
+                    break
+                }
+                outputs.append(OutputRecord(name: name, path: final, size: size, sha256: try JobFiles.sha256(ofFile: final)))
+            }
+        }
+        let result = JobResult(kind: spec.kind, exitCode: outcome.exitCode, signal: outcome.signal,
+                               message: outcome.message, metrics: outcome.metrics,
+                               outputs: outcome.exitCode == 0 ? outputs : [], startTime: start, endTime: Date())
+        try result.write(to: resultPath)
+        return result
+    }
+}
+

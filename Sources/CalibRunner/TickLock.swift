@@ -1,0 +1,101 @@
+import CalibIO
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The lock that keeps two `calibctl tick` runs apart: `HOME/tick.lock`, taken with `flock(LOCK_EX|LOCK_NB)` (the
+/// OS releases it when the holder dies) and holding `PID HOST START-TIME EPOCH` of the holder. On file systems where
+/// flock survives its holder (some NFS setups), a lock whose recorded holder is a dead process on this host is stale:
+/// it is taken over by replacing the file (a new inode, so the stale lock no longer matters).
+public final class TickLock {
+    public let path: String
+    private var fd: Int32 = -1
+    /// Set when the lock was taken over from a dead holder (shown in the tick's output).
+    public private(set) var tookOverFrom: Holder?
+
+    /// Who holds (or held) the lock.
+    public struct Holder: Sendable, Equatable, CustomStringConvertible {
+        public var pid: Int32
+        public var host: String
+        public var processStart: UInt64
+        public var since: Date
+
+        public var description: String {
+            "pid \(pid) on \(host) since \(ISO8601DateFormatter().string(from: since))"
+        }
+
+        static func parse(_ text: String) -> Holder? {
+            let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard f.count >= 4, let pid = Int32(f[0]), let st = UInt64(f[2]), let t = Double(f[3]) else { return nil }
+            return Holder(pid: pid, host: String(f[1]), processStart: st, since: Date(timeIntervalSince1970: t))
+        }
+
+        /// Only a holder on this host can be checked; one elsewhere is assumed alive.
+        var isDeadHere: Bool { host == Spawn.hostName && !Spawn.isAlive(pid, start: processStart) }
+    }
+
+    /// Another live tick holds the lock (exit 75).
+    public struct Held: DiagnosableError {
+        public let path: String
+        public let holder: Holder?
+        public var exitStatus: ExitStatus { .temporaryFailure }
+        public var message: String {
+            "another tick holds \(path)" + (holder.map { " (\($0))" } ?? "") + "; nothing done"
+        }
+        public var fix: String? { nil }
+    }
+
+    public init(path: String) { self.path = path }
+
+    deinit { release() }
+
+    static func read(_ fd: Int32) -> String {
+        var buf = [UInt8](repeating: 0, count: 512)
+        let n = pread(fd, &buf, 511, 0)
+        return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+    }
+
+    /// Takes the lock or throws `Held`.
+    public func acquire() throws {
+        for round in 0..<2 {
+            let f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard f >= 0 else { throw JobError.io(path: path, detail: String(cString: strerror(errno))) }
+            if flock(f, LOCK_EX | LOCK_NB) == 0 {
+                let previous = Holder.parse(Self.read(f))
+                if let p = previous, p.pid != getpid() || p.host != Spawn.hostName {
+                    // An unlocked file that names a holder: that holder died without releasing (crash, SIGKILL).
+                    if p.isDeadHere || p.host != Spawn.hostName { tookOverFrom = p }
+                }
+                let me = getpid()
+                let text = "\(me) \(Spawn.hostName) \(Spawn.processStart(me)?.start ?? 0) \(Date().timeIntervalSince1970)\n"
+                ftruncate(f, 0)
+                _ = text.withCString { pwrite(f, $0, strlen($0), 0) }
+                _ = fsync(f)
+                fd = f
+                return
+            }
+            let holder = Holder.parse(Self.read(f))
+            close(f)
+            // flock is held, but the holder it names is dead on this host: a lock that outlived its process.
+            if round == 0, let h = holder, h.isDeadHere {
+                let tmp = AtomicFile.temporaryPath(for: path)
+                if FileManager.default.createFile(atPath: tmp, contents: Data()), rename(tmp, path) == 0 {
+                    tookOverFrom = h
+                    continue
+                }
+            }
+            throw Held(path: path, holder: holder)
+        }
+        throw Held(path: path, holder: nil)
+    }
+
+    /// Releases the lock: clears the holder record, then unlocks (the file stays, so waiters never split inodes).
+    public func release() {
+        guard fd >= 0 else { return }
+        ftruncate(fd, 0)
+        flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+}

@@ -1,0 +1,68 @@
+import CalibIO
+import Foundation
+import Testing
+@testable import CalibCore
+
+@Suite struct GainFitFileTests {
+    /// Simulator -> files -> streamed fit -> output file equals the in-memory kernel on the same module data.
+    @Test func streamedFitMatchesKernelAndSummarises() throws {
+        let tmp = NSTemporaryDirectory() + "calibctl-gainfile-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        var sim = GainScanSimulator()
+        sim.rows = 16; sim.cols = 32; sim.seed = 4; sim.deadFraction = 0.02
+        let files = try sim.write(directory: tmp, feds: [1200, 1296], modulesPerFED: 3)
+        #expect(files.map { ($0 as NSString).lastPathComponent } == ["fed_1200.h5", "fed_1296.h5"])
+        let s = try GainFit.run(inputPath: files[0], outputPath: tmp + "/fit.h5", threads: 2)
+        #expect(s.pixels == 3 * 512 && s.modules == 3 && s.fed == 1200)
+        #expect(s.counts.values.reduce(0, +) == s.pixels && s.counts["never_pulsed"]! > 0)
+        #expect(abs(s.meanGain - 150) < 5 && s.fractionGood > 0.9)
+        let out = try HDF5File.open(tmp + "/fit.h5")
+        #expect(try out.attribute(GainScanFormat.attrFormatVersion).intValue == GainScanFormat.version)
+        #expect(try out.attribute("summary_count_ok").intValue == Int64(s.counts["ok"]!))
+        let gain = try out.read(GainScanFormat.gain, as: Float.self)
+        let refStatus = try out.read(GainScanFormat.referenceStatus, as: Int8.self)
+        // Module 2 through the kernel directly.
+        let reader = try GainScanReader(path: files[0])
+        let per = 512 * reader.points
+        var n = [Float](repeating: 0, count: per), sm = n, sq = n
+        try reader.readModule(2, n: &n, sum: &sm, sumsq: &sq)
+        let o = FitOutput(512)
+        n.withUnsafeBufferPointer { nb in sm.withUnsafeBufferPointer { sb in sq.withUnsafeBufferPointer { qb in
+            let b = GainScanBlock(n: nb.baseAddress!, sum: sb.baseAddress!, sumsq: qb.baseAddress!, pixels: 512,
+                                  points: reader.points)
+            o.with { GainFitKernel.fit(b, x: reader.electrons(module: 2), into: $0, threads: 1) }
+        } } }
+        for p in 0..<512 {
+            #expect(gain[1024 + p].bitPattern == o.gain[p].bitPattern || (gain[1024 + p].isNaN && o.gain[p].isNaN))
+            #expect(refStatus[1024 + p] == o.status(p).referenceCode)
+        }
+    }
+
+    @Test func badInputNamesTheObject() throws {
+        let tmp = NSTemporaryDirectory() + "calibctl-gainbad-\(UUID().uuidString.prefix(8)).h5"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let f = try HDF5File.create(tmp)
+        try f.setAttribute(GainScanFormat.attrFormat, .string(GainScanFormat.scanKind))
+        try f.setAttribute(GainScanFormat.attrFormatVersion, .int(1))
+        for a in [GainScanFormat.attrFED, GainScanFormat.attrRun, GainScanFormat.attrRows, GainScanFormat.attrCols,
+                  GainScanFormat.attrModules] { try f.setAttribute(a, .int(1)) }
+        try f.close()
+        do {
+            _ = try GainFit.run(inputPath: tmp, outputPath: tmp + ".out")
+            Issue.record("expected an error")
+        } catch let e as NumericsError {
+            #expect(e.message.contains("/vcal") && e.exitStatus == .dataError && e.fix != nil)
+        }
+        #expect(!FileManager.default.fileExists(atPath: tmp + ".out"))
+    }
+
+    @Test func topologyMatchesTheDetector() {
+        #expect(CMSPixelTopology.feds.count == 108 && Set(CMSPixelTopology.feds).count == 108)
+        #expect(CMSPixelTopology.bpixFEDs.allSatisfy { (1200...1293).contains($0) })
+        #expect(CMSPixelTopology.fpixFEDs.allSatisfy { (1296...1338).contains($0) })
+        #expect(CMSPixelTopology.feds.map(CMSPixelTopology.modules).reduce(0, +) == 1856)
+        #expect(CMSPixelTopology.feds.map(CMSPixelTopology.modules).reduce(0, +) * CMSPixelTopology.pixelsPerModule
+                == 123_535_360)
+        #expect(CMSPixelTopology.firstModule(fed: CMSPixelTopology.fpixFEDs[0]) == 1184)
+    }
+}

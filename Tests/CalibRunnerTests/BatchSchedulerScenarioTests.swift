@@ -1,0 +1,105 @@
+@testable import CalibRunner
+import CalibCore
+import CalibTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The scenario suite against REAL Slurm and HTCondor. Each test starts a PRIVATE instance with the project's scripts
+/// (so making a job vanish — a cold-started controller / a lost job queue — touches no other test's jobs). They run
+/// when scripts/test.sh has verified the batch systems (CALIBCTL_TEST_SLURM / CALIBCTL_TEST_CONDOR set); without
+/// that they fail with a message, unless CALIBCTL_SKIP_SCHEDULERS=1 skips them explicitly.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["CALIBCTL_SKIP_SCHEDULERS"] != "1",
+                             "real-scheduler test skipped: CALIBCTL_SKIP_SCHEDULERS=1"))
+struct BatchSchedulerScenarioTests {
+    static let env = ProcessInfo.processInfo.environment
+
+    static func required(_ variable: String, _ what: String) -> Bool {
+        guard let v = env[variable], !v.isEmpty else {
+            let script = what == "Slurm" ? "slurm" : "condor"
+            let text = "\(variable) is not set: no real \(what) to test against. Run the tests with scripts/test.sh, "
+                + "or start one with scripts/\(script)-up.sh PREFIX and export \(variable)=PREFIX; "
+                + "CALIBCTL_SKIP_SCHEDULERS=1 skips these tests explicitly."
+            Issue.record(Comment(rawValue: text))
+            return false
+        }
+        return true
+    }
+
+    @discardableResult
+    static func script(_ name: String, _ args: [String]) throws -> ProcessResult {
+        let r = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/" + name] + args)
+        guard r.status == 0 else {
+            throw SchedulerError(scheduler: "test", operation: "scripts/\(name)", detail: "exit \(r.status): \(r.stderr)")
+        }
+        return r
+    }
+
+    @Test(.timeLimit(.minutes(8))) func slurmScenarioSuite() throws {
+        guard Self.required("CALIBCTL_TEST_SLURM", "Slurm") else { return }
+        let prefix = "/tmp/calibctl-runner-slurm-\(UUID().uuidString.prefix(8).lowercased())"
+        try Self.script("slurm-up.sh", [prefix])
+        let conf = prefix + "/etc/slurm.conf"
+        let h = SchedulerHarness(
+            name: "slurm",
+            make: { _ in
+                SlurmScheduler(tools: SchedulerTools(environment: ["SLURM_CONF": conf], timeoutSeconds: 30),
+                               minimumPollInterval: 0)
+            },
+            vanish: { _, _, _ in
+                // The controller loses its state (cold start without it): the job is unknown everywhere.
+                try Self.script("slurm-restart-controller.sh", [prefix, "--forget-jobs"])
+            },
+            timeout: 420,
+            cleanup: { _ = try? Self.script("slurm-down.sh", [prefix, "--purge"]) })
+        try SchedulerScenarios.run(h)
+    }
+
+    @Test(.timeLimit(.minutes(8))) func htcondorScenarioSuite() throws {
+        guard Self.required("CALIBCTL_TEST_CONDOR", "HTCondor") else { return }
+        let prefix = "/tmp/calibctl-runner-condor-\(UUID().uuidString.prefix(8).lowercased())"
+        try Self.script("condor-up.sh", [prefix])
+        let envText = (try? String(contentsOfFile: prefix + "/env.sh", encoding: .utf8)) ?? ""
+        let userName = envText.split(separator: "\n").first { $0.hasPrefix("export CALIBCTL_CONDOR_USER=") }
+            .map { String($0.dropFirst("export CALIBCTL_CONDOR_USER=".count)) } ?? "calibtest"
+        let pw = try #require(getpwnam(userName))
+        let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
+        let home = prefix + "/shared/ws"
+        // Jobs run inside the pool's chroot as its user: give them this calibctl and the libraries it links.
+        let lib = prefix + "/shared/calibctl-lib"
+        try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
+        let copy = try runProcess("/bin/sh", ["-c", """
+            cp "$0" "$1/" && ldd "$0" | awk '/=> \\//{print $3}' \
+              | grep -v -E '/(libc|libm|libpthread|libdl|librt)\\.so|ld-linux' | xargs -I{} cp -L {} "$1/"
+            """, TestPaths.calibctl, lib])
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let chownAll = { @Sendable (path: String) in
+            _ = try? runProcess("/bin/chown", ["-R", "\(uid):\(gid)", path])
+        }
+        chownAll(lib)
+        let h = SchedulerHarness(
+            name: "htcondor",
+            make: { _ in
+                HTCondorScheduler(tools: SchedulerTools(binDirectory: prefix + "/bin", timeoutSeconds: 30),
+                                  minimumPollInterval: 0)
+            },
+            vanish: { _, _, _ in
+                // The schedd loses its job queue (as after losing its spool): the job is unknown everywhere.
+                try Self.script("condor-down.sh", [prefix])
+                try FileManager.default.removeItem(atPath: prefix + "/root/var/spool/condor/job_queue.log")
+                try Self.script("condor-up.sh", [prefix])
+            },
+            timeout: 420,
+            home: { home },
+            workerCommand: ["/usr/bin/env", "LD_LIBRARY_PATH=\(lib)", lib + "/calibctl", "job", "run"],
+            prepare: { ws, set in
+                try FileManager.default.createDirectory(atPath: ws.jobsDirectory + "/\(set)/scheduler",
+                                                        withIntermediateDirectories: true)
+                chownAll(ws.home)
+            },
+            cleanup: { _ = try? Self.script("condor-down.sh", [prefix, "--purge"]) })
+        try SchedulerScenarios.run(h)
+    }
+}

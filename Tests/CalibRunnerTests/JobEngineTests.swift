@@ -1,0 +1,164 @@
+@testable import CalibRunner
+import CalibCore
+import CalibIO
+import CalibTestSupport
+import Foundation
+import Testing
+
+/// A real local scheduler that "crashes" (throws, as a SIGKILL would stop the caller) just before or just after
+/// handing a submission to the executor, to test recovery at those exact points.
+struct CrashingScheduler: BatchScheduler {
+    let inner: LocalScheduler
+    let crashAfterSubmit: Bool
+    var name: String { inner.name }
+    var minimumPollInterval: TimeInterval { 0 }
+    struct Crash: Error {}
+    func submit(_ s: Submission) throws -> [Int: String] {
+        if !crashAfterSubmit { throw Crash() }
+        _ = try inner.submit(s)
+        throw Crash()
+    }
+    func findSubmitted(_ s: Submission) throws -> [Int: String] { try inner.findSubmitted(s) }
+    func poll(_ ids: [String]) throws -> [String: ObservedJob] { try inner.poll(ids) }
+    func cancel(_ ids: [String]) throws { try inner.cancel(ids) }
+}
+
+struct EngineFixture {
+    let tmp = TemporaryDirectory("engine")
+    var ws: Workspace { Workspace(home: tmp.path) }
+    var local: LocalScheduler {
+        LocalScheduler(root: tmp.path + "/local", executorCommand: [TestPaths.calibctl, "job", "local-executor"],
+                       concurrency: 4, graceSeconds: 1, enforceMemory: true)
+    }
+
+    func engine(_ s: any BatchScheduler) throws -> JobEngine {
+        try JobEngine(database: SQLiteDatabase(path: ws.databasePath), workspace: ws, schedulers: [s],
+                      workerCommand: [TestPaths.calibctl, "job", "run"])
+    }
+
+    func create(_ e: JobEngine, _ name: String, _ shells: [String], outputs: [String: String] = [:], memoryMB: Int = 500,
+                timeLimit: Int = 30) throws {
+        try e.createJobSet(JobSetDefinition(name: name, scheduler: "local", memoryMB: memoryMB, timeLimitSeconds: timeLimit,
+                                            shards: shells.enumerated().map {
+            ShardDefinition(key: "i=\($0.offset)", spec: JobSpec(kind: "command", outputs: outputs, parameters: ["shell": $0.element]))
+        }))
+    }
+
+    func wait(_ e: JobEngine, _ name: String, timeout: Double = 30) throws -> JobSetStatus {
+        let t0 = Date()
+        var s = try e.status(jobSet: name, history: true)
+        while !s.finished && Date().timeIntervalSince(t0) < timeout {
+            Thread.sleep(forTimeInterval: 0.2)
+            try e.update(force: true)
+            s = try e.status(jobSet: name, history: true)
+        }
+        return s
+    }
+
+    func runs(_ name: String, _ n: Int) -> [Int] {
+        (0..<n).map { ((try? String(contentsOfFile: "\(tmp.path)/jobs/\(name)/shard-\($0)/runs", encoding: .utf8)) ?? "")
+            .split(separator: "\n").count }
+    }
+}
+
+@Suite struct JobEngineTests {
+    @Test(arguments: [false, true]) func crashAroundSchedulerSubmitIsRecovered(after: Bool) throws {
+        let f = EngineFixture()
+        let crashing = try f.engine(CrashingScheduler(inner: f.local, crashAfterSubmit: after))
+        try f.create(crashing, "c", Array(repeating: "echo x >> {dir}/runs", count: 5))
+        #expect(throws: CrashingScheduler.Crash.self) { try crashing.submit(jobSet: "c") }
+        let states = try crashing.database.query("SELECT state FROM attempts").compactMap { $0.text("state") }
+        #expect(states == Array(repeating: "created", count: 5), "recorded before the scheduler was called")
+
+        let e = try f.engine(f.local)
+        let r = try e.update(force: true)
+        // After the scheduler took the jobs they are found, not submitted again; before, they are submitted now.
+        #expect(r.recovered == (after ? 5 : 0) && r.submitted == (after ? 0 : 5))
+        let s = try f.wait(e, "c")
+        #expect(s.counts == ["succeeded": 5])
+        #expect(f.runs("c", 5) == [1, 1, 1, 1, 1])
+        #expect(try e.database.first("SELECT COUNT(*) AS n FROM attempts")?.int("n") == 5)
+    }
+
+    @Test func changedOutputIsMissingOutputAndRetried() throws {
+        let f = EngineFixture()
+        let e = try f.engine(f.local)
+        try f.create(e, "m", ["echo {attempt} > {output:o}"], outputs: ["o": "o.txt"])
+        try e.submit(jobSet: "m")
+        // Let the job end, then damage its output before calibctl looks.
+        let out = f.tmp.path + "/jobs/m/shard-0/attempt-1.result.json"
+        let t0 = Date()
+        while !FileManager.default.fileExists(atPath: out) && Date().timeIntervalSince(t0) < 20 { Thread.sleep(forTimeInterval: 0.05) }
+        Thread.sleep(forTimeInterval: 0.2)
+        try Data("tampered\n".utf8).write(to: URL(fileURLWithPath: f.tmp.path + "/jobs/m/shard-0/o.txt"))
+        let s = try f.wait(e, "m")
+        let h = s.shards?.first?.history
+        #expect(h?.first?.failureClass == .missingOutput && h?.first?.reason?.contains("o.txt") == true, "\(String(describing: h))")
+        #expect(s.shards?.first?.state == .succeeded && h?.last?.trigger == "auto:missing-output")
+        #expect(try e.results(jobSet: "m").first?.outputs.first?.size == 2)
+    }
+
+    @Test func outOfMemoryIsRetriedWithMoreMemory() throws {
+        let f = EngineFixture()
+        let e = try f.engine(f.local)
+        // 250 MB under a 200 MB address-space limit fails with MemoryError; the retry gets 400 MB.
+        try f.create(e, "oom", ["\(TestPaths.python) -c 'b = bytearray(250 * 1024 * 1024)'"], memoryMB: 200)
+        try e.submit(jobSet: "oom")
+        let s = try f.wait(e, "oom")
+        let h = s.shards?.first?.history ?? []
+        #expect(h.first?.failureClass == .outOfMemory && h.first?.memoryMB == 200, "\(h)")
+        #expect(h.last?.memoryMB == 400 && h.last?.state == .succeeded && h.count == 2, "\(h)")
+    }
+
+    @Test func userErrorsAreNotRetriedAndBoundsHold() throws {
+        let f = EngineFixture()
+        let e = try f.engine(f.local)
+        // A node failure every time: retried twice (policy), then left alone.
+        try f.create(e, "b", ["kill -9 $$", "exit 5"])
+        try e.submit(jobSet: "b")
+        let s = try f.wait(e, "b")
+        #expect(s.shards?[0].attempts == 3 && s.shards?[0].failureClass == .nodeFailure)
+        #expect(s.shards?[0].nextAction?.contains("exhausted") == true)
+        #expect(s.shards?[1].attempts == 1 && s.shards?[1].failureClass == .userError)
+        #expect(s.finished && !s.succeeded)
+    }
+
+    @Test func policyArithmetic() {
+        let p = RetryPolicy.default
+        #expect(p.shouldRetry(history: [.nodeFailure]) && p.shouldRetry(history: [.nodeFailure, .nodeFailure]))
+        #expect(!p.shouldRetry(history: [.nodeFailure, .nodeFailure, .nodeFailure]))
+        #expect(!p.shouldRetry(history: [.userError]) && !p.shouldRetry(history: [.cancelled]))
+        #expect(!p.shouldRetry(history: [.launchFailure]) && p.shouldRetry(history: [.lost]))
+        #expect(!p.shouldRetry(history: [.lost, .timeLimit, .timeLimit, .nodeFailure, .nodeFailure]), "maxAttempts 5")
+        #expect(p.nextResources(after: .outOfMemory, memoryMB: 3000, timeLimitSeconds: 60) == (6000, 60))
+        #expect(p.nextResources(after: .timeLimit, memoryMB: 3000, timeLimitSeconds: 60) == (3000, 120))
+        #expect(p.nextResources(after: .outOfMemory, memoryMB: 50_000, timeLimitSeconds: 60).memoryMB == 64_000)
+        #expect(p.nextResources(after: .lost, memoryMB: 1, timeLimitSeconds: 2) == (1, 2))
+    }
+
+    @Test func specPlaceholdersExpand() {
+        let s = JobSpec(kind: "command", key: "fed=1200", index: 7, inputs: ["raw": "/data/r.h5"],
+                        outputs: ["g": "gains.h5"], parameters: ["vcal": "tag1"])
+        #expect(s.expand("{key} {index} {attempt} {input:raw} {output:g} {param:vcal} {dir}", attempt: 2,
+                         specPath: "/w/shard-7/spec.json")
+                == "fed=1200 7 2 /data/r.h5 /w/shard-7/gains.h5 tag1 /w/shard-7")
+    }
+
+    @Test func jobSetNames() {
+        #expect(JobSetDefinition.isValidName("gain-5000_v2.1"))
+        for bad in ["", "-x", "a/b", "a b", "é", String(repeating: "a", count: 101)] {
+            #expect(!JobSetDefinition.isValidName(bad), "\(bad)")
+        }
+    }
+
+    @Test func tickLockIsExclusiveAndReleased() throws {
+        let tmp = TemporaryDirectory("lock")
+        let a = TickLock(path: tmp.file("tick.lock"))
+        try a.acquire()
+        let b = TickLock(path: tmp.file("tick.lock"))
+        #expect(throws: TickLock.Held.self) { try b.acquire() }
+        a.release()
+        try b.acquire()
+        #expect(b.tookOverFrom == nil)
+    }
+}

@@ -1,0 +1,67 @@
+import CalibTestSupport
+import Foundation
+import Testing
+
+/// End-to-end: the built binary simulates, fits gain and dark on tiny sizes; h5py reads every output.
+@Suite struct NumericsCLITests {
+    @Test func simulateFitGainAndDark() throws {
+        let tmp = TemporaryDirectory()
+        let scan = tmp.file("scan")
+        let sim = try calibctl(["simulate", "gain", "-o", scan, "--feds", "1200,1201", "--modules-per-fed", "1",
+                                "--rows", "16", "--cols", "32", "--seed", "7", "--json"])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        #expect(FileManager.default.fileExists(atPath: scan + "/fed_1201.h5"))
+        #expect(FileManager.default.fileExists(atPath: scan + "/truth/fed_1200.h5"))
+
+        let fits = tmp.file("fits")
+        let fit = try calibctl(["fit", "gain", scan + "/fed_1200.h5", scan + "/fed_1201.h5", "-o", fits, "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let summaries = try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [[String: Any]]
+        #expect(summaries?.count == 2 && (summaries?[1]["fed"] as? Int) == 1201)
+        #expect(((summaries?[0]["counts"] as? [String: Int])?.values.reduce(0, +)) == 512)
+
+        // Same seed, same files: the fit is deterministic.
+        let again = try calibctl(["fit", "gain", scan + "/fed_1200.h5", "-o", tmp.file("again.h5")])
+        #expect(again.status == 0 && again.stdout.contains("FED 1200"))
+
+        let py = try runProcess(TestPaths.python, ["-c", """
+            import h5py, numpy as np, sys
+            a = h5py.File(sys.argv[1], 'r'); b = h5py.File(sys.argv[2], 'r'); t = h5py.File(sys.argv[3], 'r')
+            assert a['gain'].shape == (512,) and a['status'].dtype == np.uint8
+            assert a.attrs['format'] in (b'calibctl.gain_fit', 'calibctl.gain_fit')
+            assert np.array_equal(a['gain'][()], b['gain'][()], equal_nan=True)
+            good = (t['truth/category'][()] == 0) & (a['status'][()] <= 1)
+            rel = np.abs(a['gain'][()][good] / t['truth/gain'][()][good] - 1)
+            assert np.median(rel) < 0.02, np.median(rel)
+            print(int(a.attrs['summary_count_ok']))
+            """, fits + "/fit_1200.h5", tmp.file("again.h5"), scan + "/truth/fed_1200.h5"])
+        #expect(py.status == 0, "\(py.stderr)")
+
+        let dark = tmp.file("dark.h5")
+        let sd = try calibctl(["simulate", "dark", "-o", dark, "--shape", "2x16x64", "--frames", "60", "--gain-modes", "3"])
+        #expect(sd.status == 0, "\(sd.stderr)")
+        let fd = try calibctl(["fit", "dark", dark, "-o", tmp.file("dc.h5"), "--json", "--common-mode", "row"])
+        #expect(fd.status == 0, "\(fd.stderr)")
+        let ds = try JSONSerialization.jsonObject(with: Data(fd.stdout.utf8)) as? [String: Any]
+        #expect((ds?["modes"] as? [[String: Any]])?.count == 3)
+        let pyd = try runProcess(TestPaths.python, ["-c", """
+            import h5py, sys
+            f = h5py.File(sys.argv[1], 'r')
+            assert f['pedestals'].shape == (3, 2, 16, 64) and f['pixel_status'].dtype.str == '<u2'
+            assert list(f['gain_modes'][()]) == [0, 1, 2]
+            """, tmp.file("dc.h5")])
+        #expect(pyd.status == 0, "\(pyd.stderr)")
+    }
+
+    @Test func badInputsExitWithDocumentedCodes() throws {
+        let tmp = TemporaryDirectory()
+        let missing = try calibctl(["fit", "gain", tmp.file("nope.h5"), "-o", tmp.file("o.h5")])
+        #expect(missing.status == 65 && missing.stderr.contains("nope.h5"))
+        let usage = try calibctl(["simulate", "dark", "-o", tmp.file("d.h5"), "--shape", "2x3"])
+        #expect(usage.status == 64 && usage.stderr.contains("--shape"))
+        let cm = try calibctl(["fit", "dark", tmp.file("d.h5"), "-o", tmp.file("o.h5"), "--common-mode", "diagonal"])
+        #expect(cm.status == 64 && cm.stderr.contains("bank, row or column"))
+        let help = try calibctl(["fit", "gain", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("Example"))
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The main job (README command 1): installs what calibctl needs, builds it (release), and runs an end-to-end pixel
+# gain calibration on the embedded defaults (local scheduler, a store in a local directory) in ./demo-workspace:
+# simulate a gain scan of 3 CMS FEDs of real size -> VCal tag in the store -> create -> submit -> status --watch ->
+# merge -> summary (HTML) -> sign-off -> payload (offline + HLT tags) -> get it back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+t0=$(date +%s)
+say() { printf '\n[demo %4ds] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+
+say "installing packages (scripts/bootstrap.sh)"
+scripts/bootstrap.sh >/dev/null
+say "building calibctl (release; the first build takes a few minutes)"
+swift build -c release 2>&1 | grep -E 'error|warning:|Compiling|Build complete' | grep -v '^\[' || true
+bin="$(swift build -c release --show-bin-path)/calibctl"
+[ -x "$bin" ] || { echo "demo: build failed" >&2; exit 1; }
+calibctl() { "$bin" "$@"; }
+
+work=${CALIBCTL_DEMO_DIR:-$root/demo-workspace}
+if [ -d "$work" ]; then rm -rf "$work.previous"; mv "$work" "$work.previous"; fi
+mkdir -p "$work"
+export CALIBCTL_HOME="$work/home" CALIBCTL_STORE="$work/store"
+run=5000
+feds=${CALIBCTL_DEMO_FEDS:-1200,1201,1296}
+
+say "simulating the gain scan of run $run: FEDs $feds at CMS size (15/15/24 modules of 160 x 416 pixels, 29 VCal points x 5 injections)"
+calibctl simulate gain -o "$work/scans/$run" --feds "$feds" --run $run --seed 2026
+
+say "preparing the store: detector sipixel and the VCal tag"
+calibctl store init
+calibctl store detector add sipixel --kind sipixel --comment "CMS Phase-1 pixel detector"
+calibctl vcal put VCal_2026_v1 --runs 1- --correction 1.08
+
+say "create, submit, and follow the per-FED fit jobs on the local scheduler"
+calibctl create $run -t VCal_2026_v1 -i "$work/scans/$run"
+calibctl submit $run
+calibctl status $run --watch --interval 1
+
+say "merge the per-FED outputs (verified) and write the summary report"
+calibctl merge $run
+calibctl summary $run
+
+say "the campaign: every step with its state (validation waits for a person's sign-off)"
+calibctl checklist show --campaign pixelgain-$run
+
+say "sign-off by the calibration contact, then the offline and HLT payloads into the store"
+calibctl step approve pixelgain-$run validation --note "demo: summary plots reviewed"
+calibctl payload $run 2026 1 --comment "calibctl demo"
+
+say "reading the offline payload back from the store for run $((run + 1))"
+calibctl get sipixel gain_offline --run $((run + 1)) --tag SiPixelGainCalibration_2026_v1_offline -o "$work/offline-$((run + 1)).h5" >/dev/null
+h5dump -H "$work/offline-$((run + 1)).h5" | grep -E 'DATASET|DATASPACE  SIMPLE' | head -4
+calibctl report --campaign pixelgain-$run
+
+say "done in $(( $(date +%s) - t0 )) s"
+echo "summary report: $CALIBCTL_HOME/runs/$run/summary.html"
+echo "merged fit:     $CALIBCTL_HOME/runs/$run/output/gain_run$run.h5"
+echo "store:          $CALIBCTL_STORE (calibctl store list iovs)"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The test command (README command 2; CI runs it through .ci/run): installs what the tests need, starts a real
+# Slurm and a real HTCondor pool on this machine (loopback only), builds, runs every test, stops the schedulers.
+# Options via environment: CALIBCTL_SKIP_SCHEDULERS=1 skips starting them (their tests then report a labelled skip);
+# SWIFT_TEST_ARGS adds arguments to `swift test` (e.g. "--filter CalibStoreTests").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+start=$(date +%s)
+step() { printf '[test %4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+step "installing packages"
+boot_args=(--with-browser)
+[ "${CALIBCTL_SKIP_SCHEDULERS:-0}" = 1 ] || boot_args+=(--with-schedulers)
+python=$(scripts/bootstrap.sh "${boot_args[@]}")
+export CALIBCTL_PYTHON="$python"
+
+run_dir=${CALIBCTL_TEST_RUN_DIR:-/tmp/calibctl-test-run}
+mkdir -p "$run_dir"
+cleanup() {
+  [ -n "${slurm_prefix:-}" ] && scripts/slurm-down.sh "$slurm_prefix" >/dev/null 2>&1 || true
+  [ -n "${condor_prefix:-}" ] && scripts/condor-down.sh "$condor_prefix" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+if [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" != 1 ]; then
+  step "starting Slurm and HTCondor"
+  slurm_prefix="$run_dir/slurm"; condor_prefix="$run_dir/condor"
+  scripts/slurm-up.sh "$slurm_prefix"
+  scripts/condor-up.sh "$condor_prefix"
+  export CALIBCTL_TEST_SLURM="$slurm_prefix" CALIBCTL_TEST_CONDOR="$condor_prefix"
+fi
+
+step "building"
+if ! swift build --build-tests > "$run_dir/build.log" 2>&1; then
+  grep -E 'error|warning:' "$run_dir/build.log" | head -50; tail -20 "$run_dir/build.log"
+  echo "test: build failed (full log: $run_dir/build.log)" >&2; exit 1
+fi
+grep -E 'warning:' "$run_dir/build.log" | grep -v 'Source files for target' | head -20 || true
+
+step "running tests"
+set +e
+# shellcheck disable=SC2086
+swift test --skip-build ${SWIFT_TEST_ARGS:-} 2>&1 | tee "$run_dir/swift-test.log" \
+  | awk '!/^(✔|◇|↳) / || /Test run/ { print; fflush() }'
+status=${PIPESTATUS[0]}
+set -e
+step "done (swift test exit $status)"
+exit "$status"
