@@ -21,13 +21,14 @@ struct StoreBench: ParsableCommand {
     @Option var types: Int = 10
     @Option(help: "In-process lookups to time.") var lookups: Int = 20_000
     @Option(name: .customLong("large-mb"), help: "Size of the large payload in MB.") var largeMB: Int = 128
+    @Option(name: .customLong("cli-calls"), help: "`calibctl get` processes to time.") var cliCalls: Int = 20
     @Option(help: "python3 with h5py for the comparison (default: python3 on PATH; 'none' skips).") var python: String?
     @Flag(name: .customLong("keep"), help: "Keep the scratch store.") var keep = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         var s = StoreBenchmark.Settings(directory: dir)
-        s.entries = entries; s.detectors = detectors; s.types = types; s.lookups = lookups; s.largeMB = largeMB
+        s.entries = entries; s.detectors = detectors; s.types = types; s.lookups = lookups; s.largeMB = largeMB; s.cliCalls = cliCalls
         s.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         if python != "none" {
             s.python = python ?? (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
