@@ -181,11 +181,12 @@ public enum DarkKernel {
     /// `expectedGain` is the raw bits-14/15 value of the gain mode (nil: no gain bits).
     public static func accumulateScalar(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
-                                        options o: DarkOptions, into a: DarkAccumulators) {
+                                        options o: DarkOptions, into a: DarkAccumulators, frameStride: Int? = nil) {
+        let stride = frameStride ?? pixels
         for p in range {
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let raw = frames[f * pixels + p]
+                let raw = frames[f * stride + p]
                 let data = raw & o.dataMask
                 if let e = expectedGain, raw >> 14 != e { a.badGain[p] += 1 }
                 a.min[p] = Swift.min(a.min[p], data); a.max[p] = Swift.max(a.max[p], data)
@@ -205,9 +206,12 @@ public enum DarkKernel {
 
     /// SIMD stage 2 over pixels `range` (16 at a time, scalar tail). Per block float partial sums are added into the
     /// double accumulators; with integer data and |d| < 4096 this is exact, so it equals the scalar reference.
+    /// `frameStride` (elements between frames, default `pixels`) lets callers pad frames apart: frames exactly a
+    /// power of two bytes apart make the 16 streams of a block alias to the same cache sets.
     public static func accumulateVector(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
-                                        options o: DarkOptions, into a: DarkAccumulators) {
+                                        options o: DarkOptions, into a: DarkAccumulators, frameStride: Int? = nil) {
+        let stride = frameStride ?? pixels
         var p = range.lowerBound
         let raw = UnsafeRawPointer(frames)
         let mask = I(repeating: Int32(o.dataMask))
@@ -218,7 +222,7 @@ public enum DarkKernel {
         let cmOK = cm.map { $0.cols % lanes == 0 && ($0.mode != .bank || $0.bankCols % lanes == 0) } ?? true
         if !cmOK {
             accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: range,
-                             expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
+                             expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a, frameStride: stride)
             return
         }
         while p + lanes <= range.upperBound {
@@ -230,7 +234,7 @@ public enum DarkKernel {
             var mn = I(repeating: 0xffff), mx = I.zero
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self))
+                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * stride + p), as: SIMD16<UInt16>.self))
                 let data = r & mask
                 if checkGain { bad &-= nonZeroMask((r &>> 14) ^ expected) }
                 mn = select(lessMask(data, mn), data, mn); mx = select(lessMask(mx, data), data, mx)
@@ -261,17 +265,19 @@ public enum DarkKernel {
             p += lanes
         }
         accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: p..<range.upperBound,
-                         expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
+                         expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a, frameStride: stride)
     }
 
     /// Median common mode of frames `frames[f * pixels + p]` per group: median of data - ref over in-gate pixels, used
     /// when more than `cmMinPixels` contribute and |cm| < cmMax, else 0. Writes `frameCount * groups` values.
     public static func commonMode(frames: UnsafePointer<UInt16>, frame f: Int, pixels: Int, gates g: DarkGates,
-                                  geometry: CommonModeBlock, options o: DarkOptions, into out: UnsafeMutablePointer<Float>) {
+                                  geometry: CommonModeBlock, options o: DarkOptions, into out: UnsafeMutablePointer<Float>,
+                                  frameStride: Int? = nil) {
+        let stride = frameStride ?? pixels
         let groups = geometry.groupsPerFrame
         var values = [[Float]](repeating: [], count: groups)
         for p in 0..<pixels {
-            let v = Float(frames[f * pixels + p] & o.dataMask)
+            let v = Float(frames[f * stride + p] & o.dataMask)
             if v >= g.lo[p] && v <= g.hi[p] { values[cmGroup(p, geometry)].append(v - g.ref[p]) }
         }
         for k in 0..<groups {
