@@ -65,12 +65,15 @@ public struct CommandJobKind: JobKind {
         return JobOutcome(exitCode: c, message: c == 0 ? nil : "command exited with status \(c)", metrics: metrics)
     }
 
-    /// Forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 received by this process to `pid`.
+    /// Forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 received by this process to the command: to the
+    /// whole process group when this process leads it (as under the local executor and batch steps), so the
+    /// command's own children get it too; else to the command.
     static func forwardSignals(to pid: pid_t) -> [DispatchSourceSignal] {
-        [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2].map { sig in
+        let leader = getpgrp() == getpid()
+        return [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2].map { sig in
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler { kill(pid, sig) }
+            src.setEventHandler { kill(leader ? 0 : pid, sig) }
             src.resume()
             return src
         }
