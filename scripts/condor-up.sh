@@ -23,6 +23,17 @@ set -euo pipefail
 
 log() { printf 'condor-up: %s\n' "$*" >&2; }
 die() { printf 'condor-up: error: %s\n' "$*" >&2; exit 1; }
+# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
+# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
+run_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}'; }
 
 [[ $# -eq 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX" >&2; exit 64; }
@@ -39,7 +50,9 @@ export LC_ALL=C
 
 in_chroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
 master_pid_file="$ROOT/run/condor/condor_master.pid"
-master_alive() { [[ -s "$master_pid_file" ]] && kill -0 "$(cat "$master_pid_file")" 2>/dev/null; }
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+master_alive() { [[ -s "$master_pid_file" ]] && alive "$(cat "$master_pid_file")"; }
 slot_state() { timeout 10 chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin condor_status -af State 2>/dev/null | head -1 || true; }
 is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
 
@@ -227,7 +240,8 @@ done
 # ---- start --------------------------------------------------------------------------------------------------------
 if ! master_alive; then
     rm -f "$master_pid_file"
-    in_chroot /usr/sbin/condor_master -pidfile /run/condor/condor_master.pid </dev/null >/dev/null 2>&1 \
+    run_daemon chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C \
+        /usr/sbin/condor_master -pidfile /run/condor/condor_master.pid \
         || die "condor_master did not start (see $ROOT/var/log/condor/MasterLog)"
 fi
 

@@ -17,7 +17,9 @@ P="$(cd "$P" && pwd -P)"
 export SLURM_CONF="$P/etc/slurm.conf"
 unset SQUEUE_FORMAT SQUEUE_FORMAT2 SLURM_TIME_FORMAT
 
-pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+pid_alive() { [[ -s "$1" ]] && alive "$(cat "$1")"; }
 
 if [[ -f "$SLURM_CONF" ]] && pid_alive "$P/run/slurmctld.pid"; then
     ids="$(timeout 10 squeue -h -t PENDING,RUNNING,SUSPENDED,CONFIGURING,COMPLETING -o %A 2>/dev/null | sort -u | tr '\n' ' ')"
@@ -39,12 +41,12 @@ for name in slurmd-localhost slurmctld munged; do
     if pid_alive "$f"; then
         pid="$(cat "$f")"
         kill "$pid" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
+        for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then
             log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
             kill -9 "$pid" 2>/dev/null
             sleep 0.2
-            kill -0 "$pid" 2>/dev/null && { log "$name (pid $pid) would not stop"; rc=1; }
+            alive "$pid" && { log "$name (pid $pid) would not stop"; rc=1; }
         fi
     fi
     rm -f "$f"

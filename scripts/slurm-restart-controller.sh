@@ -13,6 +13,17 @@ set -euo pipefail
 
 log() { printf 'slurm-restart-controller: %s\n' "$*" >&2; }
 die() { printf 'slurm-restart-controller: error: %s\n' "$*" >&2; exit 1; }
+# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
+# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
+run_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 
 [[ $# -ge 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX [--forget-jobs]" >&2; exit 64; }
 forget=0
@@ -34,15 +45,17 @@ if ((forget)); then
     echo "FirstJobId=$((max + 1))" >>"$CONF"
 fi
 
-if [[ -s "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+if [[ -s "$pidf" ]] && alive "$(cat "$pidf")"; then
     pid="$(cat "$pidf")"
     kill "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { kill -9 "$pid"; sleep 0.2; }
+    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && { kill -9 "$pid"; sleep 0.2; }
 fi
 cold=()
 ((forget)) && cold=(-c)
-slurmctld "${cold[@]}" -f "$CONF" </dev/null || die "slurmctld did not start (see $P/log/slurmctld.log)"
+run_daemon slurmctld "${cold[@]}" -f "$CONF" || die "slurmctld did not start (see $P/log/slurmctld.log)"
 for _ in $(seq 150); do
     state="$(timeout 10 sinfo -h -N -n localhost -o %T 2>/dev/null | head -1 || true)"
     if [[ "$state" == idle* || "$state" == mixed* || "$state" == allocated* ]]; then

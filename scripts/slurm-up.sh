@@ -17,6 +17,17 @@ set -euo pipefail
 
 log() { printf 'slurm-up: %s\n' "$*" >&2; }
 die() { printf 'slurm-up: error: %s\n' "$*" >&2; exit 1; }
+# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
+# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
+run_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 
 [[ $# -eq 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX" >&2; exit 64; }
 mkdir -p "$1" || die "cannot create prefix directory $1"
@@ -27,7 +38,9 @@ start_time=$(date +%s.%N)
 unset SQUEUE_FORMAT SQUEUE_FORMAT2 SINFO_FORMAT SLURM_TIME_FORMAT
 export SLURM_CONF="$CONF"
 
-pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# True when PID runs (a zombie waiting to be reaped counts as stopped).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+pid_alive() { [[ -s "$1" ]] && alive "$(cat "$1")"; }
 
 node_state() { timeout 10 sinfo -h -N -n localhost -o %T 2>/dev/null | head -1 || true; }
 
@@ -95,6 +108,14 @@ chmod 400 "$P/munge-key/munge.key"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A restart keeps the configuration unless another program took its ports meanwhile.
+if [[ -f "$CONF" ]]; then
+    old_port="$(sed -n 's/^SlurmctldPort=//p' "$CONF")"
+    if [[ -z "$old_port" ]] || ! port_free "$old_port" || ! port_free $((old_port + 1)); then
+        log "ports ${old_port:-?}/$((${old_port:-0} + 1)) of $CONF are taken now; choosing new ones"
+        rm -f "$CONF"
+    fi
+fi
 if [[ ! -f "$CONF" ]]; then
     port="${SLURM_UP_PORT:-6817}"
     while ! { port_free "$port" && port_free $((port + 1)); }; do
@@ -155,14 +176,14 @@ fi
 force=()
 [[ $(id -u) -eq 0 ]] && force=(--force)
 rm -f "$P/munge/munge.socket" "$P/munge/munge.socket.lock"
-munged "${force[@]}" --socket="$P/munge/munge.socket" --key-file="$P/munge-key/munge.key" \
+run_daemon munged "${force[@]}" --socket="$P/munge/munge.socket" --key-file="$P/munge-key/munge.key" \
     --pid-file="$P/run/munged.pid" --log-file="$P/log/munged.log" --seed-file="$P/munge/munge.seed" \
-    </dev/null || die "munged did not start (see $P/log/munged.log)"
+    || die "munged did not start (see $P/log/munged.log)"
 
 cold=()
 [[ -e "$P/state/job_state" ]] || cold=(-c)
-slurmctld "${cold[@]}" -f "$CONF" </dev/null || die "slurmctld did not start (see $P/log/slurmctld.log)"
-slurmd -N localhost -f "$CONF" </dev/null || die "slurmd did not start (see $P/log/slurmd-localhost.log)"
+run_daemon slurmctld "${cold[@]}" -f "$CONF" || die "slurmctld did not start (see $P/log/slurmctld.log)"
+run_daemon slurmd -N localhost -f "$CONF" || die "slurmd did not start (see $P/log/slurmd-localhost.log)"
 
 deadline=$(($(date +%s) + TIMEOUT))
 state=""

@@ -11,8 +11,10 @@ enum BoundedProcess {
         private let lock = NSLock()
         private var data = Data()
         private let done = DispatchSemaphore(value: 0)
+        private let handle: FileHandle
 
         init(_ handle: FileHandle) {
+            self.handle = handle
             DispatchQueue.global().async { [self] in
                 while true {
                     let chunk = handle.availableData
@@ -25,7 +27,9 @@ enum BoundedProcess {
 
         /// The bytes read so far, waiting at most `seconds` for end of file (a grandchild may keep the pipe open).
         func finish(within seconds: Double) -> Data {
-            _ = done.wait(timeout: .now() + seconds)
+            if done.wait(timeout: .now() + seconds) == .success {
+                try? handle.close()  // the reader is finished: release the descriptor now, not at deinit
+            }
             lock.lock(); defer { lock.unlock() }
             return data
         }
@@ -54,9 +58,7 @@ enum BoundedProcess {
             throw SchedulerError(scheduler: scheduler, operation: operation,
                                  detail: "cannot start \(executable): \(error.localizedDescription)")
         }
-        // Our copies of the write ends must be closed, or reading never sees end of file.
-        try? out.fileHandleForWriting.close()
-        try? err.fileHandleForWriting.close()
+        // Foundation has closed our copies of the pipes' write ends, so the readers see end of file when the tool exits.
         let outDrain = Drain(out.fileHandleForReading)
         let errDrain = Drain(err.fileHandleForReading)
 
