@@ -33,31 +33,50 @@ public struct CommandJobKind: JobKind {
             .appendingPathComponent(".metrics-\(context.attempt)-\(getpid())")
         unlink(metricsFile)
         defer { unlink(metricsFile) }
-        let p = Process()
-        let exe = argv[0].hasPrefix("/") ? argv[0] : (Self.which(argv[0]) ?? argv[0])
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        p.currentDirectoryURL = URL(fileURLWithPath: context.directory)
         var env = ProcessInfo.processInfo.environment
         env["CALIBCTL_METRICS_FILE"] = metricsFile
         env["CALIBCTL_ATTEMPT"] = String(context.attempt)
         env["CALIBCTL_SHARD_KEY"] = spec.key
-        p.environment = env
+        // The command stays in this process's group (unlike Foundation's Process, which makes it a session leader),
+        // so a scheduler that signals the job's process group or cgroup reaches it; signals sent only to this
+        // process are forwarded.
+        var o = Spawn.Options()
+        o.directory = context.directory
+        o.inheritOutput = true
+        o.environment = env
+        let exe = argv[0].hasPrefix("/") ? argv[0] : (Self.which(argv[0]) ?? argv[0])
         let t0 = Date()
-        do { try p.run() } catch {
-            return JobOutcome(exitCode: 127, message: "cannot start \(exe): \(error.localizedDescription)")
+        let pid: pid_t
+        do { pid = try Spawn.spawn([exe] + argv.dropFirst(), o) } catch {
+            return JobOutcome(exitCode: 127, message: "cannot start \(exe): \(error)")
         }
-        p.waitUntilExit()
+        let forwarding = Self.forwardSignals(to: pid)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        for s in forwarding { s.cancel() }
         var metrics = Self.readMetrics(metricsFile)
         metrics["wall_seconds"] = Date().timeIntervalSince(t0)
-        if p.terminationReason == .uncaughtSignal {
-            let sig = p.terminationStatus
+        let (code, sig) = Spawn.decode(waitStatus: status)
+        if let sig {
             return JobOutcome(exitCode: 128 + sig, signal: sig, message: "command killed by signal \(sig)",
                               metrics: metrics)
         }
-        let code = p.terminationStatus
-        return JobOutcome(exitCode: code, message: code == 0 ? nil : "command exited with status \(code)",
-                          metrics: metrics)
+        let c = code ?? 70
+        return JobOutcome(exitCode: c, message: c == 0 ? nil : "command exited with status \(c)", metrics: metrics)
+    }
+
+    /// Forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 received by this process to the command: to the
+    /// whole process group when this process leads it (as under the local executor and batch steps), so the
+    /// command's own children get it too; else to the command.
+    static func forwardSignals(to pid: pid_t) -> [DispatchSourceSignal] {
+        let leader = getpgrp() == getpid()
+        return [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2].map { sig in
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { kill(leader ? 0 : pid, sig) }
+            src.resume()
+            return src
+        }
     }
 
     static func readMetrics(_ path: String) -> [String: Double] {

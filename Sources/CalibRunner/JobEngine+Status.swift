@@ -50,7 +50,7 @@ extension JobEngine {
         return JobSetStatus(name: js.name, campaign: js.campaign, step: js.step, scheduler: js.scheduler,
                             created: js.created, shardCount: total, counts: counts, failureClasses: classes,
                             finished: finalCount == total && !anyRetryPending,
-                            succeeded: (counts["succeeded"] ?? 0) == total, failed: failed,
+                            succeeded: (counts["succeeded"] ?? 0) == total, policy: js.policy, failed: failed,
                             shards: failedOnly ? nil : all)
     }
 

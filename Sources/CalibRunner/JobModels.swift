@@ -112,6 +112,8 @@ public struct JobSetStatus: Sendable, Codable, Equatable {
     public var finished: Bool
     /// True when every shard succeeded.
     public var succeeded: Bool
+    /// The job set's retry policy (automatic retries per failure class, resource factors).
+    public var policy: RetryPolicy
     /// Shards whose latest attempt failed, was lost or cancelled, with the reason.
     public var failed: [ShardStatus]
     /// Every shard (omitted with `--failed-only`).

@@ -12,6 +12,8 @@ public enum Spawn {
         public var stdoutPath: String = "/dev/null"
         public var stderrPath: String = "/dev/null"
         public var appendOutput = false
+        /// Keep the caller's stdout and stderr (the paths above are ignored).
+        public var inheritOutput = false
         /// Put the child in its own process group (pgid = pid), so the whole tree can be signalled.
         public var newProcessGroup = false
         /// Make the child a session leader (detached from the terminal and the caller's signals).
@@ -46,11 +48,13 @@ public enum Spawn {
         defer { posix_spawn_file_actions_destroy(&fa) }
         let outFlags = O_WRONLY | O_CREAT | (o.appendOutput ? O_APPEND : O_TRUNC)
         posix_spawn_file_actions_addopen(&fa, 0, o.stdinPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, o.stdoutPath, outFlags, 0o644)
-        if o.stderrPath == o.stdoutPath {
-            posix_spawn_file_actions_adddup2(&fa, 1, 2)
-        } else {
-            posix_spawn_file_actions_addopen(&fa, 2, o.stderrPath, outFlags, 0o644)
+        if !o.inheritOutput {
+            posix_spawn_file_actions_addopen(&fa, 1, o.stdoutPath, outFlags, 0o644)
+            if o.stderrPath == o.stdoutPath {
+                posix_spawn_file_actions_adddup2(&fa, 1, 2)
+            } else {
+                posix_spawn_file_actions_addopen(&fa, 2, o.stderrPath, outFlags, 0o644)
+            }
         }
         // Nothing but 0-2 reaches the child: a detached executor must not keep a caller's pipes open.
         if let closefrom = Spawn.closefrom { _ = closefrom(&fa, 3) }

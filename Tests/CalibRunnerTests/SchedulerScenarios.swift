@@ -24,6 +24,8 @@ struct SchedulerHarness: Sendable {
     var prepare: @Sendable (Workspace, String) throws -> Void = { _, _ in }
     /// Called at the end (stop private daemons).
     var cleanup: @Sendable () -> Void = {}
+    /// Check at the end that no process of the scenario is left (killed, timed-out and cancelled jobs included).
+    var checkNoStrayProcesses = false
 }
 
 /// The scenario suite (issue 6): all succeed; some fail with exit codes; one is killed by a signal; one exceeds its
@@ -135,6 +137,27 @@ enum SchedulerScenarios {
             s3 = try engine.status(jobSet: "scen").shards![idx("exit-3")]
         }
         #expect(s3.attempts == 2 && s3.state == .failed && s3.exitCode == 3)
+
+        if h.checkNoStrayProcesses {
+            let t2 = Date()
+            var strays = processes(under: ws.jobsDirectory)
+            while !strays.isEmpty && Date().timeIntervalSince(t2) < 10 {
+                Thread.sleep(forTimeInterval: 0.3)
+                strays = processes(under: ws.jobsDirectory)
+            }
+            #expect(strays.isEmpty, "processes left behind: \(strays)")
+        }
+    }
+
+    /// Processes whose working directory is inside `dir` (every shard runs in its shard directory).
+    static func processes(under dir: String) -> [String] {
+        let fm = FileManager.default
+        return ((try? fm.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid in
+            guard Int(pid) != nil, let cwd = try? fm.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"),
+                  cwd.hasPrefix(dir) else { return nil }
+            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return "\(pid): " + cmd.replacingOccurrences(of: "\0", with: " ")
+        }
     }
 }
 
@@ -155,7 +178,8 @@ enum SchedulerScenarios {
             kill(epid, SIGKILL)
             let rec = LocalEvents.read(dir + "/events.log")[i]!
             kill(-rec.pid!, SIGKILL)
-        })
+        },
+        checkNoStrayProcesses: true)
 
     @Test func scenarioSuite() throws {
         try SchedulerScenarios.run(Self.local)

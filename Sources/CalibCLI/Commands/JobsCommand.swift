@@ -112,7 +112,8 @@ struct JobsCommand: ParsableCommand {
         func run() throws {
             let ctx = try JobsContext(ws.workspace)
             let n = try ctx.engine.submit(jobSet: name)
-            if json { try printJSON(["jobSet": name, "submitted": String(n)]) } else { print("submitted \(n) shard(s) of \(name)") }
+            struct Submitted: Codable { var jobSet: String; var submitted: Int }
+            if json { try printJSON(Submitted(jobSet: name, submitted: n)) } else { print("submitted \(n) shard(s) of \(name)") }
         }
     }
 
