@@ -196,7 +196,7 @@ struct PixelGainWorkflowScenario {
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: tmp.path)
         try PixelGainWorkflowScenario(scheduler: "htcondor", root: tmp.path, environment: [
             "CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store",
-            "CALIBCTL_HTCONDOR_BIN": prefix + "/bin", "CALIBCTL_POLL_INTERVAL": "0", "CALIBCTL_WORKER": worker,
+            "CALIBCTL_HTCONDOR_BIN": prefix + "/bin", "CALIBCTL_POLL_INTERVAL": "0", "CALIBCTL_WORKER": worker + " job run",
         ], launcher: ["/bin/sh", "-c", "umask 000 && exec \"$0\" \"$@\""]).run()
     }
 
