@@ -87,8 +87,7 @@ struct BatchSchedulerScenarioTests {
             },
             vanish: { _, _, _ in
                 // The schedd loses its job queue (as after losing its spool): the job is unknown everywhere.
-                // --keep-jobs: a plain condor-down.sh removes queued jobs first (then condor_history has them).
-                try Self.script("condor-down.sh", [prefix, "--keep-jobs"])
+                try Self.script("condor-down.sh", [prefix])
                 try FileManager.default.removeItem(atPath: prefix + "/root/var/spool/condor/job_queue.log")
                 try Self.script("condor-up.sh", [prefix])
             },
