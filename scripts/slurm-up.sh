@@ -108,6 +108,14 @@ chmod 400 "$P/munge-key/munge.key"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A restart keeps the configuration unless another program took its ports meanwhile.
+if [[ -f "$CONF" ]]; then
+    old_port="$(sed -n 's/^SlurmctldPort=//p' "$CONF")"
+    if [[ -z "$old_port" ]] || ! port_free "$old_port" || ! port_free $((old_port + 1)); then
+        log "ports ${old_port:-?}/$((${old_port:-0} + 1)) of $CONF are taken now; choosing new ones"
+        rm -f "$CONF"
+    fi
+fi
 if [[ ! -f "$CONF" ]]; then
     port="${SLURM_UP_PORT:-6817}"
     while ! { port_free "$port" && port_free $((port + 1)); }; do

@@ -24,12 +24,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The schedulers start in the background while the package builds (HTCondor's chroot takes 10-200 s).
+sched_pids=()
 if [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" != 1 ]; then
-  step "starting Slurm and HTCondor"
+  step "starting Slurm and HTCondor in the background (logs in $run_dir)"
   slurm_prefix="$run_dir/slurm"; condor_prefix="$run_dir/condor"
-  scripts/slurm-up.sh "$slurm_prefix"
-  scripts/condor-up.sh "$condor_prefix"
-  export CALIBCTL_TEST_SLURM="$slurm_prefix" CALIBCTL_TEST_CONDOR="$condor_prefix"
+  scripts/slurm-up.sh "$slurm_prefix" > "$run_dir/slurm-up.log" 2>&1 & sched_pids+=($!)
+  scripts/condor-up.sh "$condor_prefix" > "$run_dir/condor-up.log" 2>&1 & sched_pids+=($!)
 fi
 
 step "building"
@@ -43,6 +44,19 @@ if [ -n "${condor_prefix:-}" ]; then
   CALIBCTL_TEST_CONDOR_WORKER=$(scripts/condor-worker-runtime.sh "$condor_prefix" "$(swift build --show-bin-path)/calibctl") \
     || echo "test: scripts/condor-worker-runtime.sh failed; the HTCondor workflow test will report it" >&2
   export CALIBCTL_TEST_CONDOR_WORKER
+fi
+
+if ((${#sched_pids[@]})); then
+  step "waiting for the schedulers"
+  for i in 0 1; do
+    log=$([ "$i" = 0 ] && echo "$run_dir/slurm-up.log" || echo "$run_dir/condor-up.log")
+    if ! wait "${sched_pids[$i]}"; then
+      cat "$log" >&2
+      echo "test: a scheduler did not start ($log); its tests cannot run" >&2; exit 1
+    fi
+    tail -1 "$log"
+  done
+  export CALIBCTL_TEST_SLURM="$slurm_prefix" CALIBCTL_TEST_CONDOR="$condor_prefix"
 fi
 
 step "running tests"

@@ -47,7 +47,11 @@ show "$held" >"$OUT/scontrol-held.txt"
 show "$pend" >"$OUT/scontrol-pending.txt"
 show "${arr}_3" >"$OUT/scontrol-array-task-running.txt"
 scancel "$cx"
+# A held array with one task released: scontrol prints the still-unsplit tasks as one record (ArrayTaskId=0,2-4).
+ua=$(sbatch --parsable --hold --array=0-4 --job-name=cap-held-unsplit -o /dev/null --wrap 'true')
+scontrol release "${ua}_1"
 sleep 2
+show "$ua" >"$OUT/scontrol-held-array-unsplit.txt"
 show "$cx" >"$OUT/scontrol-cancelled.txt"
 show "$ok" >"$OUT/scontrol-success.txt"
 show "$e3" >"$OUT/scontrol-exit3.txt"

@@ -49,7 +49,6 @@ enum CommandRegistry {
         TopGet.self,
         TopPut.self,
         ArrayCommand.self,
-        BenchCommand.self,
     ]
 }
 

@@ -76,16 +76,41 @@ public enum SlurmOutputParser {
 
     /// Parses `scontrol show job -o ID` output (one line per job or array task). nil when it has no job record
     /// (e.g. "slurm_load_jobs error: Invalid job id specified").
+    /// A record of tasks not yet split off (pending, `ArrayTaskId=0-2` or `0,2`) gives one job per task.
     public static func parseShowJob(_ text: String, timeZone: TimeZone = .current) -> [ObservedJob] {
-        text.split(whereSeparator: \.isNewline).compactMap { line -> ObservedJob? in
+        text.split(whereSeparator: \.isNewline).flatMap { line -> [ObservedJob] in
             let kv = keyValues(line)
-            guard let id = kv["JobId"], let state = kv["JobState"] else { return nil }
-            let batchID = batchIdentifier(jobID: id, arrayJobID: kv["ArrayJobId"], arrayTaskID: kv["ArrayTaskId"])
+            guard let id = kv["JobId"], let state = kv["JobState"] else { return [] }
             let (exit, signal) = parseExitPair(kv["ExitCode"])
-            return classify(batchID: batchID, state: state, reason: nullable(kv["Reason"] ?? ""), exitCode: exit,
-                            signal: signal, start: parseTime(kv["StartTime"] ?? "", timeZone: timeZone),
-                            end: parseTime(kv["EndTime"] ?? "", timeZone: timeZone))
+            let ids: [String]
+            if let array = kv["ArrayJobId"], let spec = kv["ArrayTaskId"], Int(spec) == nil,
+               let tasks = expandTaskSpec(spec) {
+                ids = tasks.map { "\(array)_\($0)" }
+            } else {
+                ids = [batchIdentifier(jobID: id, arrayJobID: kv["ArrayJobId"], arrayTaskID: kv["ArrayTaskId"])]
+            }
+            return ids.map {
+                classify(batchID: $0, state: state, reason: nullable(kv["Reason"] ?? ""), exitCode: exit,
+                         signal: signal, start: parseTime(kv["StartTime"] ?? "", timeZone: timeZone),
+                         end: parseTime(kv["EndTime"] ?? "", timeZone: timeZone))
+            }
         }
+    }
+
+    /// Expands an array task spec (`0-2`, `0,2,5-9:2`, `0-99%4`); nil when it is not one or names over a million tasks.
+    public static func expandTaskSpec(_ spec: String) -> [Int]? {
+        let body = spec.split(separator: "%").first.map(String.init) ?? spec
+        var tasks: [Int] = []
+        for part in body.split(separator: ",") {
+            let stepParts = part.split(separator: ":")
+            let step = stepParts.count == 2 ? Int(stepParts[1]) : 1
+            let bounds = stepParts[0].split(separator: "-")
+            guard let step, step > 0, let lo = bounds.first.flatMap({ Int($0) }) else { return nil }
+            let hi = bounds.count == 2 ? Int(bounds[1]) : lo
+            guard let hi, hi >= lo, bounds.count <= 2, tasks.count + (hi - lo) / step < 1_000_000 else { return nil }
+            tasks += Array(stride(from: lo, through: hi, by: step))
+        }
+        return tasks.isEmpty ? nil : tasks
     }
 
     /// True when scontrol/squeue said the id is unknown to the controller.

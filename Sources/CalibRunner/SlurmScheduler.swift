@@ -105,17 +105,19 @@ public struct SlurmScheduler: BatchScheduler {
         for row in SlurmOutputParser.parseQueue(out.stdout, timeZone: timeZone) where wanted.contains(row.batchID) {
             result[row.batchID] = SlurmOutputParser.observe(row)
         }
-        // 2. scontrol for each one squeue no longer shows.
+        // 2. scontrol for the ones squeue no longer shows: one call per array (it prints every task it still knows).
         var missing = wanted.subtracting(result.keys).sorted()
-        for id in missing {
-            let out = try tools.run("scontrol", ["show", "job", "-o", id], scheduler: name, operation: "poll \(id)")
+        let missingArrays = Set(missing.map { String($0.split(separator: "_", maxSplits: 1)[0]) }).sorted()
+        for array in missingArrays {
+            let args = ["show", "job", "-o", array]
+            let out = try tools.run("scontrol", args, scheduler: name, operation: "poll \(array)")
             if out.status != 0 {
                 if SlurmOutputParser.isInvalidJobID(out.stderr) { continue }
-                throw SchedulerError(scheduler: name, operation: "poll \(id)",
-                                     detail: out.describe("scontrol", ["show", "job", "-o", id]))
+                throw SchedulerError(scheduler: name, operation: "poll \(array)", detail: out.describe("scontrol", args))
             }
-            for job in SlurmOutputParser.parseShowJob(out.stdout, timeZone: timeZone) where job.batchID == id {
-                result[id] = job
+            for job in SlurmOutputParser.parseShowJob(out.stdout, timeZone: timeZone)
+            where wanted.contains(job.batchID) && result[job.batchID] == nil {
+                result[job.batchID] = job
             }
         }
         // 3. The jobcomp file, then lost.

@@ -12,6 +12,10 @@ public struct ImportReport: Sendable, Codable {
     public var payloadsAdded: Int
     public var entriesAdded: Int
     public var entriesAlreadyPresent: Int
+    /// Global tags created (every detector they name is now in the store).
+    public var globalTagsCreated: [String] = []
+    /// Global tags waiting for other detectors' bundles (import those, then this bundle again or any of them).
+    public var globalTagsDeferred: [String] = []
 }
 
 /// Portable per-detector bundles: one self-consistent HDF5 file `<detname>-<detid>.h5` holding the detector, the
@@ -94,6 +98,21 @@ extension ConstantsStore {
             ]
             for (k, v) in attrs { if let v { try f.setAttribute(k, v, on: g) } }
         }
+        // Every global tag that names this detector, complete (all its entries), so it can be re-created once all
+        // its detectors are imported.
+        try f.createGroup(StoreFormat.bundleGlobalTagsGroup)
+        let gts = try globalTags().filter { $0.entries.contains { $0.detector == d.name } }
+        for (i, g) in gts.enumerated() {
+            let grp = "\(StoreFormat.bundleGlobalTagsGroup)/\(i)"
+            let r = try db.first("SELECT created_at_us FROM global_tags WHERE id=?", g.id)!
+            try f.createGroup(grp)
+            try f.setAttribute("name", .string(g.name), on: grp)
+            try f.setAttribute("as_of_us", .int(g.asOfMicroseconds), on: grp)
+            try f.setAttribute("comment", .string(g.comment), on: grp)
+            try f.setAttribute("created_at_us", .int(r.int("created_at_us")!), on: grp)
+            try f.setAttribute("created_by", .string(g.createdBy), on: grp)
+            try f.setAttribute("entries", .string(g.entries.map { "\($0.detector)\t\($0.type)\t\($0.tag)" }.joined(separator: "\n")), on: grp)
+        }
         try f.close()
         try AtomicFile.commit(temporary: tmp, to: path)
         return path
@@ -172,6 +191,20 @@ extension ConstantsStore {
                 guard let at = try i("inserted_at_us", g) else { throw fail("\(g) lacks inserted_at_us") }
                 iovs.append(IOVIn(type: try s("type", g), tag: try s("tag", g), sha: sha, runs: runs, at: at, prov: prov))
             }
+            struct GTIn { var name, comment, createdBy: String; var asOf, created: Int64; var entries: [GlobalTag.Entry] }
+            var gtsIn: [GTIn] = []
+            if f.exists(StoreFormat.bundleGlobalTagsGroup) {
+                for n in try f.children(of: StoreFormat.bundleGlobalTagsGroup) {
+                    let g = "\(StoreFormat.bundleGlobalTagsGroup)/\(n)"
+                    let entries = try s("entries", g).split(separator: "\n").map { line -> GlobalTag.Entry in
+                        let p = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                        guard p.count == 3 else { throw fail("\(g) has a malformed entry '\(line)'") }
+                        return GlobalTag.Entry(detector: p[0], type: p[1], tag: p[2])
+                    }
+                    gtsIn.append(GTIn(name: try s("name", g), comment: try s("comment", g), createdBy: try s("created_by", g),
+                                      asOf: try i("as_of_us", g) ?? 0, created: try i("created_at_us", g) ?? 0, entries: entries))
+                }
+            }
             // Check against what the store holds, before any change.
             for (n, schema, _) in types {
                 try StoreNames.checkType(n)
@@ -248,6 +281,32 @@ extension ConstantsStore {
                     try db.run("INSERT INTO iovs(tag_id, first_run, last_run, sha256, inserted_at_us, provenance_id) VALUES(?,?,?,?,?,?)",
                                tag.id, e.runs.first, e.runs.last, e.sha, e.at, pid)
                     report.entriesAdded += 1
+                }
+                for g in gtsIn {
+                    if let existing = try? globalTag(g.name) {
+                        guard existing.asOfMicroseconds == g.asOf, Set(existing.entries.map { "\($0.detector)\t\($0.type)\t\($0.tag)" }) == Set(g.entries.map { "\($0.detector)\t\($0.type)\t\($0.tag)" }) else {
+                            throw fail("global tag \(g.name) exists here with a different mapping or as-of time; global tags are immutable")
+                        }
+                        continue
+                    }
+                    var ids: [(Int64, Int64, Int64)] = []
+                    for e in g.entries {
+                        guard let d = try detectorID(e.detector, orNil: true), let t = try typeID(e.type, orNil: true),
+                              let tag = try tagRow(detectorID: d, typeID: t, name: e.tag) else { break }
+                        ids.append((d, t, tag.id))
+                    }
+                    guard ids.count == g.entries.count else {
+                        let missing = Set(g.entries.map(\.detector)).filter { (try? detectorID($0, orNil: true)) == nil }.sorted()
+                        report.globalTagsDeferred.append("\(g.name) (needs \(missing.isEmpty ? "tags not yet imported" : missing.joined(separator: ", ")))")
+                        continue
+                    }
+                    let id = (try db.first("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM global_tags")?.int("n")) ?? 1
+                    for v in ids {
+                        try db.run("INSERT INTO global_tag_entries(global_tag_id, detector_id, type_id, tag_id) VALUES(?,?,?,?)", id, v.0, v.1, v.2)
+                    }
+                    try db.run("INSERT INTO global_tags(id, name, as_of_us, comment, created_at_us, created_by) VALUES(?,?,?,?,?,?)",
+                               id, g.name, g.asOf, g.comment, g.created, g.createdBy)
+                    report.globalTagsCreated.append(g.name)
                 }
             }
             return report

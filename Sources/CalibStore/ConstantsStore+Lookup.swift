@@ -43,14 +43,19 @@ extension ConstantsStore {
         }
         let detID = try detectorID(detector), typID = try typeID(type)
         if let globalTag {
-            let d = try self.detector(detector), t = try self.type(type)
-            let gt = try self.globalTag(globalTag)
-            guard let e = gt.entries.first(where: { $0.detector == d.name && $0.type == t.name }) else {
-                throw StoreError.bad("global tag \(gt.name) has no entry for \(d.name)/\(t.name)",
+            if globalTagMaps[globalTag] == nil {
+                let gt = try self.globalTag(globalTag)
+                var map: [String: String] = [:]
+                for e in gt.entries { map["\(try detectorID(e.detector))/\(try typeID(e.type))"] = e.tag }
+                globalTagMaps[globalTag] = (gt.name, gt.asOfMicroseconds, map)
+            }
+            let gt = globalTagMaps[globalTag]!
+            guard let tagName = gt.tags["\(detID)/\(typID)"] else {
+                throw StoreError.bad("global tag \(gt.name) has no entry for \(detector)/\(type)",
                                      fix: "`calibctl store global-tag show \(gt.name)` lists its entries")
             }
-            let row = try requireTag(detector: d, type: t, name: e.tag)
-            return Scope(tagID: row.id, tagName: e.tag, asOf: Swift.min(asOf ?? .max, gt.asOfMicroseconds), globalTag: gt.name)
+            let row = try requireTag(detectorID: detID, typeID: typID, detectorName: detector, typeName: type, name: tagName)
+            return Scope(tagID: row.id, tagName: tagName, asOf: Swift.min(asOf ?? .max, gt.asOf), globalTag: gt.name)
         }
         let tagName = tag ?? ConstantsStore.defaultTag
         let row = try requireTag(detectorID: detID, typeID: typID, detectorName: detector, typeName: type, name: tagName)

@@ -29,6 +29,8 @@ public final class ConstantsStore {
     /// `data_version` is unchanged (another connection committed) and cleared by this connection's own writes.
     var entryCache: [Int64: [IOVEntry]] = [:]
     var entryCacheVersion: Int64 = -1
+    /// Global tags are immutable: (as-of, "detectorID/typeID" -> tag name) per name, cached on first use.
+    var globalTagMaps: [String: (name: String, asOf: Int64, tags: [String: String])] = [:]
 
     /// The name of the tag `put` and `get` use when no tag is given.
     public static let defaultTag = "default"

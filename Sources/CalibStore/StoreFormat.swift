@@ -32,4 +32,5 @@ public enum StoreFormat {
     public static let bundleTagsGroup = "/tags"
     public static let bundlePayloadsGroup = "/payloads"
     public static let bundleIOVsGroup = "/iovs"
+    public static let bundleGlobalTagsGroup = "/global_tags"
 }

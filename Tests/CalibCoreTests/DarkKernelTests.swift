@@ -22,7 +22,7 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
         init(_ p: Int) { a = .allocate(pixels: p) }
     }
 
-    @Test(arguments: [0, 1, 15, 16, 17, 1024], [CommonModeMode?.none, .row, .column, .bank])
+    @Test(arguments: [0, 1, 15, 16, 17, 31, 32, 33, 1024], [CommonModeMode?.none, .row, .column, .bank])
     func vectorMatchesScalar(pixels: Int, cm: CommonModeMode?) {
         let rows = 4, cols = 256
         let P = max(pixels, 1)
@@ -62,6 +62,51 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
             #expect(va.badGain[p] == sa.badGain[p] && va.min[p] == sa.min[p] && va.max[p] == sa.max[p])
             #expect(abs(va.sum[p] - sa.sum[p]) <= 1e-3 * max(1, abs(sa.sum[p])), "pixel \(p)")
             #expect(abs(va.sumsq[p] - sa.sumsq[p]) <= 1e-5 * max(1, sa.sumsq[p]), "pixel \(p)")
+        }
+    }
+
+    /// Frames padded apart (frameStride > pixels, as DarkFit lays out its block buffer) give the same sums as
+    /// contiguous frames.
+    @Test func paddedFrameStrideMatchesContiguous() {
+        let P = 16 * 9 + 3, F = 20, stride = P + 96
+        let data = randomFrames(frames: F, pixels: P, seed: 77)
+        var padded = [UInt16](repeating: 0, count: F * stride)
+        for f in 0..<F { for p in 0..<P { padded[f * stride + p] = data[f * P + p] } }
+        let o = DarkOptions()
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P); defer { g.deallocate() }
+        let gates = DarkGates(lo: g, hi: g + P, ref: g + 2 * P)
+        let va = DarkAccumulators.allocate(pixels: P), sa = DarkAccumulators.allocate(pixels: P)
+        defer { va.deallocate(); sa.deallocate() }
+        data.withUnsafeBufferPointer { d in
+            padded.withUnsafeBufferPointer { pd in
+                DarkKernel.gates(frames: d.baseAddress!, frameCount: 10, pixels: P, range: 0..<P, options: o, into: gates)
+                DarkKernel.accumulateVector(frames: pd.baseAddress!, frameCount: F, pixels: P, range: 0..<P,
+                                            expectedGain: 0, gates: gates, commonMode: nil, options: o, into: va,
+                                            frameStride: stride)
+                DarkKernel.accumulateScalar(frames: d.baseAddress!, frameCount: F, pixels: P, range: 0..<P,
+                                            expectedGain: 0, gates: gates, commonMode: nil, options: o, into: sa)
+            }
+        }
+        for p in 0..<P {
+            #expect(va.n[p] == sa.n[p] && va.min[p] == sa.min[p] && va.max[p] == sa.max[p] && va.badGain[p] == sa.badGain[p])
+            #expect(abs(va.sumsq[p] - sa.sumsq[p]) <= 1e-5 * max(1, sa.sumsq[p]))
+        }
+    }
+
+    /// Stage-1 gates: the register-insertion vector version equals the sorting reference.
+    @Test(arguments: [2, 3, 10, 50, 61, 200])
+    func gatesVectorMatchesSorting(frames: Int) {
+        let P = 16 * 20 + 5
+        let data = randomFrames(frames: frames, pixels: P, seed: UInt64(frames))
+        let o = DarkOptions()
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: 6 * P); defer { a.deallocate() }
+        let gv = DarkGates(lo: a, hi: a + P, ref: a + 2 * P), gs = DarkGates(lo: a + 3 * P, hi: a + 4 * P, ref: a + 5 * P)
+        data.withUnsafeBufferPointer { f in
+            DarkKernel.gatesVector(frames: f.baseAddress!, frameCount: frames, pixels: P, range: 0..<P, options: o, into: gv)
+            DarkKernel.gates(frames: f.baseAddress!, frameCount: frames, pixels: P, range: 0..<P, options: o, into: gs)
+        }
+        for p in 0..<P {
+            #expect(gv.lo[p] == gs.lo[p] && gv.hi[p] == gs.hi[p] && gv.ref[p] == gs.ref[p], "pixel \(p)")
         }
     }
 

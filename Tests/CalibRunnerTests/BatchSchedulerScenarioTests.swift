@@ -28,13 +28,26 @@ struct BatchSchedulerScenarioTests {
         return true
     }
 
+    /// Runs scripts/NAME with posix_spawn + waitpid (output to a file: the daemons a script starts keep inheriting
+    /// whatever it had open, and Foundation's Process was seen never to reap such a script).
     @discardableResult
-    static func script(_ name: String, _ args: [String]) throws -> ProcessResult {
-        let r = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/" + name] + args)
-        guard r.status == 0 else {
-            throw SchedulerError(scheduler: "test", operation: "scripts/\(name)", detail: "exit \(r.status): \(r.stderr)")
+    static func script(_ name: String, _ args: [String]) throws -> String {
+        let log = NSTemporaryDirectory() + "calibctl-script-\(UUID().uuidString.prefix(8)).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var o = Spawn.Options()
+        o.stdoutPath = log
+        o.stderrPath = log
+        let pid = try Spawn.spawn(["/bin/bash", TestPaths.packageRoot + "/scripts/" + name] + args, o)
+        var status: Int32 = 0
+        var rc: pid_t
+        repeat { rc = waitpid(pid, &status, 0) } while rc < 0 && errno == EINTR
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let (code, sig) = Spawn.decode(waitStatus: status)
+        guard rc == pid, code == 0 else {
+            throw SchedulerError(scheduler: "test", operation: "scripts/\(name)",
+                                 detail: "exit \(code.map(String.init) ?? "signal \(sig ?? 0)"): \(text)")
         }
-        return r
+        return text
     }
 
     @Test(.timeLimit(.minutes(8))) func slurmScenarioSuite() throws {
@@ -86,9 +99,15 @@ struct BatchSchedulerScenarioTests {
                                   minimumPollInterval: 0)
             },
             vanish: { _, _, _ in
-                // The schedd loses its job queue (as after losing its spool): the job is unknown everywhere.
+                // The schedd loses its spool (job queue and history), as after a disk loss: the job is unknown
+                // everywhere. (condor-down.sh removes live jobs first; losing the history drops that record too.
+                // Every other shard is final in calibctl's database by now, so only this job is affected.)
                 try Self.script("condor-down.sh", [prefix])
-                try FileManager.default.removeItem(atPath: prefix + "/root/var/spool/condor/job_queue.log")
+                let spool = prefix + "/root/var/spool/condor/"
+                for f in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []
+                where f.hasPrefix("job_queue.log") || f.hasPrefix("history") {
+                    try FileManager.default.removeItem(atPath: spool + f)
+                }
                 try Self.script("condor-up.sh", [prefix])
             },
             timeout: 420,

@@ -118,3 +118,46 @@ import Testing
         #expect(HTCondorOutputParser.classAdString("a\"b\\c") == "\"a\\\"b\\\\c\"")
     }
 }
+
+/// HTCondorEventLogParser on the real user event logs captured with the fixtures above.
+@Suite struct HTCondorEventLogParserTests {
+    func log(_ name: String) throws -> [String: ObservedJob] {
+        let text = try String(contentsOfFile: TestPaths.fixtures + "/scheduler/htcondor/" + name, encoding: .utf8)
+        return HTCondorEventLogParser.observe(text, timeZone: TimeZone(identifier: "UTC")!)
+    }
+
+    @Test func clusterLogGivesEveryOutcome() throws {
+        let jobs = try log("cluster-event-log.txt")
+        #expect(jobs.count == 6)
+        #expect(jobs["4.0"]?.state == .succeeded && jobs["4.0"]?.exitCode == 0)
+        #expect(jobs["4.1"]?.state == .failed && jobs["4.1"]?.failureClass == .userError && jobs["4.1"]?.exitCode == 3)
+        #expect(jobs["4.2"]?.failureClass == .nodeFailure && jobs["4.2"]?.signal == 9)
+        #expect(jobs["4.3"]?.state == .cancelled && jobs["4.3"]?.reason == "via condor_rm (by user calibtest)")
+        #expect(jobs["4.4"]?.state == .failed && jobs["4.4"]?.failureClass == .timeLimit)  // held 46, then removed
+        #expect(jobs["4.5"]?.state == .cancelled)  // never ran
+        let ran = try #require(jobs["4.1"])
+        #expect(ran.startTime.map { Int($0.timeIntervalSince1970) } == 1_795_292_887)  // 2026-11-21 20:28:07 UTC
+        #expect(ran.endTime.map { Int($0.timeIntervalSince1970) } == 1_795_292_888)
+    }
+
+    @Test func holdsAreClassifiedByTheirCode() throws {
+        #expect(try log("missing-run-event-log.txt")["6.0"]?.failureClass == .launchFailure)
+        #expect(try log("badout-event-log.txt")["7.0"]?.failureClass == .launchFailure)
+        let held = try log("hold-event-log.txt")["8.0"]
+        #expect(held?.state == .cancelled)  // condor_hold (code 1), then condor_rm: a person's decision
+        let events = HTCondorEventLogParser.parseEvents(
+            try String(contentsOfFile: TestPaths.fixtures + "/scheduler/htcondor/hold-event-log.txt", encoding: .utf8))
+        #expect(events.contains { $0.code == 12 && $0.lines.first == "via condor_hold (by user calibtest)" })
+    }
+
+    @Test func partialLogEndsInTheLastState() {
+        let text = """
+        000 (012.000.000) 2026-11-21 20:28:05 Job submitted from host: <127.0.0.1:9618>
+        ...
+        001 (012.000.000) 2026-11-21 20:28:07 Job executing on host: <127.0.0.1:9618>
+        """
+        let jobs = HTCondorEventLogParser.observe(text)
+        #expect(jobs["12.0"]?.state == .running)
+        #expect(HTCondorEventLogParser.observe("garbage\n...\n").isEmpty)
+    }
+}

@@ -184,3 +184,21 @@ struct EngineFixture {
         #expect(b.tookOverFrom == nil)
     }
 }
+
+@Suite struct PollIntervalTests {
+    @Test func minimumPollIntervalIsRespectedUnlessForced() throws {
+        let f = EngineFixture()
+        var sched = f.local
+        sched.minimumPollInterval = 3600
+        let e = try f.engine(sched)
+        try f.create(e, "p", ["sleep 2"])
+        try e.submit(jobSet: "p")
+        let first = try e.update()
+        #expect(first.polled == ["local"] && first.jobsPolled == 1)
+        let second = try e.update()
+        #expect(second.polled.isEmpty && second.skipped == ["local"], "within the interval: no query")
+        let forced = try e.update(force: true)
+        #expect(forced.polled == ["local"])
+        #expect(try e.cancel(jobSet: "p") == 1)
+    }
+}

@@ -38,9 +38,10 @@ enum SchedulerScenarios {
         Shard(key: "exit-3", shell: "echo failing >&2; exit 3"),
         Shard(key: "exit-42", shell: "exit 42"),
         Shard(key: "signal", shell: "if [ {attempt} -eq 1 ]; then kill -9 $$; fi; echo {key} > {output:out}", output: true),
-        Shard(key: "timeout", shell: "if [ {attempt} -eq 1 ]; then sleep 60; fi; true"),
-        Shard(key: "cancel", shell: "sleep 60", timeLimit: 120),
-        Shard(key: "vanish", shell: "if [ {attempt} -eq 1 ]; then sleep 60; fi; true", timeLimit: 120),
+        // Sleeps far beyond any limit (Slurm's are whole minutes, checked every 30 s).
+        Shard(key: "timeout", shell: "if [ {attempt} -eq 1 ]; then sleep 900; fi; true"),
+        Shard(key: "cancel", shell: "sleep 900", timeLimit: 1200),
+        Shard(key: "vanish", shell: "if [ {attempt} -eq 1 ]; then sleep 900; fi; true", timeLimit: 1200),
     ]
 
     static func run(_ h: SchedulerHarness) throws {

@@ -180,3 +180,24 @@ import Testing
         #expect(kv["Reason"] == "None")
     }
 }
+
+/// Array records that Slurm has not split into tasks yet.
+@Suite struct SlurmArrayRecordTests {
+    @Test func unsplitHeldTasksBecomeOneJobEach() throws {
+        let text = try String(contentsOfFile: TestPaths.fixtures + "/scheduler/slurm/scontrol-held-array-unsplit.txt",
+                              encoding: .utf8)
+        let jobs = Dictionary(uniqueKeysWithValues: SlurmOutputParser.parseShowJob(text).map { ($0.batchID, $0) })
+        #expect(Set(jobs.keys) == ["36_0", "36_1", "36_2", "36_3", "36_4"])
+        for t in [0, 2, 3, 4] { #expect(jobs["36_\(t)"]?.state == .held, "task \(t)") }
+        #expect(jobs["36_1"]?.state != .held)  // released: ran
+    }
+
+    @Test func taskSpecsExpand() {
+        #expect(SlurmOutputParser.expandTaskSpec("0-2") == [0, 1, 2])
+        #expect(SlurmOutputParser.expandTaskSpec("0,2-4") == [0, 2, 3, 4])
+        #expect(SlurmOutputParser.expandTaskSpec("1-9:4%2") == [1, 5, 9])
+        #expect(SlurmOutputParser.expandTaskSpec("7") == [7])
+        #expect(SlurmOutputParser.expandTaskSpec("x") == nil)
+        #expect(SlurmOutputParser.expandTaskSpec("5-1") == nil)
+    }
+}

@@ -49,6 +49,32 @@ import Testing
         #expect(again.entriesAdded == 0 && again.entriesAlreadyPresent == 31)
     }
 
+    @Test func globalTagsTravelWithTheBundlesOfAllTheirDetectors() throws {
+        let fx = try populated(), s = fx.store
+        try s.addDetector(DetectorSpec(name: "sipix", kind: "sipixel", hardwareIndex: 3))
+        try s.put(detector: "sipix", type: "vcal", runs: runs("0-"), payload: Payload(arrays: [
+            PayloadArray(name: "slope", values: [Float(47), 48]), PayloadArray(name: "offset", values: [Float(-60), -61])]))
+        let gt = try s.createGlobalTag(name: "GT1", entries: [.init(detector: "jf4m", type: "pedestals", tag: "v1"),
+                                                             .init(detector: "sipix", type: "vcal", tag: "default")])
+        // Inserted after the global tag: must stay invisible through it in the other store too.
+        try s.put(detector: "sipix", type: "vcal", runs: runs("0-"), payload: Payload(arrays: [
+            PayloadArray(name: "slope", values: [Float(50), 51]), PayloadArray(name: "offset", values: [Float(-60), -61])]))
+        let a = try s.exportBundle(detector: "jf4m", to: fx.tmp.file("b")), b = try s.exportBundle(detector: "sipix", to: fx.tmp.file("b"))
+        let other = try ConstantsStore(directory: fx.tmp.file("store2"), identity: StoreFixture.me, create: true)
+        let r1 = try other.importBundle(a)
+        #expect(r1.globalTagsCreated.isEmpty && r1.globalTagsDeferred.first?.contains("sipix") == true)
+        let r2 = try other.importBundle(b)
+        #expect(r2.globalTagsCreated == ["GT1"])
+        let g2 = try other.globalTag("GT1")
+        #expect(g2.asOfMicroseconds == gt.asOfMicroseconds && g2.entries == gt.entries)
+        for run: Int64 in [0, 5, 50, 120, 300, 499, 600] {
+            for (d, t) in [("jf4m", "pedestals"), ("sipix", "vcal")] {
+                #expect((try? s.lookup(detector: d, type: t, run: run, globalTag: "GT1").sha256) == (try? other.lookup(detector: d, type: t, run: run, globalTag: "GT1").sha256))
+            }
+        }
+        #expect(try other.importBundle(a).globalTagsCreated.isEmpty)
+    }
+
     @Test func damagedBundlesAreRefusedAndChangeNothing() throws {
         let fx = try populated(), s = fx.store
         let path = try s.exportBundle(detector: "jf4m", to: fx.tmp.file("b"))

@@ -187,6 +187,20 @@ struct StoreCLI {
         #expect(v.status == 1 && v.stdout.contains("damaged \(sha.prefix(12))"))
     }
 
+    @Test func benchRunsAndReportsEveryFigure() throws {
+        let tmp = TemporaryDirectory("bench")
+        let r = try calibctl(["bench", "store", "--dir", tmp.file("s"), "--entries", "400", "--detectors", "4", "--types", "2",
+                              "--lookups", "200", "--large-mb", "4", "--cli-calls", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any]
+        #expect(o?["entries"] as? Int == 400)
+        for k in ["lookupMedianMicroseconds", "globalTagLookupMedianMicroseconds", "cliCallMedianMilliseconds", "put1MBMilliseconds",
+                  "putLargeMilliseconds", "readLargeVerifiedMBps", "readLargeUnverifiedMBps", "h5pyReadSeconds", "speedupVersusH5py"] {
+            #expect(((o?[k] as? Double) ?? 0) > 0, "\(k)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: tmp.file("s")))
+    }
+
     @Test func helpTeaches() throws {
         for args in [["store", "--help"], ["store", "put", "--help"], ["get", "--help"], ["store", "type", "add", "--help"], ["bench", "store", "--help"]] {
             let h = try calibctl(args)

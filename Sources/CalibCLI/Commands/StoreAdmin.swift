@@ -287,6 +287,8 @@ struct StoreImport: ParsableCommand {
         if json { try printJSON(Out(bundles: reports, lcls: tree)); return }
         for r in reports {
             print("imported \(r.source): detector \(r.detector)\(r.detectorCreated ? " (new)" : ""), \(r.entriesAdded) entries added, \(r.entriesAlreadyPresent) already present, \(r.payloadsAdded) payload files written")
+            for g in r.globalTagsCreated { print("  created global tag \(g)") }
+            for g in r.globalTagsDeferred { Diagnostics.note("global tag \(g) is deferred until its other detectors are imported") }
         }
         if let tree {
             print("imported \(tree.files.count) LCLS files")

@@ -52,19 +52,24 @@ public struct DarkBenchmark: Sendable {
         let f = try HDF5File.open(path)
         let ds = try f.dataset(DarkFormat.frames)
         let F = ds.shape[0], P = ds.rowSize
+        let o0 = DarkOptions()
         let K = min(kernelFrames, F)
-        let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: K * P)
-        defer { buf.deallocate() }
-        try ds.readRows(0..<K, into: UnsafeMutableBufferPointer(start: buf, count: K * P))
+        // Frames padded apart as in DarkFit (stride P + 96) for the stage-2 timing; stage 1 reads them contiguous.
+        let stride = P + 96
+        let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: K * stride)
+        let flat = UnsafeMutablePointer<UInt16>.allocate(capacity: min(K, o0.nrecs1) * P)
+        defer { buf.deallocate(); flat.deallocate() }
+        for f in 0..<K { try ds.readRows(f..<(f + 1), into: UnsafeMutableBufferPointer(start: buf + f * stride, count: P)) }
+        try ds.readRows(0..<min(K, o0.nrecs1), into: UnsafeMutableBufferPointer(start: flat, count: min(K, o0.nrecs1) * P))
         try f.close()
-        let o = DarkOptions()
+        let o = o0
         let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P)
         defer { gl.deallocate() }
         let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
-        let bp = SendablePointer(buf)
+        let bp = SendablePointer(buf), fp = SendablePointer(flat)
         let tile = 16384, tiles = (P + tile - 1) / tile
         DispatchQueue.concurrentPerform(iterations: tiles) { t in
-            DarkKernel.gates(frames: bp.base, frameCount: min(K, o.nrecs1), pixels: P,
+            DarkKernel.gatesVector(frames: fp.base, frameCount: min(K, o.nrecs1), pixels: P,
                              range: (t * tile)..<min(P, (t + 1) * tile), options: o, into: gates)
         }
         progress("measuring memory bandwidth")
@@ -78,9 +83,10 @@ public struct DarkBenchmark: Sendable {
             while f0 < K {
                 let c = min(16, K - f0), start = f0
                 DispatchQueue.concurrentPerform(iterations: tiles) { t in
-                    DarkKernel.accumulateVector(frames: bp.base + start * P, frameCount: c, pixels: P,
+                    DarkKernel.accumulateVector(frames: bp.base + start * stride, frameCount: c, pixels: P,
                                                 range: (t * tile)..<min(P, (t + 1) * tile), expectedGain: 0,
-                                                gates: gates, commonMode: nil, options: o, into: acc)
+                                                gates: gates, commonMode: nil, options: o, into: acc,
+                                                frameStride: stride)
                 }
                 f0 += c
             }
@@ -88,7 +94,7 @@ public struct DarkBenchmark: Sendable {
         let sub = min(P, 262_144)
         let ts = Stopwatch.best(repeats: 1) {
             DarkKernel.accumulateScalar(frames: buf, frameCount: K, pixels: P, range: 0..<sub, expectedGain: 0,
-                                        gates: gates, commonMode: nil, options: o, into: acc)
+                                        gates: gates, commonMode: nil, options: o, into: acc, frameStride: stride)
         }
         let kb = Double(K * P * 2)
         var result = Result(file: path, shape: Array(ds.shape.dropFirst()), frames: F, threads: threads,

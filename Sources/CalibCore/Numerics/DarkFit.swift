@@ -87,7 +87,10 @@ public enum DarkFit {
         let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * max(P, 1))
         defer { gl.deallocate() }
         let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
-        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: max(2 * B, opts.nrecs1) * max(P, 1))
+        // Stage-2 frames sit `stride` elements apart in the block buffer: padding by 3 x 64 bytes keeps the 16 frame
+        // streams of a block off the same cache sets (a 2^n-byte frame size would make them alias).
+        let stride = P + 96
+        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: max(2 * B * stride, opts.nrecs1 * max(P, 1)))
         defer { blocks.deallocate() }
         let cmGroups = opts.commonMode.map {
             DarkKernel.groupCount(panels: panels, rows: rows, cols: cols, mode: $0, bankRows: opts.bankRows, bankCols: opts.bankCols)
@@ -120,7 +123,7 @@ public enum DarkFit {
             let b1 = SendablePointer(blocks)
             DispatchQueue.concurrentPerform(iterations: tiles) { t in
                 let r = (t * tile)..<min(P, (t + 1) * tile)
-                DarkKernel.gates(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
+                DarkKernel.gatesVector(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
             }
             // Stage 2, double-buffered.
             let acc = DarkAccumulators.allocate(pixels: P)
@@ -134,8 +137,12 @@ public enum DarkFit {
                 groups[slot].enter()
                 q.async {
                     defer { groups[slot].leave() }
-                    do { try ds.readRows(r, into: UnsafeMutableBufferPointer(start: b1.base + slot * B * P, count: r.count * P)) }
-                    catch { errors.set(error) }
+                    do {
+                        for (i, fi) in r.enumerated() {
+                            try ds.readRows(fi..<(fi + 1), into: UnsafeMutableBufferPointer(
+                                start: b1.base + (slot * B + i) * stride, count: P))
+                        }
+                    } catch { errors.set(error) }
                 }
             }
             if !blockRuns.isEmpty { startRead(0) }
@@ -147,7 +154,7 @@ public enum DarkFit {
                 if k + 1 < blockRuns.count { startRead(k + 1) }
                 let count = blockRuns[k].count
                 bytesRead += count * P * 2
-                let frames = UnsafePointer(blocks + slot * B * P)
+                let frames = UnsafePointer(blocks + slot * B * stride)
                 let fp = SendablePointer(frames)
                 var cm: CommonModeBlock? = nil
                 if let mode = opts.commonMode {
@@ -156,7 +163,7 @@ public enum DarkFit {
                     let cp = SendablePointer(cmBuf)
                     DispatchQueue.concurrentPerform(iterations: count) { fi in
                         DarkKernel.commonMode(frames: fp.base, frame: fi, pixels: P, gates: gates, geometry: geo,
-                                              options: opts, into: cp.base + fi * cmGroups)
+                                              options: opts, into: cp.base + fi * cmGroups, frameStride: stride)
                     }
                     cm = geo
                 }
@@ -165,7 +172,7 @@ public enum DarkFit {
                     let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
                     DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
                                                 expectedGain: expected, gates: gates, commonMode: cmc, options: opts,
-                                                into: acc)
+                                                into: acc, frameStride: stride)
                 }
             }
             q.sync {}

@@ -68,8 +68,9 @@ public enum DarkKernel {
         return Double(v[i]) + (Double(v[i + 1]) - Double(v[i])) * frac
     }
 
-    /// Stage 1 for pixels `range`: q05/q95 of the first `frameCount` frames (data bits) give the gates
-    /// lo = max(floor(q05), intLo), hi = min(ceil(q95), intHi), hi += 1 if hi <= lo; ref = median.
+    /// Stage 1 for pixels `range` (scalar reference, sorting): q05/q95 of the first `frameCount` frames (data bits)
+    /// give the gates lo = max(floor(q05), intLo), hi = min(ceil(q95), intHi), hi += 1 if hi <= lo;
+    /// ref = floor(mean of the in-gate stage-1 values), the offset subtracted before summing.
     public static func gates(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                              options o: DarkOptions, into g: DarkGates) {
         let cap = max(frameCount, 1)
@@ -89,9 +90,77 @@ public enum DarkKernel {
                 if hi <= lo { hi += 1 }
                 if lo > hi { lo = hi - 1 }
                 g.lo[p] = lo; g.hi[p] = hi
-                g.ref[p] = Float(quantile(v, frameCount, 0.5).rounded())
+                var sum = 0.0, cnt = 0.0
+                for f in 0..<frameCount {
+                    let x = Float(frames[f * pixels + p] & o.dataMask)
+                    if x >= lo && x <= hi { sum += Double(x); cnt += 1 }
+                }
+                g.ref[p] = cnt > 0 ? Float((sum / cnt).rounded(.down)) : lo
             }
         }
+    }
+
+    /// Stage 1, vector version: 16 pixels at a time keep only the few smallest and largest values the 5% and 95%
+    /// quantiles need (insertion into sorted registers, no sort); same result as `gates`. Falls back to `gates` when
+    /// more than 8 order statistics per side are needed (nrecs1 > ~160) or for the tail.
+    public static func gatesVector(frames: UnsafePointer<UInt16>, frameCount n: Int, pixels: Int, range: Range<Int>,
+                                   options o: DarkOptions, into g: DarkGates) {
+        let iLo = n > 1 ? Int((0.05 * Double(n - 1)).rounded(.down)) : 0
+        let iHi = n > 1 ? Int((0.95 * Double(n - 1)).rounded(.down)) : 0
+        let kLo = min(iLo + 2, n), kHi = n - iHi
+        guard n >= 2, kLo <= 8, kHi <= 8 else {
+            gates(frames: frames, frameCount: n, pixels: pixels, range: range, options: o, into: g); return
+        }
+        let raw = UnsafeRawPointer(frames)
+        let mask = I(repeating: Int32(o.dataMask))
+        var p = range.lowerBound
+        var lo = [I](repeating: .zero, count: 8), hi = lo
+        while p + lanes <= range.upperBound {
+            for i in 0..<8 { lo[i] = I(repeating: 1 << 20); hi[i] = I(repeating: -1) }
+            for f in 0..<n {
+                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
+                var t = v
+                for i in 0..<kLo {
+                    let m = lessMask(t, lo[i])
+                    let small = select(m, t, lo[i]), large = select(m, lo[i], t)
+                    lo[i] = small; t = large
+                }
+                t = v
+                for i in 0..<kHi {
+                    let m = lessMask(hi[i], t)
+                    let big = select(m, t, hi[i]), rest = select(m, hi[i], t)
+                    hi[i] = big; t = rest
+                }
+            }
+            for j in 0..<lanes {
+                // sorted[i] for i < kLo is lo[i]; sorted[n - 1 - i] for i < kHi is hi[i].
+                func sorted(_ i: Int) -> Double { i < kLo ? Double(lo[i][j]) : Double(hi[n - 1 - i][j]) }
+                func quantile(_ q: Double) -> Double {
+                    let pos = q * Double(n - 1), i = Int(pos.rounded(.down)), frac = pos - Double(i)
+                    return i + 1 >= n ? sorted(n - 1) : sorted(i) + (sorted(i + 1) - sorted(i)) * frac
+                }
+                var l = max(Float(quantile(0.05).rounded(.down)), o.intLo)
+                var h = min(Float(quantile(0.95).rounded(.up)), o.intHi)
+                if h <= l { h += 1 }
+                if l > h { l = h - 1 }
+                g.lo[p + j] = l; g.hi[p + j] = h
+            }
+            // ref = floor(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
+            let gl = I(truncatingIfNeeded: UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
+            let gh = I(truncatingIfNeeded: UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
+            var sum = I.zero, cnt = I.zero
+            for f in 0..<n {
+                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
+                let inGate = ~(lessMask(v, gl) | lessMask(gh, v))
+                sum &+= v & inGate
+                cnt &-= inGate
+            }
+            for j in 0..<lanes {
+                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded(.down)) : g.lo[p + j]
+            }
+            p += lanes
+        }
+        gates(frames: frames, frameCount: n, pixels: pixels, range: p..<range.upperBound, options: o, into: g)
     }
 
     /// Group index of pixel p for common mode (panels x rows x cols geometry).
@@ -112,11 +181,12 @@ public enum DarkKernel {
     /// `expectedGain` is the raw bits-14/15 value of the gain mode (nil: no gain bits).
     public static func accumulateScalar(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
-                                        options o: DarkOptions, into a: DarkAccumulators) {
+                                        options o: DarkOptions, into a: DarkAccumulators, frameStride: Int? = nil) {
+        let stride = frameStride ?? pixels
         for p in range {
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let raw = frames[f * pixels + p]
+                let raw = frames[f * stride + p]
                 let data = raw & o.dataMask
                 if let e = expectedGain, raw >> 14 != e { a.badGain[p] += 1 }
                 a.min[p] = Swift.min(a.min[p], data); a.max[p] = Swift.max(a.max[p], data)
@@ -136,9 +206,12 @@ public enum DarkKernel {
 
     /// SIMD stage 2 over pixels `range` (16 at a time, scalar tail). Per block float partial sums are added into the
     /// double accumulators; with integer data and |d| < 4096 this is exact, so it equals the scalar reference.
+    /// `frameStride` (elements between frames, default `pixels`) lets callers pad frames apart: frames exactly a
+    /// power of two bytes apart make the 16 streams of a block alias to the same cache sets.
     public static func accumulateVector(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
-                                        options o: DarkOptions, into a: DarkAccumulators) {
+                                        options o: DarkOptions, into a: DarkAccumulators, frameStride: Int? = nil) {
+        let stride = frameStride ?? pixels
         var p = range.lowerBound
         let raw = UnsafeRawPointer(frames)
         let mask = I(repeating: Int32(o.dataMask))
@@ -149,7 +222,7 @@ public enum DarkKernel {
         let cmOK = cm.map { $0.cols % lanes == 0 && ($0.mode != .bank || $0.bankCols % lanes == 0) } ?? true
         if !cmOK {
             accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: range,
-                             expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
+                             expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a, frameStride: stride)
             return
         }
         while p + lanes <= range.upperBound {
@@ -161,7 +234,7 @@ public enum DarkKernel {
             var mn = I(repeating: 0xffff), mx = I.zero
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self))
+                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * stride + p), as: SIMD16<UInt16>.self))
                 let data = r & mask
                 if checkGain { bad &-= nonZeroMask((r &>> 14) ^ expected) }
                 mn = select(lessMask(data, mn), data, mn); mx = select(lessMask(mx, data), data, mx)
@@ -192,17 +265,19 @@ public enum DarkKernel {
             p += lanes
         }
         accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: p..<range.upperBound,
-                         expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a)
+                         expectedGain: expectedGain, gates: g, commonMode: cm, options: o, into: a, frameStride: stride)
     }
 
     /// Median common mode of frames `frames[f * pixels + p]` per group: median of data - ref over in-gate pixels, used
     /// when more than `cmMinPixels` contribute and |cm| < cmMax, else 0. Writes `frameCount * groups` values.
     public static func commonMode(frames: UnsafePointer<UInt16>, frame f: Int, pixels: Int, gates g: DarkGates,
-                                  geometry: CommonModeBlock, options o: DarkOptions, into out: UnsafeMutablePointer<Float>) {
+                                  geometry: CommonModeBlock, options o: DarkOptions, into out: UnsafeMutablePointer<Float>,
+                                  frameStride: Int? = nil) {
+        let stride = frameStride ?? pixels
         let groups = geometry.groupsPerFrame
         var values = [[Float]](repeating: [], count: groups)
         for p in 0..<pixels {
-            let v = Float(frames[f * pixels + p] & o.dataMask)
+            let v = Float(frames[f * stride + p] & o.dataMask)
             if v >= g.lo[p] && v <= g.hi[p] { values[cmGroup(p, geometry)].append(v - g.ref[p]) }
         }
         for k in 0..<groups {
@@ -238,5 +313,14 @@ public enum DarkKernel {
         case .column: panels * cols
         case .bank: panels * ((rows + bankRows - 1) / bankRows) * ((cols + bankCols - 1) / bankCols)
         }
+    }
+}
+
+extension SIMD16 where Scalar == Float {
+    /// Lane-wise conversion of integral float values to Int32.
+    @inline(__always) func toInt() -> SIMD16<Int32> {
+        var r = SIMD16<Int32>.zero
+        for i in 0..<16 { r[i] = Int32(self[i]) }
+        return r
     }
 }
