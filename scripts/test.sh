@@ -39,12 +39,6 @@ if ! swift build --build-tests > "$run_dir/build.log" 2>&1; then
   echo "test: build failed (full log: $run_dir/build.log)" >&2; exit 1
 fi
 grep -E 'warning:' "$run_dir/build.log" | grep -v 'Source files for target' | head -20 || true
-if [ -n "${condor_prefix:-}" ]; then
-  # HTCondor jobs run in the pool's Debian 13 chroot: give them this calibctl and the libraries it lacks there.
-  CALIBCTL_TEST_CONDOR_WORKER=$(scripts/condor-worker-runtime.sh "$condor_prefix" "$(swift build --show-bin-path)/calibctl") \
-    || echo "test: scripts/condor-worker-runtime.sh failed; the HTCondor workflow test will report it" >&2
-  export CALIBCTL_TEST_CONDOR_WORKER
-fi
 
 if ((${#sched_pids[@]})); then
   step "waiting for the schedulers"
@@ -57,6 +51,10 @@ if ((${#sched_pids[@]})); then
     tail -1 "$log"
   done
   export CALIBCTL_TEST_SLURM="$slurm_prefix" CALIBCTL_TEST_CONDOR="$condor_prefix"
+  # HTCondor jobs run in the pool's Debian 13 chroot: give them this calibctl and the libraries it lacks there.
+  CALIBCTL_TEST_CONDOR_WORKER=$(scripts/condor-worker-runtime.sh "$condor_prefix" "$(swift build --show-bin-path)/calibctl") \
+    || echo "test: scripts/condor-worker-runtime.sh failed; the HTCondor workflow test will report it" >&2
+  export CALIBCTL_TEST_CONDOR_WORKER
 fi
 
 step "running tests"
