@@ -51,6 +51,10 @@ if ((${#sched_pids[@]})); then
     tail -1 "$log"
   done
   export CALIBCTL_TEST_SLURM="$slurm_prefix" CALIBCTL_TEST_CONDOR="$condor_prefix"
+  # HTCondor jobs run in the pool's Debian 13 chroot: give them this calibctl and the libraries it lacks there.
+  CALIBCTL_TEST_CONDOR_WORKER=$(scripts/condor-worker-runtime.sh "$condor_prefix" "$(swift build --show-bin-path)/calibctl") \
+    || echo "test: scripts/condor-worker-runtime.sh failed; the HTCondor workflow test will report it" >&2
+  export CALIBCTL_TEST_CONDOR_WORKER
 fi
 
 step "running tests"

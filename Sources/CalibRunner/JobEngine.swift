@@ -172,7 +172,10 @@ public final class JobEngine {
         var seq = try database.first("SELECT next_submission FROM job_sets WHERE id = ?", js.id)?.int("next_submission") ?? 1
         let now = Date().timeIntervalSince1970
         for group in groups {
-            let submission = "\(js.name).s\(seq)"
+            // The random token makes the name unique beyond this workspace: another workspace (or user) on the same
+            // Slurm cluster or HTCondor pool may have a job set of the same name, whose jobs `findSubmitted` must never
+            // adopt. It is recorded with the attempts before the scheduler is called, so crash recovery still works.
+            let submission = "\(js.name).s\(seq)-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
             seq += 1
             for it in group {
                 try database.run("""

@@ -59,9 +59,11 @@ public enum JobFiles {
         return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
-    /// Creates a directory and its parents.
+    /// Creates a directory and its parents with mode 0777 minus the umask, as mkdir(1) and FileManager do: the
+    /// caller's umask decides who may write there (022 -> 0755; a shared-group umask 002 -> 0775; the HTCondor
+    /// workflow test uses 000 so that the pool's unprivileged user can write its outputs).
     public static func mkdirs(_ path: String) throws {
-        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        if mkdir(path, 0o777) == 0 || errno == EEXIST { return }
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw JobError.io(path: path, detail: "cannot create directory: \(error.localizedDescription)")
         }

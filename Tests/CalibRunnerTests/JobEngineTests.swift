@@ -80,6 +80,28 @@ struct EngineFixture {
         #expect(try e.database.first("SELECT COUNT(*) AS n FROM attempts")?.int("n") == 5)
     }
 
+    /// Two workspaces share one batch system (here one local scheduler root, as two workspaces share a Slurm cluster
+    /// or an HTCondor pool) and both have a job set of the same name: each runs its own jobs; the second never adopts
+    /// the first one's submission through `findSubmitted`.
+    @Test func sameJobSetNameInTwoWorkspacesRunsTwice() throws {
+        let a = EngineFixture(), b = EngineFixture()
+        let shared = a.local
+        let ea = try a.engine(shared), eb = try b.engine(shared)
+        try a.create(ea, "same", ["echo x >> {dir}/runs"])
+        try b.create(eb, "same", ["echo x >> {dir}/runs"])
+        try ea.submit(jobSet: "same")
+        try eb.submit(jobSet: "same")
+        #expect(try a.wait(ea, "same").counts == ["succeeded": 1])
+        #expect(try b.wait(eb, "same").counts == ["succeeded": 1])
+        #expect(a.runs("same", 1) == [1] && b.runs("same", 1) == [1])
+        // Adopting the other workspace's jobs would show as a missing-output first attempt, then a retry.
+        for e in [ea, eb] {
+            #expect(try e.database.first("SELECT COUNT(*) AS n FROM attempts")?.int("n") == 1)
+        }
+        let names = try [ea, eb].map { try $0.database.first("SELECT submission FROM attempts")?.text("submission") ?? "" }
+        #expect(names[0] != names[1] && names.allSatisfy { $0.hasPrefix("same.s1-") }, "\(names)")
+    }
+
     @Test func changedOutputIsMissingOutputAndRetried() throws {
         let f = EngineFixture()
         let e = try f.engine(f.local)

@@ -4,8 +4,9 @@ import Foundation
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
 
-    public init(_ prefix: String = "calibctl-test") {
-        let base = ProcessInfo.processInfo.environment["CALIBCTL_TEST_TMP"] ?? NSTemporaryDirectory()
+    /// - Parameter base: the parent directory; default $CALIBCTL_TEST_TMP, else the system's temporary directory.
+    public init(_ prefix: String = "calibctl-test", in base: String? = nil) {
+        let base = base ?? ProcessInfo.processInfo.environment["CALIBCTL_TEST_TMP"] ?? NSTemporaryDirectory()
         path = (base as NSString).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }

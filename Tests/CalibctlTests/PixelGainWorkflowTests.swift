@@ -11,9 +11,15 @@ struct PixelGainWorkflowScenario {
     let scheduler: String
     let root: String
     let environment: [String: String]
+    /// Runs every calibctl command through this program and arguments (the binary and its arguments follow),
+    /// e.g. a shell that sets the umask first; empty: the binary directly.
+    var launcher: [String] = []
 
     func cli(_ args: [String], expect status: Int32? = 0, _ comment: String = "") throws -> ProcessResult {
-        let r = try calibctl(args, environment: environment, currentDirectory: root)
+        let r = launcher.isEmpty
+            ? try calibctl(args, environment: environment, currentDirectory: root)
+            : try runProcess(launcher[0], Array(launcher.dropFirst()) + [TestPaths.calibctl] + args,
+                             environment: environment, currentDirectory: root)
         if let status {
             #expect(r.status == status, "calibctl \(args.joined(separator: " ")) exited \(r.status) \(comment)\nstdout: \(r.stdout)\nstderr: \(r.stderr)")
         }
@@ -162,6 +168,36 @@ struct PixelGainWorkflowScenario {
             "CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store",
             "SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0",
         ]).run()
+    }
+
+    /// The same workflow with the FED jobs on the real HTCondor pool that scripts/test.sh starts
+    /// (CALIBCTL_TEST_CONDOR=PREFIX). The pool's jobs run inside its Debian 13 chroot as the unprivileged pool user:
+    /// the worker is calibctl through scripts/condor-worker-runtime.sh's wrapper (CALIBCTL_TEST_CONDOR_WORKER, set by
+    /// scripts/test.sh; made here when missing), and the workflow lives under PREFIX/shared, which the chroot sees at
+    /// the same path.
+    @Test func htcondorScheduler() throws {
+        let env = ProcessInfo.processInfo.environment
+        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
+        guard let prefix = env["CALIBCTL_TEST_CONDOR"] else {
+            Issue.record("CALIBCTL_TEST_CONDOR is not set: run the tests with scripts/test.sh, which starts HTCondor")
+            return
+        }
+        var worker = env["CALIBCTL_TEST_CONDOR_WORKER"] ?? ""
+        if worker.isEmpty {
+            let made = try runProcess(TestPaths.packageRoot + "/scripts/condor-worker-runtime.sh", [prefix, TestPaths.calibctl])
+            try #require(made.status == 0, "scripts/condor-worker-runtime.sh \(prefix) failed: \(made.stderr)")
+            worker = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        // The CLI runs here as root, the FED jobs as the pool's user: the workflow directory is world-writable and the
+        // CLI runs with umask 000, so everything it creates below (job, shard, scheduler and output directories) is
+        // writable by the jobs too. Nothing here is shared with other users, and it keeps the CLI and the job engine
+        // exactly as in production (no chown or chmod of calibctl's files behind its back).
+        let tmp = TemporaryDirectory("pixelgain-condor", in: prefix + "/shared")
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: tmp.path)
+        try PixelGainWorkflowScenario(scheduler: "htcondor", root: tmp.path, environment: [
+            "CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store",
+            "CALIBCTL_HTCONDOR_BIN": prefix + "/bin", "CALIBCTL_POLL_INTERVAL": "0", "CALIBCTL_WORKER": worker + " job run",
+        ], launcher: ["/bin/sh", "-c", "umask 000 && exec \"$0\" \"$@\""]).run()
     }
 
     /// The summary renders in a real browser: headless Chromium parses it (its DOM holds the SVG charts) and
