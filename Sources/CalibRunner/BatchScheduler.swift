@@ -121,6 +121,15 @@ public protocol BatchScheduler: Sendable {
 
     /// Cancels these jobs (SIGTERM, then SIGKILL after a grace period where the scheduler supports it).
     func cancel(_ batchIDs: [String]) throws
+
+    /// True when the scheduler reports some jobs as failed while they still sit in its queue (HTCondor holds a job
+    /// that hit its time or memory limit or could not start): the engine then removes them with `cancel` once it
+    /// has recorded the failure, so they neither occupy the queue nor run again if someone releases them.
+    var keepsFailedJobsQueued: Bool { get }
+}
+
+extension BatchScheduler {
+    public var keepsFailedJobsQueued: Bool { false }
 }
 
 /// Scheduler failures: the batch system is unreachable or refused a command.

@@ -10,6 +10,8 @@ import Foundation
 /// reported as failed while still in the queue (held): the caller removes them with `cancel`.
 public struct HTCondorScheduler: BatchScheduler {
     public let name = "htcondor"
+    /// Held jobs (time, memory, launch failures) are reported failed but stay queued until `condor_rm`.
+    public var keepsFailedJobsQueued: Bool { true }
     public let minimumPollInterval: TimeInterval
     /// How to run condor_submit/condor_q/condor_history/condor_rm (bin directory with wrappers, timeout).
     public let tools: SchedulerTools

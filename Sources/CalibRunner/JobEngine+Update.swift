@@ -50,9 +50,20 @@ extension JobEngine {
                     ON CONFLICT(scheduler) DO UPDATE SET last_poll = excluded.last_poll, jobs = excluded.jobs, ok = 1,
                     detail = NULL
                     """, name, now, rows.count)
+                var failedInQueue: [String] = []
                 for r in rows {
                     guard let b = r.text("batch_id"), let o = observed[b] else { continue }
-                    if try apply(o, to: r) { report.transitions += 1 }
+                    if try apply(o, to: r) {
+                        report.transitions += 1
+                        if o.state == .failed && sched.keepsFailedJobsQueued { failedInQueue.append(b) }
+                    }
+                }
+                // One call removes every job that failed but is still queued (held); the failure is recorded first,
+                // so a crash in between only leaves a held job that the next update removes again.
+                if !failedInQueue.isEmpty {
+                    do { try sched.cancel(failedInQueue) } catch {
+                        report.errors.append("\(name): could not remove \(failedInQueue.count) failed job(s) still queued: \(error)")
+                    }
                 }
             }
         }

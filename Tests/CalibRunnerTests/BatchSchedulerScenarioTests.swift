@@ -118,7 +118,15 @@ struct BatchSchedulerScenarioTests {
                                                         withIntermediateDirectories: true)
                 chownAll(ws.home)
             },
-            cleanup: { _ = try? Self.script("condor-down.sh", [prefix, "--purge"]) })
+            cleanup: { _ = try? Self.script("condor-down.sh", [prefix, "--purge"]) },
+            queueCheck: {
+                // The time-limited first attempt was held by HTCondor; the engine must have removed it.
+                let q = try runProcess(prefix + "/bin/condor_q", ["-allusers", "-af:j", "JobStatus", "HoldReason"],
+                                       currentDirectory: home)
+                #expect(q.status == 0, "\(q.stderr)")
+                let held = q.stdout.split(separator: "\n").filter { $0.split(separator: " ").dropFirst().first == "5" }
+                #expect(held.isEmpty, "held jobs left in the queue: \(held)")
+            })
         try SchedulerScenarios.run(h)
     }
 }
