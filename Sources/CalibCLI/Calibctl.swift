@@ -55,6 +55,12 @@ enum CommandRegistry {
 /// The process entry point: parses, runs, renders errors on stderr with the documented exit codes.
 public enum CalibctlMain {
     public static func run(_ arguments: [String]? = nil) -> Never {
+        let missing = CPUFeatures.missingOnThisMachine()
+        if !missing.isEmpty {
+            Diagnostics.error("this calibctl was built for x86-64-v3 CPUs and this CPU lacks \(missing.joined(separator: ", "))")
+            Diagnostics.note("fix: build calibctl on this machine without -march=x86-64-v3 (Package.swift, numericFlags)")
+            exit(ExitStatus.unavailable.rawValue)
+        }
         do {
             var command = try Calibctl.parseAsRoot(arguments)
             try command.run()

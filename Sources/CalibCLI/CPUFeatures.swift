@@ -1,0 +1,24 @@
+import Foundation
+
+/// The numeric kernels are compiled for x86-64-v3 (AVX2 + FMA, Package.swift `numericFlags`); on an older CPU they
+/// would die with SIGILL in the middle of a job. calibctl checks at start-up and says so instead.
+enum CPUFeatures {
+    static let required = ["avx2", "fma", "bmi2"]
+
+    /// The required flags missing from a `/proc/cpuinfo` `flags` line.
+    static func missing(inFlags flags: String) -> [String] {
+        let have = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+        return required.filter { !have.contains($0) }
+    }
+
+    /// Missing flags of this machine's first CPU; empty when they are all there or when this is not x86-64 Linux.
+    static func missingOnThisMachine() -> [String] {
+        #if arch(x86_64) && os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        return missing(inFlags: String(line))
+        #else
+        return []
+        #endif
+    }
+}
