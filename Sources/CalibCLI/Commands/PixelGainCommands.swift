@@ -225,7 +225,7 @@ struct VCalCommand: ParsableCommand {
             discussion: "electrons = slope * VCal * 6.5 + offset.\n\nExample: calibctl vcal put VCal_2026_v1 --runs 1- --correction 1.08")
         @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
         @Argument(help: "Tag name.") var tag: String
-        @Option(help: "Validity (100-200, 100-, -200, all).") var runs = "all"
+        @Option(parsing: .unconditional, help: "Validity (100-200, 100-, -200, all).") var runs = "all"
         @Option(help: "Radiation correction of the BPix L1 slope.") var correction = 1.0
 
         func run() throws {

@@ -177,7 +177,7 @@ struct StoreLint: ParsableCommand {
     @OptionGroup var ws: WorkspaceOptions
     @Argument var detector: String?
     @Argument var type: String?
-    @Option(help: "The runs that must be covered.") var runs: String
+    @Option(parsing: .unconditional, help: "The runs that must be covered.") var runs: String
     @Option(help: "Only this tag.") var tag: String?
     @Flag(help: "Count overlaps and open ends as failures too.") var strict = false
     @Flag(help: "Print JSON.") var json = false
