@@ -120,4 +120,21 @@ import Testing
         r = try run(["campaign", "list"])
         #expect(r.stdout.contains("gain") && r.stdout.contains("2/7"))
     }
+
+    @Test func helpTeachesAndBareChecklistsShow() throws {
+        for args in [["checklist", "--help"], ["step", "--help"], ["campaign", "create", "--help"], ["report", "--help"],
+                     ["checklist", "graph", "--help"]] {
+            let h = try calibctl(args)
+            #expect(h.status == 0 && h.stdout.contains("Example"), "\(args)")
+        }
+        let verbs = try calibctl(["step", "--help"]).stdout
+        for v in ["start", "done", "approve", "fail", "skip", "reopen", "log", "metrics", "effort"] {
+            #expect(verbs.contains("  \(v) "), "\(v)")
+        }
+        let r = try calibctl(["checklist", "show", Self.checklists + "/lcls-dark.yaml", "--json"])
+        let obj = try Self.json(r) as? [String: Any]
+        #expect(r.status == 0 && obj?["readyNow"] as? [String] == ["dark-runs"] && obj?["campaign"] == nil)
+        #expect(obj?["criticalPath"] as? [String] == ["dark-runs", "dark-process", "pedestals", "pixel-status",
+                                                       "compare-previous", "deploy"])
+    }
 }
