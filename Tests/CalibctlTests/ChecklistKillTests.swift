@@ -28,6 +28,9 @@ import Testing
             return Int(seed % UInt64(n))
         }
         var killed = 0, finished = 0
+        // Kill within the time a command really takes on this machine (measured on the commands left alone), so the
+        // kills land mid-flight on a fast idle machine as on a loaded one.
+        var typicalMicros: UInt32 = 100_000
         for command in script {
             let args = command + ["--home", home]
             let p = Process()
@@ -35,12 +38,15 @@ import Testing
             p.arguments = args
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
+            let t0 = Date()
             try p.run()
-            if next(2) == 0 {
-                usleep(UInt32(next(250_000)))
+            let victim = next(2) == 0
+            if victim {
+                usleep(UInt32(next(Int(typicalMicros) * 8 / 10)))
                 kill(p.processIdentifier, SIGKILL)
             }
             p.waitUntilExit()
+            if !victim { typicalMicros = max(20_000, UInt32(Date().timeIntervalSince(t0) * 1_000_000)) }
             if p.terminationReason == .uncaughtSignal { killed += 1 } else { finished += 1 }
         }
         #expect(killed > 5, "the test must actually kill commands mid-flight")
