@@ -1,5 +1,6 @@
 import CalibCore
 import CalibIO
+import CalibRunner
 import Foundation
 
 /// Every path and attribute of the merged run file (`gain_run<RUN>.h5`, the `hadd` step). docs/formats.md.
@@ -43,7 +44,7 @@ extension PixelGainWorkflow {
         let results = try jobs.engine.results(jobSet: c.jobSet)
         for r in results {
             for o in r.outputs {
-                let sha = try FileDigest.sha256(path: o.path)
+                let sha = try JobFiles.sha256(ofFile: o.path)
                 guard sha == o.sha256 else {
                     throw WorkflowError.verifyFailed(path: o.path, detail: "SHA-256 \(sha.prefix(12)) differs from the job's record \(o.sha256.prefix(12))")
                 }
@@ -131,14 +132,11 @@ extension PixelGainWorkflow {
         }
         try check.close()
         try AtomicFile.commit(temporary: tmp, to: target)
-        let sha = try FileDigest.sha256(path: target)
+        let sha = try JobFiles.sha256(ofFile: target)
+        let mergedBytes = JobFiles.size(target) ?? 0
         try finishStep(c, Self.stepMerge, metrics: ["failed_shards": 0, "modules": Double(M), "pixels": Double(P)],
-                       effort: EffortRecord(runs: 1, jobs: 0, diskBytesWritten: fileSize(target), diskBytesHeld: fileSize(target)))
+                       effort: EffortRecord(runs: 1, jobs: 0, diskBytesWritten: mergedBytes, diskBytesHeld: mergedBytes))
         return MergeReport(run: run, output: target, feds: c.feds.count, modules: M, pixels: P, verified: true, sha256: sha)
-    }
-
-    func fileSize(_ p: String) -> Int64 {
-        ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? NSNumber)?.int64Value ?? 0
     }
 
     /// Starts a campaign step if it is ready (or stale with its prerequisites done); leaves it alone otherwise.
@@ -156,18 +154,5 @@ extension PixelGainWorkflow {
         try campaigns.recordMetrics(campaign: c.campaign, step: step, metrics: metrics)
         if let effort { try campaigns.recordEffort(campaign: c.campaign, step: step, effort: effort) }
         try campaigns.apply(.done, campaign: c.campaign, step: step)
-    }
-}
-
-/// SHA-256 of a file, streamed in 4 MiB blocks.
-enum FileDigest {
-    static func sha256(path: String) throws -> String {
-        guard let h = FileHandle(forReadingAtPath: path) else {
-            throw WorkflowError.verifyFailed(path: path, detail: "cannot open")
-        }
-        defer { try? h.close() }
-        var hasher = SHA256Hasher()
-        while let d = try h.read(upToCount: 4 << 20), !d.isEmpty { d.withUnsafeBytes { hasher.update($0) } }
-        return hasher.finalizeHex()
     }
 }

@@ -1,5 +1,6 @@
 import CalibCore
 import CalibIO
+import CalibRunner
 import CalibStore
 import Foundation
 
@@ -120,7 +121,7 @@ extension PixelGainWorkflow {
         let fitSHAs = try jobs.engine.results(jobSet: c.jobSet).flatMap(\.outputs).map { "\($0.name)=\($0.sha256)" }
         let provenanceComment = [
             comment, "run \(run)", "feds \(c.feds.map(String.init).joined(separator: ","))",
-            "vcal tag \(c.vcalTag) (\(c.vcalPayload.prefix(16)))", "merged \(try FileDigest.sha256(path: d.path))",
+            "vcal tag \(c.vcalTag) (\(c.vcalPayload.prefix(16)))", "merged \(try JobFiles.sha256(ofFile: d.path))",
             "fit outputs " + fitSHAs.joined(separator: " "), "calibctl \(CalibctlVersion.string)",
             "config " + String(decoding: (try? Self.compactEncoder.encode(c)) ?? Data(), as: UTF8.self),
         ].filter { !$0.isEmpty }.joined(separator: "; ")
