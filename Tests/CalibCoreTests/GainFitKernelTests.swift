@@ -23,6 +23,52 @@ import Testing
         }
     }
 
+    /// The interleaved layout (the kernel's native one) gives the same bits as pixel-major input, on the vector path
+    /// and the scalar path, at every awkward length and for a range that starts inside a 16-pixel group.
+    @Test(arguments: [0, 1, 15, 16, 17, 33, 4099])
+    func interleavedMatchesPixelMajor(length: Int) {
+        let d = ScanData(rows: 64, cols: 65, seed: 12, defects: 0.02)
+        let a = FitOutput(length), b = FitOutput(length), c = FitOutput(length), e = FitOutput(length)
+        d.withBlock(count: length) { pm in
+            d.x.withUnsafeBufferPointer { x in a.with { GainFitKernel.fitVector(pm, x: x.baseAddress!, range: 0..<length, into: $0) } }
+        }
+        d.withInterleavedBlock(count: length) { il in
+            d.x.withUnsafeBufferPointer { x in
+                b.with { GainFitKernel.fitVector(il, x: x.baseAddress!, range: 0..<length, into: $0) }
+                c.with { GainFitKernel.fitScalar(il, x: x.baseAddress!, range: 0..<length, into: $0) }
+                let cut = Swift.min(length, 5)
+                e.with { o in
+                    GainFitKernel.fitVector(il, x: x.baseAddress!, range: 0..<cut, into: o)
+                    GainFitKernel.fitVector(il, x: x.baseAddress!, range: cut..<length, into: o)
+                }
+            }
+        }
+        for o in [b, c, e] {
+            #expect(o.status == a.status)
+            #expect(o.npoints == a.npoints)
+            #expect(o.gain.map(\.bitPattern) == a.gain.map(\.bitPattern))
+            #expect(o.pedestal.map(\.bitPattern) == a.pedestal.map(\.bitPattern))
+            #expect(o.chi2.map(\.bitPattern) == a.chi2.map(\.bitPattern))
+        }
+    }
+
+    /// interleave puts pixel p, point k at group * 16 * points + k * 16 + lane, and zeroes the padding lanes.
+    @Test func interleaveLayout() {
+        let P = 21, N = 9
+        let src = (0..<(P * N)).map { Float($0) }
+        var dst = [Float](repeating: -1, count: GainScanBlock.interleavedCount(pixels: P, points: N))
+        #expect(dst.count == 32 * N)
+        src.withUnsafeBufferPointer { s in
+            dst.withUnsafeMutableBufferPointer { GainScanBlock.interleave(s.baseAddress!, pixels: P, points: N, into: $0.baseAddress!) }
+        }
+        for p in 0..<32 {
+            for k in 0..<N {
+                let v = dst[(p / 16) * 16 * N + k * 16 + p % 16]
+                #expect(v == (p < P ? Float(p * N + k) : 0), "pixel \(p) point \(k)")
+            }
+        }
+    }
+
     /// The threaded driver gives the same results as one thread.
     @Test func threadedMatchesSingleThread() {
         let d = ScanData(rows: 80, cols: 104, seed: 5)

@@ -37,6 +37,30 @@ struct ScanData {
     }
 }
 
+extension ScanData {
+    /// Runs `body` with an interleaved copy (GainScanLayout.interleaved) of the first `count` pixels.
+    func withInterleavedBlock<R>(count: Int? = nil, _ body: (GainScanBlock) -> R) -> R {
+        let P = count ?? pixels
+        let c = GainScanBlock.interleavedCount(pixels: P, points: points)
+        var copies = [[Float]](repeating: [Float](repeating: .nan, count: c), count: 3)
+        for (a, src) in [n, sum, sumsq].enumerated() {
+            src.withUnsafeBufferPointer { s in
+                copies[a].withUnsafeMutableBufferPointer { d in
+                    GainScanBlock.interleave(s.baseAddress!, pixels: P, points: points, into: d.baseAddress!)
+                }
+            }
+        }
+        return copies[0].withUnsafeBufferPointer { nb in
+            copies[1].withUnsafeBufferPointer { sb in
+                copies[2].withUnsafeBufferPointer { qb in
+                    body(GainScanBlock(n: nb.baseAddress!, sum: sb.baseAddress!, sumsq: qb.baseAddress!,
+                                       pixels: P, points: points, layout: .interleaved))
+                }
+            }
+        }
+    }
+}
+
 /// Owned output arrays of a fit.
 final class FitOutput {
     var gain: [Float], pedestal: [Float], chi2: [Float], npoints: [UInt8], status: [UInt8]

@@ -11,12 +11,18 @@ public struct GainFitBenchmark: Sendable {
         public var threads: Int
         public var memoryReadGBps1Thread: Double
         public var memoryReadGBpsAllThreads: Double
+        /// The SIMD kernel on its native layout (GainScanLayout.interleaved), all threads.
         public var vectorSeconds: Double
         public var vectorGBps: Double
         public var vectorFractionOfBandwidth: Double
         public var vector1ThreadSeconds: Double
         public var vector1ThreadGBps: Double
         public var vector1ThreadFractionOf1ThreadBandwidth: Double
+        /// The same fit on pixel-major input (the file layout; the kernel transposes 16 pixels at a time), all threads.
+        public var pixelMajorSeconds: Double
+        public var pixelMajorGBps: Double
+        public var pixelMajorFractionOfBandwidth: Double
+        public var pixelMajorSpeedupOverNumpy: Double?
         public var scalar1ThreadGBps: Double
         /// One thread, measured in thread CPU time (what the core does when it is not shared).
         public var vector1ThreadCPUGBps: Double
@@ -25,6 +31,8 @@ public struct GainFitBenchmark: Sendable {
         public var speedupOverNumpy: Double?
         public var numpyMedianGain: Double?
         public var swiftMedianGain: Double
+        /// Pixels whose gain or status differ between the native and the pixel-major run (0 expected).
+        public var layoutMismatches: Int
         public var loadAverage: String
     }
 
@@ -72,14 +80,29 @@ public struct GainFitBenchmark: Sendable {
         let bw1 = MemoryBandwidth.measureRead(threads: 1)
         let bwN = MemoryBandwidth.measureRead(threads: threads)
         progress("timing the SIMD kernel")
-        let tN = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: threads) }
-        let t1 = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: 1) }
-        let tc = Stopwatch.bestThreadCPU(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: 1) }
+        // The kernel's native layout: 16-pixel groups, one vector per point (GainScanLayout.interleaved).
+        let icount = GainScanBlock.interleavedCount(pixels: P, points: np)
+        let inter = UnsafeMutablePointer<Float>.allocate(capacity: 3 * icount)
+        defer { inter.deallocate() }
+        for a in 0..<3 { GainScanBlock.interleave(data + a * per, pixels: P, points: np, into: inter + a * icount) }
+        let native = GainScanBlock(n: inter, sum: inter + icount, sumsq: inter + 2 * icount, pixels: P, points: np,
+                                   layout: .interleaved)
+        let tN = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: threads) }
+        let t1 = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: 1) }
+        let tc = Stopwatch.bestThreadCPU(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: 1) }
+        let tP = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: threads) }
         let sub = min(P, 200_000)
         let ts = x.withUnsafeBufferPointer { xb in
             Stopwatch.best(repeats: 2) { GainFitKernel.fitScalar(block, x: xb.baseAddress!, range: 0..<sub, into: out) }
         }
         GainFitKernel.fit(block, x: x, into: out, threads: threads)
+        // Both layouts must give the same bits (the results of the pixel-major run stay in `out`).
+        let chk = UnsafeMutablePointer<Float>.allocate(capacity: P), chkS = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * P)
+        defer { chk.deallocate(); chkS.deallocate() }
+        GainFitKernel.fit(native, x: x, into: GainFitResults(gain: chk, pedestal: outF + P, chi2ndf: outF + 2 * P,
+                                                                npoints: chkS, status: chkS + P), threads: threads)
+        var layoutMismatches = 0
+        for p in 0..<P where chk[p].bitPattern != outF[p].bitPattern || chkS[P + p] != outB[P + p] { layoutMismatches += 1 }
         var gains: [Float] = []
         for p in 0..<P where GainPixelStatus(rawValue: out.status[p])?.hasUsableFit == true { gains.append(out.gain[p]) }
         gains.sort()
@@ -90,8 +113,11 @@ public struct GainFitBenchmark: Sendable {
             vectorSeconds: tN, vectorGBps: Double(bytes) / tN / 1e9, vectorFractionOfBandwidth: Double(bytes) / tN / bwN,
             vector1ThreadSeconds: t1, vector1ThreadGBps: Double(bytes) / t1 / 1e9,
             vector1ThreadFractionOf1ThreadBandwidth: Double(bytes) / t1 / bw1,
+            pixelMajorSeconds: tP, pixelMajorGBps: Double(bytes) / tP / 1e9,
+            pixelMajorFractionOfBandwidth: Double(bytes) / tP / bwN, pixelMajorSpeedupOverNumpy: nil,
             scalar1ThreadGBps: Double(sub * np * 12) / ts / 1e9, vector1ThreadCPUGBps: Double(bytes) / tc / 1e9,
             numpySeconds: nil, numpyGBps: nil, speedupOverNumpy: nil, numpyMedianGain: nil, swiftMedianGain: swiftMedian,
+            layoutMismatches: layoutMismatches,
             loadAverage: (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
         if let python {
@@ -110,6 +136,7 @@ public struct GainFitBenchmark: Sendable {
             if let s = r["seconds"] {
                 result.numpyGBps = Double(bytes) / s / 1e9
                 result.speedupOverNumpy = s / tN
+                result.pixelMajorSpeedupOverNumpy = s / tP
             }
         }
         return result

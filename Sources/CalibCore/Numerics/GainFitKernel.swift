@@ -1,16 +1,60 @@
 import Foundation
 
-/// Pixel-major scan data of a block of pixels: `n`, `sum`, `sumsq` each hold `pixels * points` floats, the points of
-/// one pixel contiguous ([pixel][point], the file layout).
+/// How the points of a block's pixels are laid out in memory.
+public enum GainScanLayout: Sendable, Equatable {
+    /// `[pixel][point]`: the points of one pixel are contiguous (the gain-scan file layout).
+    case pixelMajor
+    /// `[group][point][16]`: groups of `GainFitKernel.lanes` (16) pixels, each group holding one 16-pixel vector per
+    /// point (structure of arrays inside the group, the SIMD kernel's native layout). The arrays are padded to whole
+    /// groups: `GainScanBlock.interleavedCount(pixels:points:)` floats each.
+    case interleaved
+}
+
+/// Scan data of a block of pixels: `n`, `sum`, `sumsq` each hold the `pixels * points` floats in `layout` order.
 public struct GainScanBlock: @unchecked Sendable {
     public let n: UnsafePointer<Float>
     public let sum: UnsafePointer<Float>
     public let sumsq: UnsafePointer<Float>
     public let pixels: Int
     public let points: Int
+    public let layout: GainScanLayout
 
-    public init(n: UnsafePointer<Float>, sum: UnsafePointer<Float>, sumsq: UnsafePointer<Float>, pixels: Int, points: Int) {
+    public init(n: UnsafePointer<Float>, sum: UnsafePointer<Float>, sumsq: UnsafePointer<Float>, pixels: Int, points: Int,
+                layout: GainScanLayout = .pixelMajor) {
         self.n = n; self.sum = sum; self.sumsq = sumsq; self.pixels = pixels; self.points = points
+        self.layout = layout
+    }
+
+    /// Floats per array of an interleaved block (pixels rounded up to whole 16-pixel groups).
+    public static func interleavedCount(pixels: Int, points: Int) -> Int {
+        (pixels + GainFitKernel.lanes - 1) / GainFitKernel.lanes * GainFitKernel.lanes * points
+    }
+
+    /// Offset of pixel `p`'s first point, and the distance between its consecutive points.
+    @inline(__always) func offset(ofPixel p: Int) -> (start: Int, stride: Int) {
+        switch layout {
+        case .pixelMajor: return (p * points, 1)
+        case .interleaved:
+            let L = GainFitKernel.lanes
+            return ((p / L) * L * points + p % L, L)
+        }
+    }
+
+    /// Copies pixel-major arrays (`pixels * points` floats each) into interleaved ones
+    /// (`interleavedCount(pixels:points:)` floats each; the padding lanes of the last group are set to 0).
+    public static func interleave(_ src: UnsafePointer<Float>, pixels: Int, points: Int,
+                                  into dst: UnsafeMutablePointer<Float>) {
+        let L = GainFitKernel.lanes
+        var p = 0
+        while p + L <= pixels {
+            GainFitKernel.transpose16(src + p * points, points: points, into: dst + p * points)
+            p += L
+        }
+        if p < pixels {
+            let g = dst + p * points
+            g.initialize(repeating: 0, count: L * points)
+            for j in 0..<(pixels - p) { for k in 0..<points { g[k * L + j] = src[(p + j) * points + k] } }
+        }
     }
 }
 
@@ -42,10 +86,17 @@ public struct GainPixelFit: Sendable, Equatable {
 /// reference `fitPixelScalar` next to it. Both evaluate the same operations in the same order, so they agree
 /// bit for bit on every pixel the vector path handles; pixels with missing points (n <= 1) or needing the fallback
 /// selection go through the scalar code. See docs/numerics.md for the algorithm.
+///
+/// The vector path reads interleaved data directly (one contiguous 64-byte load per point and array, three sequential
+/// streams). Pixel-major data (the file layout) is transposed 16 pixels at a time into a 5.6 kB scratch in L1 with
+/// 8 x 8 register transposes, so the data are still read from memory once. Lane masks are Int32 vectors (0 or -1)
+/// built from native compares: logical operations on `SIMDMask` values of 16 lanes went through packed bytes.
 public enum GainFitKernel {
     /// SIMD width in pixels.
     public static let lanes = 16
     typealias V = SIMD16<Float>
+    typealias VI = SIMD16<Int32>
+    typealias VM = SIMDMask<SIMD16<Int32>>
 
     /// Fits every pixel of `block` using `threads` workers (pixel ranges of 4096). `x` holds the injected charge in
     /// electrons per point.
@@ -80,8 +131,9 @@ public enum GainFitKernel {
     }
 
     static func fitPixel(_ b: GainScanBlock, x: UnsafePointer<Float>, pixel p: Int, options: GainFitOptions) -> GainPixelFit {
-        let o = p * b.points
-        return fitPixelScalar(n: b.n + o, sum: b.sum + o, sumsq: b.sumsq + o, x: x, points: b.points, options: options)
+        let (o, stride) = b.offset(ofPixel: p)
+        return fitPixelScalar(n: b.n + o, sum: b.sum + o, sumsq: b.sumsq + o, x: x, points: b.points,
+                              stride: stride, options: options)
     }
 
     /// Vector kernel over a pixel range; groups of 16 pixels, scalar for the tail and for irregular pixels.
@@ -91,92 +143,119 @@ public enum GainFitKernel {
         guard np >= 4 else { fitScalar(block, x: x, range: range, options: options, into: out); return }
         withUnsafeTemporaryAllocation(of: V.self, capacity: 5 * np) { buf in
             let tn = buf.baseAddress!, ts = tn + np, tq = ts + np, ty = tq + np, tw = ty + np
+            let fn = UnsafeMutableRawPointer(tn).assumingMemoryBound(to: Float.self)
+            let fs = UnsafeMutableRawPointer(ts).assumingMemoryBound(to: Float.self)
+            let fq = UnsafeMutableRawPointer(tq).assumingMemoryBound(to: Float.self)
             var p = range.lowerBound
+            if block.layout == .interleaved, p % lanes != 0 {  // vector groups start at group boundaries
+                let aligned = Swift.min(range.upperBound, (p + lanes - 1) / lanes * lanes)
+                fitScalar(block, x: x, range: p..<aligned, options: options, into: out)
+                p = aligned
+            }
             while p + lanes <= range.upperBound {
-                transpose(block, first: p, n: tn, s: ts, q: tq)
-                fitGroup(first: p, points: np, tn: tn, ts: ts, tq: tq, ty: ty, tw: tw, x: x, options: options,
-                         block: block, out: out)
+                if block.layout == .interleaved {
+                    let g = p * np
+                    fitGroup(first: p, points: np, n: block.n + g, s: block.sum + g, q: block.sumsq + g,
+                             stride: lanes, ty: ty, tw: tw, x: x, options: options, block: block, out: out)
+                } else {
+                    let src = p * np
+                    transpose16(block.n + src, points: np, into: fn)
+                    transpose16(block.sum + src, points: np, into: fs)
+                    transpose16(block.sumsq + src, points: np, into: fq)
+                    fitGroup(first: p, points: np, n: fn, s: fs, q: fq, stride: lanes, ty: ty, tw: tw, x: x,
+                             options: options, block: block, out: out)
+                }
                 p += lanes
             }
             fitScalar(block, x: x, range: p..<range.upperBound, options: options, into: out)
         }
     }
 
-    /// Gathers 16 pixels' points into point-major vectors.
     @inline(__always)
-    static func transpose(_ b: GainScanBlock, first: Int, n: UnsafeMutablePointer<V>, s: UnsafeMutablePointer<V>,
-                          q: UnsafeMutablePointer<V>) {
-        let np = b.points
-        let raw = (UnsafeMutableRawPointer(n), UnsafeMutableRawPointer(s), UnsafeMutableRawPointer(q))
-        let fn = raw.0.assumingMemoryBound(to: Float.self), fs = raw.1.assumingMemoryBound(to: Float.self),
-            fq = raw.2.assumingMemoryBound(to: Float.self)
-        for j in 0..<lanes {
-            let src = (first + j) * np
-            let bn = b.n + src, bs = b.sum + src, bq = b.sumsq + src
-            for k in 0..<np {
-                fn[k &* 16 &+ j] = bn[k]; fs[k &* 16 &+ j] = bs[k]; fq[k &* 16 &+ j] = bq[k]
-            }
-        }
+    static func load(_ p: UnsafePointer<Float>, _ k: Int, _ stride: Int) -> V {
+        UnsafeRawPointer(p + k &* stride).loadUnaligned(as: V.self)
     }
 
     @inline(__always)
-    static func fitGroup(first: Int, points np: Int, tn: UnsafeMutablePointer<V>, ts: UnsafeMutablePointer<V>,
-                         tq: UnsafeMutablePointer<V>, ty: UnsafeMutablePointer<V>, tw: UnsafeMutablePointer<V>,
-                         x: UnsafePointer<Float>, options o: GainFitOptions, block: GainScanBlock, out: GainFitResults) {
+    static func asInt(_ m: VM) -> VI { unsafeBitCast(m, to: VI.self) }
+    /// -1 where a < b, else 0.
+    @inline(__always) static func lt(_ a: V, _ b: V) -> VI { asInt(a .< b) }
+    /// -1 where a <= b, else 0.
+    @inline(__always) static func le(_ a: V, _ b: V) -> VI { asInt(a .<= b) }
+    /// m ? a : b per lane (m lanes are 0 or -1).
+    @inline(__always) static func sel(_ m: VI, _ a: V, _ b: V) -> V {
+        b.replacing(with: a, where: unsafeBitCast(m, to: VM.self))
+    }
+    @inline(__always) static func sel(_ m: VI, _ a: VI, _ b: VI) -> VI { (a & m) | (b & ~m) }
+    /// Int32 lanes in [0, 2^23) to Float, exactly (the 2^23 magic-number trick; V(VI) is a generic call).
+    @inline(__always) static func toFloat(_ c: VI) -> V {
+        unsafeBitCast(c | VI(repeating: 0x4B00_0000), to: V.self) - V(repeating: 8_388_608)
+    }
+
+    @inline(__always)
+    static func vabs(_ v: V) -> V {
+        unsafeBitCast(unsafeBitCast(v, to: VI.self) & VI(repeating: 0x7fff_ffff), to: V.self)
+    }
+
+    @inline(__always)
+    static func fitGroup(first: Int, points np: Int, n nP: UnsafePointer<Float>, s sP: UnsafePointer<Float>,
+                         q qP: UnsafePointer<Float>, stride: Int, ty: UnsafeMutablePointer<V>,
+                         tw: UnsafeMutablePointer<V>, x: UnsafePointer<Float>, options o: GainFitOptions,
+                         block: GainScanBlock, out: GainFitResults) {
         let one = V(repeating: 1), floorV = V(repeating: o.varianceFloor)
-        var allValid = I16(repeating: -1)
+        var invalid = VI.zero
         var varSum = V.zero
         // Pass A: means, variances and weights per point.
         for k in 0..<np {
-            let n = tn[k]
-            allValid &= lessMask(one, n)
-            let sk = ts[k]
+            let n = load(nP, k, stride), sk = load(sP, k, stride), qk = load(qP, k, stride)
+            invalid |= ~lt(one, n)
             // n*sumsq - sum^2 is exact in float for integer counts below 2^24 (no cancellation error); the floor on
             // the variance D/n^2 is applied to D. One division per point: r = 1/(n D), 1/n = D r, w = n/v = n^4 r.
-            let dvar = vmax((n * tq[k]).addingProduct(-sk, sk), floorV * (n * n))
+            let n2 = n * n
+            let d0 = (n * qk).addingProduct(-sk, sk), fl = floorV * n2
+            let dvar = sel(le(d0, fl), fl, d0)
             let r = one / (n * dvar)
             let inv = dvar * r
-            let y = sk * inv
-            let n2 = n * n
-            let v = dvar * (inv * inv)
-            ty[k] = y
+            ty[k] = sk * inv
             tw[k] = (n2 * n2) * r
-            varSum += v
+            varSum += dvar * (inv * inv)
         }
         // Plateau from the last four points.
         let a = ty[np - 4], b = ty[np - 3], c = ty[np - 2], d = ty[np - 1]
         var plateau = (((a + b) + c) + d) * 0.25
         let tol = V(repeating: o.plateauTolerance)
-        let dev = lessMask(tol, vabs(a - plateau)) | lessMask(tol, vabs(b - plateau))
-            | lessMask(tol, vabs(c - plateau)) | lessMask(tol, vabs(d - plateau))
-        plateau = select(dev, V(repeating: 255), plateau)
-        // Flat test and point selection.
+        let dev = lt(tol, vabs(a - plateau)) | lt(tol, vabs(b - plateau)) | lt(tol, vabs(c - plateau))
+            | lt(tol, vabs(d - plateau))
+        plateau = sel(dev, V(repeating: 255), plateau)
+        // Flat test and point selection in one pass.
         let flatTol = V(repeating: o.flatTolerance)
-        var flatCount = I16.zero
+        var flatCount = VI.zero
         let hi = plateau * o.fitFraction, stopLevel = plateau * (o.fitFraction * o.fitFraction)
         let stopStep = V(repeating: o.stopStep)
-        var active = I16(repeating: -1)
-        var count = I16.zero
+        var hiEff = hi
+        var count = VI.zero
         var sw = V.zero, swx = V.zero, swy = V.zero
+        var yPrev = ty[0]
         for k in 0..<np {
             let y = ty[k]
-            let isZero = ~(lessMask(y, V.zero) | lessMask(V.zero, y))
-            flatCount &-= lessEqualMask(vabs(y - plateau), flatTol) | isZero
+            flatCount &-= le(vabs(y - plateau), flatTol) | asInt(y .== V.zero)
             if k >= 2 {
-                active &= ~(lessMask(vabs(y - ty[k - 1]), stopStep) & lessMask(stopLevel, y))
+                // Once the response stops rising above fitFraction^2 * plateau, no later point is selected.
+                hiEff = sel(lt(vabs(y - yPrev), stopStep) & lt(stopLevel, y), V(repeating: -.infinity), hiEff)
             }
-            let inc = active & lessEqualMask(y, hi)
-            let w = keep(inc, tw[k])
+            yPrev = y
+            let inc = le(y, hiEff)
+            let w = unsafeBitCast(unsafeBitCast(tw[k], to: VI.self) & inc, to: V.self)
             tw[k] = w
             count &-= inc
-            let xk = x[k]
             sw += w
-            swx = swx.addingProduct(w, V(repeating: xk))
+            swx = swx.addingProduct(w, V(repeating: x[k]))
             swy = swy.addingProduct(w, y)
         }
-        let flat = ~lessMask(flatCount, I16(repeating: Int32(np - 2)))
-        let noisy = lessMask(V(repeating: o.noisyRMS * o.noisyRMS), varSum * (one / V(repeating: Float(np))))
-        let irregular = ~allValid | (lessMask(count, I16(repeating: 4)) & (~flat | noisy))
+        let flat = ~lt(toFloat(flatCount), V(repeating: Float(np - 2)))
+        let noisy = lt(V(repeating: o.noisyRMS * o.noisyRMS), varSum * (one / V(repeating: Float(np))))
+        let countF = toFloat(count)
+        let irregular = invalid | (lt(countF, V(repeating: 4)) & (~flat | noisy))
         // Centred sums, slope, chi2.
         let xm = swx / sw, ym = swy / sw
         var sxx = V.zero, sxy = V.zero, syy = V.zero
@@ -190,31 +269,79 @@ public enum GainFitKernel {
         }
         let p1 = sxy / sxx
         // chi2 = sum w (dy - p1 dx)^2 = Syy - p1 Sxy (centred sums).
-        let chi2 = vmax(syy.addingProduct(-p1, sxy), V.zero)
-        let gain = one / p1
-        let ped = ym.addingProduct(-p1, xm)
-        let maxChi2 = V(repeating: o.maxChi2PerNDF), maxGain = V(repeating: o.maxGain)
-        for j in 0..<lanes {
-            let p = first + j
-            if irregular[j] != 0 {
-                store(fitPixel(block, x: x, pixel: p, options: o), at: p, out)
-                continue
+        let c2raw = syy.addingProduct(-p1, sxy)
+        let chi2 = sel(le(c2raw, V.zero), V.zero, c2raw)
+        var gain = one / p1
+        var ped = ym.addingProduct(-p1, xm)
+        let ndf = countF - 2
+        var c2 = sel(le(ndf, V.zero), V.zero, chi2 / ndf)
+        // Status, lowest priority first (the scalar reference's if-chain read bottom up).
+        let inf = V(repeating: .infinity)
+        let finite = lt(vabs(gain), inf) & lt(vabs(ped), inf) & lt(vabs(c2), inf)
+        func code(_ s: GainPixelStatus) -> VI { VI(repeating: Int32(s.rawValue)) }
+        var status = sel(dev, code(.noPlateau), code(.ok))
+        status = sel(lt(V(repeating: o.maxChi2PerNDF), c2), code(.chi2TooLarge), status)
+        status = sel(~lt(V.zero, gain) | lt(V(repeating: o.maxGain), gain), code(.badGain), status)
+        status = sel(~finite, code(.notANumber), status)
+        status = sel(flat, code(.flat), status)
+        status = sel(noisy, code(.noisy), status)
+        let flatOut = flat & ~noisy
+        let nan = V(repeating: .nan)
+        gain = sel(flatOut, nan, gain)
+        ped = sel(flatOut, nan, ped)
+        c2 = sel(flatOut, nan, c2)
+        count &= ~flatOut
+        UnsafeMutableRawPointer(out.gain + first).storeBytes(of: gain, as: V.self)
+        UnsafeMutableRawPointer(out.pedestal + first).storeBytes(of: ped, as: V.self)
+        UnsafeMutableRawPointer(out.chi2ndf + first).storeBytes(of: c2, as: V.self)
+        UnsafeMutableRawPointer(out.npoints + first)
+            .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: count), as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(out.status + first)
+            .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: status), as: SIMD16<UInt8>.self)
+        if irregular != VI.zero {
+            for j in 0..<lanes where irregular[j] != 0 {
+                store(fitPixel(block, x: x, pixel: first + j, options: o), at: first + j, out)
             }
-            let status: GainPixelStatus
-            var g = gain[j], pd = ped[j], m = Int(count[j])
-            let ndf = Float(m - 2)
-            var c2: Float = ndf > 0 ? chi2[j] / ndf : 0
-            let finite = g.isFinite && pd.isFinite && c2.isFinite
-            if noisy[j] != 0 { status = .noisy }
-            else if flat[j] != 0 { status = .flat }
-            else if !finite { status = .notANumber }
-            else if !(g > 0) || g > maxGain[j] { status = .badGain }
-            else if c2 > maxChi2[j] { status = .chi2TooLarge }
-            else if dev[j] != 0 { status = .noPlateau }
-            else { status = .ok }
-            if status == .flat { g = .nan; pd = .nan; c2 = .nan; m = 0 }
-            store(GainPixelFit(gain: g, pedestal: pd, chi2ndf: c2, npoints: m, status: status), at: p, out)
         }
     }
-}
 
+    /// Transposes 16 pixels' `points` values (pixel-major, `points` apart) into point-major vectors of 16 floats
+    /// (`dst[k * 16 + j]` = pixel j, point k) with 8 x 8 register transposes; the last block overlaps the previous
+    /// one when `points` is not a multiple of 8. Fewer than 8 points go element by element.
+    @inline(__always)
+    static func transpose16(_ src: UnsafePointer<Float>, points np: Int, into dst: UnsafeMutablePointer<Float>) {
+        guard np >= 8 else {
+            for j in 0..<lanes { for k in 0..<np { dst[k &* 16 &+ j] = src[j &* np &+ k] } }
+            return
+        }
+        for half in 0..<2 {
+            var kb = 0
+            while true {
+                let base = src + (half &* 8 &* np &+ kb)
+                transpose8x8(base, rowStride: np, into: dst + (kb &* 16 &+ half &* 8), colStride: 16)
+                if kb + 8 == np { break }
+                kb = Swift.min(kb + 8, np - 8)
+            }
+        }
+    }
+
+    /// Transposes the 8 x 8 floats at `src` (rows `rowStride` apart) into `dst` (rows `colStride` apart): three
+    /// rounds of "unzip" (even lanes of a row pair, then odd lanes) rotate the 6-bit element index by three bits,
+    /// which is the transpose. LLVM turns each unzip into vshufps + vpermpd; written as an unpack/shuffle network it
+    /// merged the stages into ~90 blends and inserts.
+    @inline(__always)
+    static func transpose8x8(_ src: UnsafePointer<Float>, rowStride rs: Int, into dst: UnsafeMutablePointer<Float>,
+                             colStride cs: Int) {
+        typealias W = SIMD8<Float>
+        @inline(__always) func ld(_ i: Int) -> W { UnsafeRawPointer(src + i &* rs).loadUnaligned(as: W.self) }
+        @inline(__always) func ev(_ a: W, _ b: W) -> W { SIMD16(lowHalf: a, highHalf: b).evenHalf }
+        @inline(__always) func od(_ a: W, _ b: W) -> W { SIMD16(lowHalf: a, highHalf: b).oddHalf }
+        @inline(__always) func st(_ i: Int, _ v: W) { UnsafeMutableRawPointer(dst + i &* cs).storeBytes(of: v, as: W.self) }
+        var v0 = ld(0), v1 = ld(1), v2 = ld(2), v3 = ld(3), v4 = ld(4), v5 = ld(5), v6 = ld(6), v7 = ld(7)
+        for _ in 0..<3 {
+            (v0, v1, v2, v3, v4, v5, v6, v7) = (ev(v0, v1), ev(v2, v3), ev(v4, v5), ev(v6, v7),
+                                                od(v0, v1), od(v2, v3), od(v4, v5), od(v6, v7))
+        }
+        st(0, v0); st(1, v1); st(2, v2); st(3, v3); st(4, v4); st(5, v5); st(6, v6); st(7, v7)
+    }
+}

@@ -1,17 +1,19 @@
 extension GainFitKernel {
     /// The scalar reference fit of one pixel: the same operations, in the same order, as the vector kernel.
-    /// `n`, `sum`, `sumsq` and `x` hold `points` values each.
+    /// `n`, `sum`, `sumsq` hold `points` values each, `stride` floats apart (1 for pixel-major data, the block's pixel
+    /// count for point-major data); `x` holds `points` contiguous values.
     public static func fitPixelScalar(n: UnsafePointer<Float>, sum: UnsafePointer<Float>, sumsq: UnsafePointer<Float>,
-                                      x: UnsafePointer<Float>, points np: Int,
+                                      x: UnsafePointer<Float>, points np: Int, stride: Int = 1,
                                       options o: GainFitOptions = GainFitOptions()) -> GainPixelFit {
         let noFit = GainPixelFit(gain: .nan, pedestal: .nan, chi2ndf: .nan, npoints: 0, status: .neverPulsed)
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * max(np, 1)) { buf -> GainPixelFit in
             let ys = buf.baseAddress!, ws = ys + np, xs = ws + np
             var nv = 0
             var varSum: Float = 0
-            for k in 0..<np where n[k] > 1 {
-                let nk = n[k], sk = sum[k]
-                let dvar = max((nk * sumsq[k]).addingProduct(-sk, sk), o.varianceFloor * (nk * nk))
+            for k in 0..<np where n[k * stride] > 1 {
+                let nk = n[k * stride], sk = sum[k * stride]
+                let d0 = (nk * sumsq[k * stride]).addingProduct(-sk, sk), fl = o.varianceFloor * (nk * nk)
+                let dvar = fl >= d0 ? fl : d0
                 let r = 1 / (nk * dvar)
                 let inv = dvar * r
                 let y = sk * inv
@@ -83,7 +85,8 @@ extension GainFitKernel {
                 syy = syy.addingProduct(ws[j] * dy, dy)
             }
             let p1 = sxy / sxx
-            let chi2 = max(syy.addingProduct(-p1, sxy), 0)
+            let c2raw = syy.addingProduct(-p1, sxy)
+            let chi2: Float = c2raw <= 0 ? 0 : c2raw
             let gain = 1 / p1
             let ped = ym.addingProduct(-p1, xm)
             let ndf = Float(count - 2)
