@@ -85,6 +85,9 @@ enum StoreIndex {
               permission TEXT NOT NULL CHECK(permission IN ('write','publish','admin')),
               granted_by TEXT NOT NULL, granted_at_us INTEGER NOT NULL, UNIQUE(user, detector, type, permission));
             """,
+            // 4: built-in types added after migration 1 was first written (gain_offline, gain_hlt, vcal): stores
+            // created before them get them now; a no-op for newer stores. A new built-in type needs such a migration.
+            builtinTypesSQL.replacingOccurrences(of: "INSERT INTO calib_types", with: "INSERT OR IGNORE INTO calib_types"),
         ]
     }
 

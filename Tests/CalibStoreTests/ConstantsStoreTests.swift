@@ -219,3 +219,18 @@ import Testing
         #expect(throws: StoreError.self) { try ConstantsStore(directory: fx.tmp.file("nothing-here")) }
     }
 }
+
+/// A store whose index predates the built-in CMS gain types (schema version 3, types missing) gets them on open.
+@Test func olderStoreGainsLaterBuiltinTypes() throws {
+    let f = try StoreFixture()
+    let dir = f.store.directory
+    do {
+        let db = try SQLiteDatabase(path: (dir as NSString).appendingPathComponent(StoreFormat.indexFile))
+        try db.execute("DELETE FROM calib_types WHERE name IN ('gain_offline','gain_hlt','vcal')")
+        try db.run("UPDATE schema_versions SET version = 3 WHERE component = ?", StoreFormat.indexComponent)
+    }
+    let s = try f.reopen(as: StoreFixture.me)
+    let names = Set(try s.types().map(\.name))
+    #expect(names.isSuperset(of: ["gain_offline", "gain_hlt", "vcal", "pedestals"]))
+    #expect(try s.type("gain_hlt").builtin)
+}
