@@ -38,7 +38,9 @@ struct FitGain: ParsableCommand {
         let toDirectory = inputs.count > 1 || (FileManager.default.fileExists(atPath: output, isDirectory: &isDir) && isDir.boolValue)
         if toDirectory { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
         var summaries: [GainFitSummary] = []
-        for input in inputs {
+        let t0 = Date()
+        var bytes = 0.0
+        for (i, input) in inputs.enumerated() {
             var target = output
             if toDirectory {
                 let reader = try GainScanReader(path: input)
@@ -46,6 +48,14 @@ struct FitGain: ParsableCommand {
             }
             let s = try GainFit.run(inputPath: input, outputPath: target, threads: max(1, threads))
             summaries.append(s)
+            // Progress on stderr when it is a terminal and stdout is not printing per-FED lines to the same screen.
+            if Diagnostics.isTerminal && inputs.count > 1 && (json || isatty(1) == 0) {
+                bytes += Double((try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0)
+                let dt = Date().timeIntervalSince(t0)
+                Diagnostics.write(String(format: "\r[%d/%d] FED %d, %.0f s elapsed, %.2f GB/s read   ", i + 1,
+                                         inputs.count, s.fed, dt, bytes / max(dt, 1e-9) / 1e9))
+                if i + 1 == inputs.count { Diagnostics.write("\n") }
+            }
             if !json {
                 print(String(format: "FED %d: %d pixels, %.2f%% good, gain %.2f +- %.2f e/ADC, pedestal %.2f +- %.2f ADC, %.2f s -> %@",
                              s.fed, s.pixels, 100 * s.fractionGood, s.meanGain, s.rmsGain, s.meanPedestal, s.rmsPedestal,
