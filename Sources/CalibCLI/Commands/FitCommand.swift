@@ -48,6 +48,10 @@ struct FitGain: ParsableCommand {
             }
             let s = try GainFit.run(inputPath: input, outputPath: target, threads: max(1, threads))
             summaries.append(s)
+            // Many inputs usually exceed memory: drop the fitted file from the page cache rather than let it be
+            // reclaimed under pressure. Measured on 108 FEDs (42 GB, cold cache): 100 s without, 39 s with
+            // (`cat` of the same files: 80 s). Asking for readahead of the next file (WILLNEED) made it slower (61 s).
+            if inputs.count > 1 { PageCache.dontNeed(input) }
             // Progress on stderr when it is a terminal and stdout is not printing per-FED lines to the same screen.
             if Diagnostics.isTerminal && inputs.count > 1 && (json || isatty(1) == 0) {
                 bytes += Double((try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0)
