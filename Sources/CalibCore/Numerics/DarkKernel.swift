@@ -118,17 +118,17 @@ public enum DarkKernel {
         while p + lanes <= range.upperBound {
             for i in 0..<8 { lo[i] = I(repeating: 1 << 20); hi[i] = I(repeating: -1) }
             for f in 0..<n {
-                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
+                let v = widen(raw, 2 * (f * pixels + p)) & mask
                 var t = v
                 for i in 0..<kLo {
-                    let m = lessMask(t, lo[i])
-                    let small = select(m, t, lo[i]), large = select(m, lo[i], t)
+                    let m = lt(t, lo[i])
+                    let small = sel(m, t, lo[i]), large = sel(m, lo[i], t)
                     lo[i] = small; t = large
                 }
                 t = v
                 for i in 0..<kHi {
-                    let m = lessMask(hi[i], t)
-                    let big = select(m, t, hi[i]), rest = select(m, hi[i], t)
+                    let m = lt(hi[i], t)
+                    let big = sel(m, t, hi[i]), rest = sel(m, hi[i], t)
                     hi[i] = big; t = rest
                 }
             }
@@ -146,12 +146,12 @@ public enum DarkKernel {
                 g.lo[p + j] = l; g.hi[p + j] = h
             }
             // ref = floor(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
-            let gl = I(truncatingIfNeeded: UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
-            let gh = I(truncatingIfNeeded: UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt())
+            let gl = UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt()
+            let gh = UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt()
             var sum = I.zero, cnt = I.zero
             for f in 0..<n {
-                let v = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self)) & mask
-                let inGate = ~(lessMask(v, gl) | lessMask(gh, v))
+                let v = widen(raw, 2 * (f * pixels + p)) & mask
+                let inGate = ~(lt(v, gl) | lt(gh, v))
                 sum &+= v & inGate
                 cnt &-= inGate
             }
@@ -234,14 +234,14 @@ public enum DarkKernel {
             var mn = I(repeating: 0xffff), mx = I.zero
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let r = I(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * (f * stride + p), as: SIMD16<UInt16>.self))
+                let r = widen(raw, 2 &* (f &* stride &+ p))
                 let data = r & mask
-                if checkGain { bad &-= nonZeroMask((r &>> 14) ^ expected) }
-                mn = select(lessMask(data, mn), data, mn); mx = select(lessMask(mx, data), data, mx)
-                let v = V(data)
-                nlo &+= lessMask(v, intLo)
-                nhi &+= lessMask(intHi, v)
-                let inGate = ~(lessMask(v, lo) | lessMask(hi, v))
+                if checkGain { bad &-= nonZero((r &>> 14) ^ expected) }
+                mn = sel(lt(data, mn), data, mn); mx = sel(lt(mx, data), data, mx)
+                let v = toFloat(data)
+                nlo &+= lt(v, intLo)
+                nhi &+= lt(intHi, v)
+                let inGate = ~(lt(v, lo) | lt(hi, v))
                 var d = v - ref
                 if let cm {
                     let base = cm.values + f * cm.groupsPerFrame
@@ -251,7 +251,7 @@ public enum DarkKernel {
                         d -= V(repeating: base[group])
                     }
                 }
-                d = keep(inGate, d)
+                d = sel(inGate, d, V.zero)  // a blend: `d & inGate` was rebuilt through packed byte masks
                 s += d
                 q = q.addingProduct(d, d)
                 cnt &-= inGate

@@ -96,7 +96,6 @@ public enum GainFitKernel {
     public static let lanes = 16
     typealias V = SIMD16<Float>
     typealias VI = SIMD16<Int32>
-    typealias VM = SIMDMask<SIMD16<Int32>>
 
     /// Fits every pixel of `block` using `threads` workers (pixel ranges of 4096). `x` holds the injected charge in
     /// electrons per point.
@@ -174,27 +173,6 @@ public enum GainFitKernel {
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>, _ k: Int, _ stride: Int) -> V {
         UnsafeRawPointer(p + k &* stride).loadUnaligned(as: V.self)
-    }
-
-    @inline(__always)
-    static func asInt(_ m: VM) -> VI { unsafeBitCast(m, to: VI.self) }
-    /// -1 where a < b, else 0.
-    @inline(__always) static func lt(_ a: V, _ b: V) -> VI { asInt(a .< b) }
-    /// -1 where a <= b, else 0.
-    @inline(__always) static func le(_ a: V, _ b: V) -> VI { asInt(a .<= b) }
-    /// m ? a : b per lane (m lanes are 0 or -1).
-    @inline(__always) static func sel(_ m: VI, _ a: V, _ b: V) -> V {
-        b.replacing(with: a, where: unsafeBitCast(m, to: VM.self))
-    }
-    @inline(__always) static func sel(_ m: VI, _ a: VI, _ b: VI) -> VI { (a & m) | (b & ~m) }
-    /// Int32 lanes in [0, 2^23) to Float, exactly (the 2^23 magic-number trick; V(VI) is a generic call).
-    @inline(__always) static func toFloat(_ c: VI) -> V {
-        unsafeBitCast(c | VI(repeating: 0x4B00_0000), to: V.self) - V(repeating: 8_388_608)
-    }
-
-    @inline(__always)
-    static func vabs(_ v: V) -> V {
-        unsafeBitCast(unsafeBitCast(v, to: VI.self) & VI(repeating: 0x7fff_ffff), to: V.self)
     }
 
     @inline(__always)
@@ -298,9 +276,7 @@ public enum GainFitKernel {
             .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: count), as: SIMD16<UInt8>.self)
         UnsafeMutableRawPointer(out.status + first)
             .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: status), as: SIMD16<UInt8>.self)
-        // Any lane set? (`!=` on SIMD16 compiled to a 190-instruction lane loop.)
-        let i8 = irregular.lowHalf | irregular.highHalf, i4 = i8.lowHalf | i8.highHalf, i2 = i4.lowHalf | i4.highHalf
-        if i2.x | i2.y != 0 {
+        if any(irregular) {
             for j in 0..<lanes where irregular[j] != 0 {
                 store(fitPixel(block, x: x, pixel: first + j, options: o), at: first + j, out)
             }
