@@ -22,7 +22,7 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
         init(_ p: Int) { a = .allocate(pixels: p) }
     }
 
-    @Test(arguments: [0, 1, 15, 16, 17, 31, 32, 33, 1024], [CommonModeMode?.none, .row, .column, .bank])
+    @Test(arguments: [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 1024], [CommonModeMode?.none, .row, .column, .bank])
     func vectorMatchesScalar(pixels: Int, cm: CommonModeMode?) {
         let rows = 4, cols = 256
         let P = max(pixels, 1)

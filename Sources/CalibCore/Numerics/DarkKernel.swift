@@ -204,13 +204,18 @@ public enum DarkKernel {
         }
     }
 
-    /// SIMD stage 2 over pixels `range` (16 at a time, scalar tail). Per block float partial sums are added into the
+    /// SIMD stage 2 over pixels `range` (8 at a time, scalar tail). Per block float partial sums are added into the
     /// double accumulators; with integer data and |d| < 4096 this is exact, so it equals the scalar reference.
     /// `frameStride` (elements between frames, default `pixels`) lets callers pad frames apart: frames exactly a
     /// power of two bytes apart make the 16 streams of a block alias to the same cache sets.
     public static func accumulateVector(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
                                         options o: DarkOptions, into a: DarkAccumulators, frameStride: Int? = nil) {
+        // 8 lanes: the eight per-pixel accumulators then stay in registers (at 16 lanes they took 16 of the 16 AVX2
+        // registers and spilled every frame).
+        typealias V = F8
+        typealias I = I8
+        let lanes = 8
         let stride = frameStride ?? pixels
         var p = range.lowerBound
         let raw = UnsafeRawPointer(frames)
@@ -234,7 +239,7 @@ public enum DarkKernel {
             var mn = I(repeating: 0xffff), mx = I.zero
             let group = cm.map { cmGroup(p, $0) } ?? 0
             for f in 0..<frameCount {
-                let r = widen(raw, 2 &* (f &* stride &+ p))
+                let r = widen8(raw, 2 &* (f &* stride &+ p))
                 let data = r & mask
                 if checkGain { bad &-= nonZero((r &>> 14) ^ expected) }
                 mn = sel(lt(data, mn), data, mn); mx = sel(lt(mx, data), data, mx)
@@ -256,12 +261,31 @@ public enum DarkKernel {
                 q = q.addingProduct(d, d)
                 cnt &-= inGate
             }
-            for j in 0..<lanes {
-                let i = p + j
-                a.n[i] += cnt[j]; a.below[i] -= nlo[j]; a.above[i] -= nhi[j]; a.badGain[i] += bad[j]
-                a.sum[i] += Double(s[j]); a.sumsq[i] += Double(q[j])
-                a.min[i] = Swift.min(a.min[i], UInt16(mn[j])); a.max[i] = Swift.max(a.max[i], UInt16(mx[j]))
+            // Into the per-pixel accumulators, 8 lanes at a time (a per-lane loop cost as much as the frame loop with
+            // 16-frame blocks). Counters wrap (&+): a run would need 2^31 frames to overflow them.
+            @inline(__always) func add(_ ptr: UnsafeMutablePointer<Int32>, _ v: I) {
+                let r = UnsafeMutableRawPointer(ptr + p)
+                r.storeBytes(of: r.loadUnaligned(as: I.self) &+ v, as: I.self)
             }
+            add(a.n, cnt); add(a.below, I.zero &- nlo); add(a.above, I.zero &- nhi); add(a.badGain, bad)
+            @inline(__always) func add(_ ptr: UnsafeMutablePointer<Double>, _ v: V) {
+                let r = UnsafeMutableRawPointer(ptr + p)
+                let lo = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+                let hi = SIMD4<Double>(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
+                r.storeBytes(of: r.loadUnaligned(as: SIMD4<Double>.self) + lo, as: SIMD4<Double>.self)
+                r.storeBytes(of: r.loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self) + hi, toByteOffset: 32,
+                             as: SIMD4<Double>.self)
+            }
+            add(a.sum, s); add(a.sumsq, q)
+            @inline(__always) func narrow(_ v: I) -> SIMD8<UInt16> {
+                SIMD8<UInt16>(UInt16(truncatingIfNeeded: v[0]), UInt16(truncatingIfNeeded: v[1]),
+                              UInt16(truncatingIfNeeded: v[2]), UInt16(truncatingIfNeeded: v[3]),
+                              UInt16(truncatingIfNeeded: v[4]), UInt16(truncatingIfNeeded: v[5]),
+                              UInt16(truncatingIfNeeded: v[6]), UInt16(truncatingIfNeeded: v[7]))
+            }
+            let oldMin = widen8(UnsafeRawPointer(a.min + p), 0), oldMax = widen8(UnsafeRawPointer(a.max + p), 0)
+            UnsafeMutableRawPointer(a.min + p).storeBytes(of: narrow(sel(lt(mn, oldMin), mn, oldMin)), as: SIMD8<UInt16>.self)
+            UnsafeMutableRawPointer(a.max + p).storeBytes(of: narrow(sel(lt(oldMax, mx), mx, oldMax)), as: SIMD8<UInt16>.self)
             p += lanes
         }
         accumulateScalar(frames: frames, frameCount: frameCount, pixels: pixels, range: p..<range.upperBound,

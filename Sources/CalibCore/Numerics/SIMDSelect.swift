@@ -58,3 +58,26 @@ typealias I16 = SIMD16<Int32>
                Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]),
                Int32(v[15]))
 }
+
+// The same helpers for 8 lanes (one AVX2 register): for kernels whose state would not fit in registers at 16 lanes.
+typealias F8 = SIMD8<Float>
+typealias I8 = SIMD8<Int32>
+
+@inline(__always) func asInt(_ m: SIMDMask<I8>) -> I8 { unsafeBitCast(m, to: I8.self) }
+@inline(__always) func lt(_ a: F8, _ b: F8) -> I8 { asInt(a .< b) }
+@inline(__always) func lt(_ a: I8, _ b: I8) -> I8 { asInt(a .< b) }
+@inline(__always) func nonZero(_ a: I8) -> I8 { ~asInt(a .== I8.zero) }
+@inline(__always) func sel(_ m: I8, _ a: F8, _ b: F8) -> F8 {
+    b.replacing(with: a, where: unsafeBitCast(m, to: SIMDMask<I8>.self))
+}
+@inline(__always) func sel(_ m: I8, _ a: I8, _ b: I8) -> I8 {
+    unsafeBitCast(sel(m, unsafeBitCast(a, to: F8.self), unsafeBitCast(b, to: F8.self)), to: I8.self)
+}
+@inline(__always) func toFloat(_ c: I8) -> F8 {
+    unsafeBitCast(c | I8(repeating: 0x4B00_0000), to: F8.self) - F8(repeating: 8_388_608)
+}
+/// 8 little-endian uint16 values at `p + byteOffset`, zero-extended to Int32.
+@inline(__always) func widen8(_ p: UnsafeRawPointer, _ byteOffset: Int) -> I8 {
+    let v = p.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<UInt16>.self)
+    return I8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+}
