@@ -8,7 +8,7 @@ public struct Calibctl: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "calibctl",
         abstract: "Calibration workflow orchestrator for detector physics.",
-        discussion: """
+        discussion: reflow("""
         calibctl turns a calibration checklist into a dependency graph of steps, runs the per-run / per-FED jobs on a
         local executor, Slurm or HTCondor, fits per-pixel gains, pedestals and dark-run statistics, and keeps the
         resulting constants in a versioned store with run-range validity and provenance.
@@ -16,7 +16,7 @@ public struct Calibctl: ParsableCommand {
         Read commands accept --json; data goes to stdout, diagnostics to stderr. Exit codes: docs/exit-codes.md
         (0 ok, 1 failures found, 64 usage, 65 bad input data, 69 unavailable, 70 internal, 75 lock held / retry,
         77 permission denied, 78 configuration error).
-        """,
+        """),
         version: CalibctlVersion.string,
         subcommands: CommandRegistry.all
     )

@@ -10,7 +10,7 @@ struct BenchJobsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "Benchmark the job engine: N trivial local shards from creation to status, and a tick over N jobs.",
-        discussion: """
+        discussion: reflow("""
         Phases: create (specs + rows), submit (one local submission), track (ticks until every shard is final), status
         (in process and as `calibctl jobs status --json`), and a tick (`calibctl tick --force --json`) over N tracked
         jobs that are still queued, then cancel. --worker shell runs a minimal /bin/sh worker that writes the result
@@ -18,7 +18,7 @@ struct BenchJobsCommand: ParsableCommand {
         Figures go to stdout (--json for machines). Results: docs/benchmarks-runner.md.
 
         Example: swift build -c release && .build/release/calibctl bench jobs --shards 10000
-        """)
+        """))
 
     @Option(help: "Shards per job set.") var shards = 10_000
     @Option(help: "Worker: shell (minimal, writes the result record) or calibctl (`calibctl job run`).")

@@ -6,13 +6,17 @@ struct BenchFit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
         abstract: "Benchmark the gain fit on simulated scans in memory (release build). Prints JSON.",
-        discussion: """
-        Measures streaming read bandwidth, the SIMD kernel on all cores and on one, the scalar reference, and the
-        numpy closed-form fit (python3 subprocess, same data) in one run. Build with `swift build -c release`.
+        discussion: reflow("""
+        Measures, in one run: streaming read bandwidth (1 GiB, one and all threads); the SIMD kernel on its native \
+        interleaved layout (16-pixel groups, one vector per point) on all cores and on one (vectorGBps, \
+        vectorFractionOfBandwidth, vector1Thread*); the same kernel on pixel-major input, the gain-scan file layout \
+        (pixelMajor*); the scalar reference; and the numpy closed-form fit in a python3 subprocess on the same data \
+        (numpy*, speedupOverNumpy). layoutMismatches counts pixels whose results differ between the layouts (0 \
+        expected). Build with `swift build -c release`; docs/benchmarks-numerics.md has recorded runs.
 
         Example:
           .build/release/calibctl bench fit --modules 30
-        """)
+        """))
 
     @Option(help: "Simulated CMS modules (66,560 pixels each).") var modules: Int = 30
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -35,13 +39,13 @@ struct BenchDark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dark",
         abstract: "Benchmark dark processing: kernel in memory and a whole run streamed from HDF5. Prints JSON.",
-        discussion: """
+        discussion: reflow("""
         Without --input a Jungfrau 4M run of --frames frames is simulated once into --dir (8.4 GB for 1000 frames) and
         reused by later runs.
 
         Example:
           .build/release/calibctl bench dark --frames 1000 --dir /tmp
-        """)
+        """))
 
     @Option(help: "An existing dark-run file.") var input: String?
     @Option(help: "Shape PANELSxROWSxCOLS of the simulated run.") var shape: String = "8x512x1024"

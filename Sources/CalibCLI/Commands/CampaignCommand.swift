@@ -8,13 +8,13 @@ struct CampaignCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "campaign",
         abstract: "Instantiate a checklist for a data set and list or check campaigns.",
-        discussion: """
+        discussion: reflow("""
         A campaign keeps a copy of its checklist and the state of every step in calibctl.db (docs/checklists.md).
 
         Example:
           calibctl campaign create rgx-fall --checklist Fixtures/checklists/clas12-rgx.yaml --runs 5000-5100
           calibctl step start rgx-fall dataset-archaeology
-        """,
+        """),
         subcommands: [Create.self, List.self, Verify.self]
     )
 

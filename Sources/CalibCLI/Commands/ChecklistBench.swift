@@ -8,12 +8,12 @@ struct ChecklistBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checklist",
         abstract: "Time validation, topological sort, ready set and critical path on a synthetic N-step checklist.",
-        discussion: """
+        discussion: reflow("""
         Reports the median and minimum of --repeat runs for the in-memory checklist (the engine's work) and,
         separately, the YAML parse of the same checklist.
 
         Example: swift build -c release && .build/release/calibctl bench checklist --steps 10000 --repeat 20
-        """)
+        """))
 
     @Option(help: "Number of steps.") var steps = 10_000
     @Option(help: "Repetitions.") var `repeat` = 20

@@ -8,26 +8,26 @@ struct ChecklistCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checklist",
         abstract: "Validate a calibration checklist and show it (or a campaign of it) as a table or a graph.",
-        discussion: """
+        discussion: reflow("""
         A checklist (YAML, docs/checklists.md) declares steps with prerequisites, outcomes, quality gates and
         optional actions. Campaigns instantiate it for a data set (`calibctl campaign create`).
 
         Example:
           calibctl checklist validate Fixtures/checklists/clas12-rgx.yaml
           calibctl checklist show --campaign rgx-fall
-        """,
+        """),
         subcommands: [Validate.self, Show.self, Graph.self]
     )
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a checklist file: structure, duplicate ids, unknown prerequisites, cycles.",
-            discussion: """
+            discussion: reflow("""
             Every error is printed as FILE:LINE:COLUMN: error: MESSAGE on stderr; exit 65 if there is any.
             Cycles are shown as `a -> b -> a` (a waits for b, which waits for a).
 
             Example: calibctl checklist validate Fixtures/checklists/cms-pixel-gain.yaml --json
-            """)
+            """))
 
         @Argument(help: "The checklist YAML file.") var file: String
         @Flag(help: "Print the result as JSON on stdout.") var json = false
@@ -79,12 +79,12 @@ struct ChecklistCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Table of steps: phase, owner, state, prerequisites (and which are unmet), iterations; the ready set and the critical path.",
-            discussion: """
+            discussion: reflow("""
             The critical path is the longest chain of unfinished steps to the final step, weighted by each step's
             estimate_days (default 1).
 
             Example: calibctl checklist show --campaign rgx-fall --json
-            """)
+            """))
 
         @OptionGroup var ws: WorkspaceOptions
         @Argument(help: "A checklist file (when no --campaign is given).") var file: String?
@@ -100,9 +100,9 @@ struct ChecklistCommand: ParsableCommand {
     struct Graph: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The prerequisite graph as Graphviz dot or Mermaid, coloured by state; the critical path in red.",
-            discussion: """
+            discussion: reflow("""
             Example: calibctl checklist graph --campaign rgx-fall --format dot | dot -Tsvg > rgx.svg
-            """)
+            """))
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case dot, mermaid }
 

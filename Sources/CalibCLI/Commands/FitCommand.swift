@@ -16,7 +16,7 @@ struct FitGain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gain",
         abstract: "Fit gain and pedestal of every pixel of gain-scan files (one per FED).",
-        discussion: """
+        discussion: reflow("""
         Per pixel: means and errors from n/sum/sumsq, plateau detection, point selection, weighted linear least squares
         in electrons; gain = 1/slope (e/ADC), pedestal = intercept (ADC), chi2/ndf, points used and a status
         (docs/numerics.md lists the statuses and their reference codes). Files are streamed module by module.
@@ -25,7 +25,7 @@ struct FitGain: ParsableCommand {
         Example:
           calibctl fit gain scan/fed_1200.h5 -o fit_1200.h5 --json
           calibctl fit gain scan/fed_*.h5 -o fits/
-        """)
+        """))
 
     @Argument(help: "Gain-scan HDF5 file(s).") var inputs: [String]
     @Option(name: .shortAndLong, help: "Output file (one input) or directory (several).") var output: String

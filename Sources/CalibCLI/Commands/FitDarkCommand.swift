@@ -6,7 +6,7 @@ struct FitDark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dark",
         abstract: "Dark processing: pedestals, rms, min, max and pixel_status per gain mode.",
-        discussion: """
+        discussion: reflow("""
         Stage 1 sets per-pixel gates from the 5% and 95% quantiles of the first --nrecs1 frames; stage 2 accumulates
         the gated values of all frames (up to --nrecs). pixel_status bits: 1 rms high, 2 rms low, 4 saturated,
         8 cold, 16 pedestal high, 32 pedestal low, 64 bad gain bits (docs/numerics.md). Deterministic.
@@ -14,7 +14,7 @@ struct FitDark: ParsableCommand {
         Example:
           calibctl fit dark dark.h5 -o dark_constants.h5 --json
           calibctl fit dark jf4m.h5 -o jf4m_constants.h5 --common-mode bank
-        """)
+        """))
 
     @Argument(help: "Dark-run HDF5 file.") var input: String
     @Option(name: .shortAndLong, help: "Output HDF5 file.") var output: String

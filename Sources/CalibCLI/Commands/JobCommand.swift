@@ -24,7 +24,7 @@ struct JobCommand: ParsableCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a job spec: dispatch on its kind, write outputs, then the result record.",
-            discussion: """
+            discussion: reflow("""
             The spec (written by `calibctl jobs create`) is self-contained: kind, inputs, outputs, parameters. Outputs
             are written under a temporary name and renamed when complete; the result record (exit status, metrics,
             outputs with sizes and SHA-256) is written last, atomically, as attempt-N.result.json beside the spec.
@@ -34,7 +34,7 @@ struct JobCommand: ParsableCommand {
             signal makes this process die by the same signal.
 
             Example: calibctl job run ~/.calibctl/jobs/gain-5000/shard-3/spec.json --attempt 2
-            """)
+            """))
 
         @Argument(help: "The spec.json of the shard.") var spec: String
         @Option(help: "Attempt number (1-based); names the result and log files and fills {attempt}.") var attempt = 1

@@ -9,7 +9,7 @@ struct JobsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "Create, submit, follow, cancel and retry job sets (shards run by local, Slurm or HTCondor).",
-        discussion: """
+        discussion: reflow("""
         A job set fans out into shards (per run, per FED, per chunk); each shard has attempts. States: created,
         submitted, pending, running, succeeded, failed, held, cancelled, lost. Failure classes: user-error,
         out-of-memory, time-limit, node-failure, launch-failure, cancelled, lost, missing-output (docs/runner.md).
@@ -18,20 +18,20 @@ struct JobsCommand: ParsableCommand {
         Example:
           calibctl jobs create demo --shards 4 --shell 'echo shard {index} > {output:out}' --output out=out.txt
           calibctl jobs submit demo && calibctl tick && calibctl jobs status demo
-        """,
+        """),
         subcommands: [Create.self, Submit.self, Status.self, Cancel.self, Retry.self, Log.self, List.self, Results.self]
     )
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a job set of `command` shards (one per --key, or --shards N).",
-            discussion: """
+            discussion: reflow("""
             Placeholders in --shell / --argv: {key}, {index}, {attempt}, {dir} (the shard directory),
             {output:NAME} (the temporary path of output NAME, renamed when the command succeeds), {param:NAME}.
 
             Example: calibctl jobs create fit-5000 --key fed=1200 --key fed=1201 \\
                        --shell 'fit --fed {key} --out {output:gains}' --output gains=gains.h5 --time-limit 3h --submit
-            """)
+            """))
 
         @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
         @Argument(help: "Name of the new job set (letters, digits, . _ -).") var name: String
@@ -120,12 +120,12 @@ struct JobsCommand: ParsableCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Counts per state and failure class, and the failed shards with the reason.",
-            discussion: """
+            discussion: reflow("""
             Shows what the database knows; `calibctl tick` (or --update) brings it up to date with the schedulers.
             Exit status: 0, or 1 when a shard has failed (its latest attempt failed, was lost or cancelled).
 
             Example: calibctl jobs status gain-5000 --update --json
-            """)
+            """))
         @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
         @Argument(help: "The job set.") var name: String
         @Flag(help: "Poll the schedulers first (like a tick, without the lock or campaign work).") var update = false

@@ -13,14 +13,14 @@ struct CreateRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Create a pixel gain calibration run: a run directory, one job per FED, and its campaign.",
-        discussion: """
+        discussion: reflow("""
         Reads the VCal-to-electrons conversion of RUN from the store (type vcal, tag VCALTAG) and refuses if it is
         missing. FEDs: --fed, else every fed_<id>.h5 in INPUT_DIR (restricted by --bpix-only / --fpix-only).
         Never deletes anything: an existing run is refused, or with --force moved aside (<dir>.moved-<time>).
 
         Example:
           calibctl create 5000 -t VCal_2026_v1 -i /data/scans/5000 --fed 1200 --fed 1201 --scheduler slurm
-        """)
+        """))
 
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number of the gain scan.", valueName: "run")) var runNumber: Int
@@ -73,11 +73,11 @@ struct SubmitRun: ParsableCommand {
 struct StatusRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show per-FED job states of a run (polls the scheduler once).",
-        discussion: """
+        discussion: reflow("""
         Exit codes: 0 all done, or still running (with a note); 1 some FEDs failed (class and reason shown).
 
         Example: calibctl status 5000 --watch
-        """)
+        """))
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Flag(help: "Print JSON.") var json = false
@@ -162,13 +162,13 @@ struct MergeRun: ParsableCommand {
 struct SummaryRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary", abstract: "Validate a merged run and write its HTML summary report.",
-        discussion: """
+        discussion: reflow("""
         One self-contained HTML file: distributions of gain, pedestal and chi2/ndf, status counts, per-FED and
         per-layer tables, maps of bad pixels, and the comparison with the previous payload in the store. Records
         the validation step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`.
 
         Example: calibctl summary 5000 && xdg-open ~/.calibctl/runs/5000/summary.html
-        """)
+        """))
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Option(name: .shortAndLong, help: "Write the report here instead of HOME/runs/RUN/summary.html.") var output: String?
@@ -190,13 +190,13 @@ struct SummaryRun: ParsableCommand {
 struct PayloadRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payload", abstract: "Write the offline and HLT gain payloads of a run into the store.",
-        discussion: """
+        discussion: reflow("""
         Tags SiPixelGainCalibration_<YEAR>_v<VERSION>_offline and _hlt, validity RUN- (open-ended), provenance with
         the run, FEDs, input checksums, software version and configuration. Refuses (exit 77) while the validation
         step is not done: its gates failed or its manual check is not signed off (calibctl step approve).
 
         Example: calibctl step approve pixelgain-5000 validation --note "plots fine" && calibctl payload 5000 2026 1
-        """)
+        """))
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Argument(help: "Year in the tag name.") var year: Int

@@ -8,12 +8,12 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Per-step effort of a campaign: iterations, runs, events, jobs, CPU hours, wall time, disk written and still held; totals.",
-        discussion: """
+        discussion: reflow("""
         Generated from the transitions log and the effort records the jobs (or `calibctl step effort`) wrote, instead
         of being collected by hand. Without --campaign, the only campaign is used.
 
         Example: calibctl report --campaign rgx-fall --html > rgx-fall.html
-        """)
+        """))
 
     @OptionGroup var ws: WorkspaceOptions
     @Option(help: "The campaign.") var campaign: String?

@@ -16,7 +16,7 @@ struct SimulateGain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gain",
         abstract: "Write CMS pixel gain scans, one HDF5 file per FED (fed_<id>.h5), with truth in truth/fed_<id>.h5.",
-        discussion: """
+        discussion: reflow("""
         Each pixel gets a gain, pedestal, plateau and noise from realistic distributions; 29 VCal points x 5 injections
         are digitised by an 8-bit ADC with a soft plateau. Dead, stuck, noisy and too-few-entries pixels are injected
         (their kind is in the truth file). The same seed gives the same files.
@@ -24,7 +24,7 @@ struct SimulateGain: ParsableCommand {
         Example (two tiny FEDs for a test, then the whole detector):
           calibctl simulate gain -o scan/ --feds 1200,1201 --modules-per-fed 1 --rows 16 --cols 32 --seed 7
           calibctl simulate gain -o cms/ --all
-        """)
+        """))
 
     @Option(name: .shortAndLong, help: "Output directory.") var output: String
     @Option(help: "Comma-separated FED ids (default: 1200).") var feds: String = "1200"

@@ -6,7 +6,7 @@ struct SimulateDark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dark",
         abstract: "Write a dark run (uint16 frames with gain bits) and its truth file.",
-        discussion: """
+        discussion: reflow("""
         Jungfrau-like by default (8 x 512 x 1024 panels, 14 data bits + 2 gain bits). Hot, cold, saturated, dead and
         bad-gain-bit pixels are injected; their kinds and the true pedestals and noise go to the truth file
         (default: OUTPUT with .truth.h5). With --gain-modes 3 the frames are split into g0, g1, g2 runs.
@@ -14,7 +14,7 @@ struct SimulateDark: ParsableCommand {
         Example:
           calibctl simulate dark -o dark.h5 --shape 2x64x128 --frames 200 --seed 3
           calibctl simulate dark -o jf4m.h5 --frames 1000          # Jungfrau 4M, 8.4 GB
-        """)
+        """))
 
     @Option(name: .shortAndLong, help: "Output HDF5 file.") var output: String
     @Option(help: "Truth file (default: OUTPUT with .truth.h5).") var truth: String?

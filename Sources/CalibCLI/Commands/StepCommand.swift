@@ -8,7 +8,7 @@ struct StepGroupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
         abstract: "Move a campaign step through its states, record metrics and effort, and list the log.",
-        discussion: """
+        discussion: reflow("""
         States: blocked, ready, running, awaiting-validation, awaiting-sign-off, done, failed, skipped, stale
         (docs/checklists.md has the full transition table). An illegal move exits 65 naming the step, its state and
         what is allowed. Every transition is logged with the OS user, host, time and --note.
@@ -18,7 +18,7 @@ struct StepGroupCommand: ParsableCommand {
           calibctl step done rgx-fall dc-alignment --note "residuals < 50 um"
           calibctl step reopen rgx-fall dc-alignment --note "wrong torus map"   # downstream done steps -> stale
           calibctl step log rgx-fall
-        """,
+        """),
         subcommands: [Start.self, Done.self, Approve.self, Fail.self, Skip.self, Reopen.self, Log.self,
                       Metrics.self, Effort.self]
     )

@@ -7,11 +7,11 @@ import Foundation
 struct StoreTag: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tag", abstract: "Create, move through states, clone or show tags.",
-        discussion: """
+        discussion: reflow("""
         A tag is a named version of one detector's constants of one type. States: open -> validated -> published
         -> retired (validated -> open to rework). Only open tags take arbitrary puts; published tags only grow
         after their last run.
-        """,
+        """),
         subcommands: [Create.self, State.self, Clone.self, Show.self])
 
     struct Create: ParsableCommand {
@@ -169,11 +169,11 @@ struct StoreGlobalTag: ParsableCommand {
 struct StoreLint: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lint", abstract: "Find gaps, overlaps and open ends over a required run range.",
-        discussion: """
+        discussion: reflow("""
         Exit 1 when a gap is found (or any finding with --strict). Without DETECTOR TYPE every tag is checked.
 
         Example: calibctl store lint jf4m pedestals --runs 100-500
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @Argument var detector: String?
     @Argument var type: String?
@@ -227,13 +227,13 @@ struct StoreGC: ParsableCommand {
 struct StoreExport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write per-detector bundles (<detname>-<detid>.h5) or an LCLS calib tree.",
-        discussion: """
+        discussion: reflow("""
         Bundles hold a detector's payloads, tags, validity entries and provenance, readable with h5py alone
         (docs/formats-store.md) and importable with `store import`. --lcls writes the resolved timeline of one tag as
         calib/<group>/<source>/<type>/<first>-<last|end>.data text files.
 
         Example: calibctl store export jf4m --bundle out/      calibctl store export jf4m --lcls exp/calib --tag default
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @Argument(help: "Detectors (default: all).") var detectors: [String] = []
     @Option(help: "Directory for bundle files.") var bundle: String?
@@ -264,12 +264,12 @@ struct StoreExport: ParsableCommand {
 struct StoreImport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Import bundles, or an LCLS calib tree (admin for bundles).",
-        discussion: """
+        discussion: reflow("""
         A bundle is checked completely (format, every payload's hash) before anything changes; a refused import
         leaves the store unchanged. Importing the same bundle twice adds nothing.
 
         Example: calibctl store import jf4m-170.h5      calibctl store import --lcls /sdf/data/lcls/ds/cxi/cxi12315/calib --tag lcls
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @Argument(help: "Bundle files.") var bundles: [String] = []
     @Option(help: "An LCLS calib directory to read.") var lcls: String?

@@ -7,14 +7,14 @@ import Foundation
 struct StoreBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store", abstract: "Benchmark the constants store: lookups, puts, large reads vs h5py.",
-        discussion: """
+        discussion: reflow("""
         Fills a scratch store with --entries validity entries over --detectors x --types, then prints the median
         in-process lookup latency and lookups/s, the latency of a `calibctl get` process, put latency for a 1 MB and
         a large payload, and read throughput of the large float32 payload with and without hash verification,
         next to h5py reading the same file in the same run. Build with `swift build -c release` first.
 
         Example: calibctl bench store --dir /tmp/bench-store --json
-        """)
+        """))
     @Option(help: "Scratch store directory (removed first).") var dir: String = NSTemporaryDirectory() + "calibctl-bench-store"
     @Option var entries: Int = 100_000
     @Option var detectors: Int = 100

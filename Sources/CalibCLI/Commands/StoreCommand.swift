@@ -9,7 +9,7 @@ struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
         abstract: "Keep calibration constants with run-range validity, tags, global tags and provenance.",
-        discussion: """
+        discussion: reflow("""
         The store is a directory (--store, $CALIBCTL_STORE, else HOME/store) holding index.db (SQLite) and
         payloads/ab/<sha256>.h5 (one HDF5 file per distinct content). Every insertion records who, when, where and
         with which command. Lookups pick the newest insertion whose run range contains the run. Read verbs take
@@ -19,7 +19,7 @@ struct StoreCommand: ParsableCommand {
           calibctl store detector add jf4m --kind jungfrau --hw-index 170 --alias CxiDs1.0:Jungfrau.0
           calibctl store put jf4m pedestals --runs 100- peds.npy --comment "dark run 98"
           calibctl store get jf4m pedestals --run 150 -o peds-150.npy
-        """,
+        """),
         subcommands: [StoreInit.self, StoreDetector.self, StoreType.self, StorePut.self, StoreGet.self,
                       StoreExplain.self, StoreList.self, StoreHistory.self, StoreDiff.self, StoreTag.self,
                       StoreGlobalTag.self, StoreLint.self, StoreVerify.self, StoreGC.self, StoreExport.self,
@@ -120,13 +120,13 @@ struct StoreType: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Declare a calibration type with the datasets its payloads must hold (admin).",
-            discussion: """
+            discussion: reflow("""
             Each --dataset is NAME:DTYPES:SHAPE, with a trailing ? for an optional dataset. DTYPES: a comma list of
             float32, float64, int8..int64, uint8..uint64, or float, int, any. SHAPE: any, rankN, rankN-M, an exact
             shape with * wildcards (e.g. *x13), scalar, or like(OTHER).
 
             Example: calibctl store type add /calibration/ftof/attenuation --dataset length:float32:rank1 --dataset error:float32:like(length)
-            """)
+            """))
         @OptionGroup var ws: WorkspaceOptions
         @Argument(help: "Type name, or a CCDB-style path such as /calibration/ftof/attenuation.") var name: String
         @Option(name: .customLong("dataset"), help: "A dataset rule NAME:DTYPES:SHAPE[?] (repeatable).") var datasets: [String] = []
@@ -145,12 +145,12 @@ struct StoreType: ParsableCommand {
 struct StoreGrant: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grant", abstract: "Let a user write, publish or administer a detector/type (admin).",
-        discussion: """
+        discussion: reflow("""
         While a store has no rule, every user may write and publish; only its creator is admin. After the first
         grant, writes need a matching rule (exit 77 otherwise). Levels: write < publish < admin.
 
         Example: calibctl store grant alice write --detector jf4m --type pedestals
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @Argument(help: "OS user name (or * for everyone).") var user: String
     @Argument(help: "write, publish or admin.") var permission: String

@@ -36,13 +36,13 @@ struct PutOptions: ParsableArguments {
 struct StorePut: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "put", abstract: "Store constants for a run range (also: calibctl put).",
-        discussion: """
+        discussion: reflow("""
         The payload must match the type's schema. Identical content is stored once. Tags: open tags take any range
         (newer insertions win where ranges overlap); published tags only take ranges after their last run;
         validated and retired tags take nothing.
 
         Example: calibctl store put jf4m pedestals --runs 100-200 pedestals=peds.npy --comment "dark run 98" --input-runs 98
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @OptionGroup var options: PutOptions
     func run() throws { try options.execute(ws) }
@@ -91,13 +91,13 @@ struct GetOptions: ParsableArguments {
 struct StoreGet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Look up the constants for a run and print or write them (also: calibctl get).",
-        discussion: """
+        discussion: reflow("""
         Picks the newest insertion whose run range contains the run, in the tag (default 'default') or the global
         tag's tag, ignoring insertions after --as-of (and after the global tag's own as-of time). The payload's
         content hash is verified unless --no-verify.
 
         Example: calibctl store get jf4m pedestals --run 150 --global-tag CXI_2026_v1 -o peds.npy
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @OptionGroup var options: GetOptions
     func run() throws { try options.execute(ws) }
@@ -196,12 +196,12 @@ struct StoreHistory: ParsableCommand {
 struct StoreDiff: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff", abstract: "Compare two payloads dataset by dataset.",
-        discussion: """
+        discussion: reflow("""
         A payload is a hash (8+ hex digits) or DETECTOR/TYPE@RUN[:TAG]. Prints per dataset the count of changed
         elements, the largest absolute and relative change, and mask changes (elements that became zero/non-zero).
 
         Example: calibctl store diff jf4m/pixel_status@100 jf4m/pixel_status@300
-        """)
+        """))
     @OptionGroup var ws: WorkspaceOptions
     @Argument(help: "First payload.") var a: String
     @Argument(help: "Second payload.") var b: String

@@ -16,7 +16,7 @@ struct TickCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tick",
         abstract: "Follow every job once: poll schedulers, record states, retry, start ready steps (for cron).",
-        discussion: """
+        discussion: reflow("""
         Takes a non-blocking lock (HOME/tick.lock): if another tick holds it, prints one line and exits 75. A lock
         left by a dead tick (pid and host recorded in the file) is taken over. Each scheduler is queried once, at most
         every minimum poll interval; job states are recorded, the retry policy applied (node failures and lost jobs
@@ -27,7 +27,7 @@ struct TickCommand: ParsableCommand {
         Exit codes: 0 done, 69 a scheduler could not be reached (the rest was done), 75 another tick holds the lock.
 
         Example (crontab): */5 * * * * calibctl tick --home /group/calib --budget 240 >> /group/calib/tick.log 2>&1
-        """)
+        """))
 
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Option(help: "Seconds this tick may take.") var budget: Double = 50
