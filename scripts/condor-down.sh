@@ -8,7 +8,7 @@
 # Idempotent: nothing running is not an error. Exit 0 ok, 1 something would not stop or unmount, 64 usage, 77 not root.
 set -uo pipefail
 
-log() { printf 'condor-down: %s\n' "$*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -ge 1 && $# -le 2 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX [--purge | --keep-jobs]" >&2; exit 64; }
 [[ $(id -u) -eq 0 ]] || { log "error: must run as root (unmounting needs it)"; exit 77; }

@@ -21,19 +21,7 @@
 # Stop with scripts/condor-down.sh PREFIX. Diagnostics go to stderr; exit 0 ok, 1 failure, 64 usage, 77 not root.
 set -euo pipefail
 
-log() { printf 'condor-up: %s\n' "$*" >&2; }
-die() { printf 'condor-up: error: %s\n' "$*" >&2; exit 1; }
-# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
-# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
-run_daemon() {
-    (
-        for fd in /proc/$BASHPID/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
-        done
-        exec "$@" </dev/null >/dev/null 2>&1
-    )
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}'; }
 
 [[ $# -eq 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX" >&2; exit 64; }

@@ -18,8 +18,7 @@
 # keeps its copy). Diagnostics on stderr; exit 0 ok, 1 failure, 64 usage, 77 not root.
 set -euo pipefail
 
-log() { printf 'condor-worker-runtime: %s\n' "$*" >&2; }
-die() { printf 'condor-worker-runtime: error: %s\n' "$*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -eq 2 && -n "$1" && -n "$2" && "$1" != -* ]] || { echo "usage: $0 PREFIX CALIBCTL_BINARY" >&2; exit 64; }
 [[ $(id -u) -eq 0 ]] || { printf 'condor-worker-runtime: error: must run as root (chroot needs it)\n' >&2; exit 77; }

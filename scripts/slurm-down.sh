@@ -6,7 +6,7 @@
 # Idempotent: nothing running is not an error. Exit 0 ok, 1 a daemon would not stop, 64 usage.
 set -uo pipefail
 
-log() { printf 'slurm-down: %s\n' "$*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -ge 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX [--purge]" >&2; exit 64; }
 P="$1"

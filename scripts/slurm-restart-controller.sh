@@ -11,19 +11,7 @@
 # Exit 0 ok, 1 failure, 64 usage.
 set -euo pipefail
 
-log() { printf 'slurm-restart-controller: %s\n' "$*" >&2; }
-die() { printf 'slurm-restart-controller: error: %s\n' "$*" >&2; exit 1; }
-# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
-# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
-run_daemon() {
-    (
-        for fd in /proc/$BASHPID/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
-        done
-        exec "$@" </dev/null >/dev/null 2>&1
-    )
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -ge 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX [--forget-jobs]" >&2; exit 64; }
 forget=0

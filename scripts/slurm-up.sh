@@ -15,19 +15,7 @@
 # Stop with scripts/slurm-down.sh PREFIX. Diagnostics go to stderr; exit 0 ok, 1 failure, 64 usage.
 set -euo pipefail
 
-log() { printf 'slurm-up: %s\n' "$*" >&2; }
-die() { printf 'slurm-up: error: %s\n' "$*" >&2; exit 1; }
-# Starts a daemon with only stdin/stdout/stderr open (to /dev/null): inherited descriptors (a caller's pipes, the
-# process-exit socket of Foundation's Process) would otherwise stay open in the daemon and make the caller wait forever.
-run_daemon() {
-    (
-        for fd in /proc/$BASHPID/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
-        done
-        exec "$@" </dev/null >/dev/null 2>&1
-    )
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -eq 1 && -n "$1" && "$1" != -* ]] || { echo "usage: $0 PREFIX" >&2; exit 64; }
 mkdir -p "$1" || die "cannot create prefix directory $1"
