@@ -137,14 +137,8 @@ public struct HTCondorScheduler: BatchScheduler {
     }
 
     public func cancel(_ batchIDs: [String]) throws {
-        var start = 0
-        while start < batchIDs.count {
-            let chunk = Array(batchIDs[start..<min(start + 500, batchIDs.count)])
-            start += chunk.count
-            let out = try tools.run("condor_rm", chunk, scheduler: name, operation: "cancel")
-            if out.status != 0 && !HTCondorOutputParser.isOnlyNotFound(out.stdout + "\n" + out.stderr) {
-                throw SchedulerError(scheduler: name, operation: "cancel", detail: out.describe("condor_rm", chunk))
-            }
+        try tools.runChunked("condor_rm", batchIDs, scheduler: name, operation: "cancel") {
+            HTCondorOutputParser.isOnlyNotFound($0.stdout + "\n" + $0.stderr)
         }
     }
 }

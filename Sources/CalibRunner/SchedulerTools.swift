@@ -72,6 +72,23 @@ public struct SchedulerTools: Sendable, Equatable {
 }
 
 /// What one scheduler tool printed.
+extension SchedulerTools {
+    /// Runs `tool` on `ids` in chunks of `chunk` (command-line length), throwing on a failed chunk unless
+    /// `tolerated` accepts its output (e.g. "job not found" when cancelling jobs that already left).
+    func runChunked(_ tool: String, _ ids: [String], chunk: Int = 500, scheduler: String, operation: String,
+                    tolerated: (ToolOutput) -> Bool) throws {
+        var start = 0
+        while start < ids.count {
+            let part = Array(ids[start..<min(start + chunk, ids.count)])
+            start += part.count
+            let out = try run(tool, part, scheduler: scheduler, operation: operation)
+            if out.status != 0 && !tolerated(out) {
+                throw SchedulerError(scheduler: scheduler, operation: operation, detail: out.describe(tool, part))
+            }
+        }
+    }
+}
+
 public struct ToolOutput: Sendable, Equatable {
     public var status: Int32
     public var stdout: String

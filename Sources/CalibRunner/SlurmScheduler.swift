@@ -137,14 +137,8 @@ public struct SlurmScheduler: BatchScheduler {
     }
 
     public func cancel(_ batchIDs: [String]) throws {
-        var start = 0
-        while start < batchIDs.count {
-            let chunk = Array(batchIDs[start..<min(start + 500, batchIDs.count)])
-            start += chunk.count
-            let out = try tools.run("scancel", chunk, scheduler: name, operation: "cancel")
-            if out.status != 0 && !SlurmOutputParser.isInvalidJobID(out.stderr) {
-                throw SchedulerError(scheduler: name, operation: "cancel", detail: out.describe("scancel", chunk))
-            }
+        try tools.runChunked("scancel", batchIDs, scheduler: name, operation: "cancel") {
+            SlurmOutputParser.isInvalidJobID($0.stderr)
         }
     }
 
