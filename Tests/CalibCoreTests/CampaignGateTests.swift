@@ -152,3 +152,40 @@ import Testing
         #expect(o.criticalPathDays == 4.25)
     }
 }
+
+/// `approvers:` restricts sign-off: anyone else is refused with exit 77 and the step stays where it was.
+@Test func onlyNamedApproversSignOff() throws {
+    let tmp = TemporaryDirectory()
+    let yaml = """
+    checklist: tiny
+    steps:
+      - id: peds
+        title: Pedestals
+        phase: dark
+        approvers: [carol, dave]
+        validation:
+          - name: maps look right
+            check: look at the pedestal map
+      - id: publish
+        title: Publish
+        phase: dark
+        prerequisites: [peds]
+    """
+    let file = tmp.file("tiny.yaml")
+    try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+    let s = try CampaignStore(path: tmp.file("calibctl.db"))
+    let mallory = Identity(user: "mallory", host: "lxplus", commandLine: "step approve")
+    try s.create(name: "d", checklistPath: file, runs: RunSet(ranges: [1...1]), by: mallory)
+    try s.apply(.start, campaign: "d", step: "peds", by: mallory)
+    #expect(try s.apply(.done, campaign: "d", step: "peds", by: mallory).to == .awaitingValidation)
+    #expect(throws: CampaignError.notAnApprover(campaign: "d", step: "peds", user: "mallory", approvers: ["carol", "dave"])) {
+        try s.apply(.approve, campaign: "d", step: "peds", by: mallory)
+    }
+    #expect(CampaignError.notAnApprover(campaign: "d", step: "peds", user: "mallory", approvers: ["carol"]).exitStatus
+            == .permissionDenied)
+    #expect(try s.isApproved(campaign: "d", step: "peds") == false)
+    #expect(try s.startableSteps(campaign: "d").isEmpty)
+    try s.apply(.approve, campaign: "d", step: "peds", by: CampaignGateTests.carol)
+    #expect(try s.isApproved(campaign: "d", step: "peds"))
+    #expect(try s.startableSteps(campaign: "d").map(\.id) == ["publish"])
+}

@@ -12,6 +12,8 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
     /// A reopen would change the inputs of steps whose jobs are running now.
     case downstreamRunning(campaign: String, step: String, running: [String])
     case reasonRequired(campaign: String, step: String)
+    /// The step names its approvers and the user is not one of them.
+    case notAnApprover(campaign: String, step: String, user: String, approvers: [String])
     case badRuns(text: String, part: String)
     case badValue(what: String, value: String, expected: String)
     /// The campaign's stored checklist no longer parses (the database was edited by hand).
@@ -21,6 +23,7 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
         switch self {
         case .unknownCampaign, .unknownStep, .reasonRequired, .badRuns, .badValue, .campaignExists: .usage
         case .illegalTransition, .notIfNecessary, .corruptCampaign, .downstreamRunning: .dataError
+        case .notAnApprover: .permissionDenied
         }
     }
 
@@ -36,6 +39,7 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
         case let .downstreamRunning(c, s, running):
             "cannot reopen step '\(s)' of campaign '\(c)': \(Self.list(running)) downstream \(running.count == 1 ? "is" : "are") running on its current results"
         case let .reasonRequired(c, s): "skipping step '\(s)' of campaign '\(c)' needs a reason"
+        case let .notAnApprover(c, s, user, _): "\(user) may not sign off step '\(s)' of campaign '\(c)'"
         case let .badRuns(text, part): "--runs '\(text)': '\(part)' is not a run or a range FIRST-LAST"
         case let .badValue(what, value, expected): "\(what) '\(value)' is not \(expected)"
         case let .corruptCampaign(name, detail): "campaign '\(name)' is damaged: \(detail)"
@@ -68,6 +72,9 @@ public enum CampaignError: DiagnosableError, Sendable, Equatable {
             return "wait for \(Self.list(running)) to finish, or stop \(running.count == 1 ? "it" : "them") with `calibctl step fail \(c) STEP`, then reopen"
         case .notIfNecessary: return "only steps marked `if_necessary: true` in the checklist may be skipped"
         case .reasonRequired: return "pass --note \"why it is not necessary\""
+        case let .notAnApprover(_, s, _, approvers):
+            return "ask \(approvers.count == 1 ? approvers[0] : "one of " + Self.list(approvers, limit: 8)) to approve it, "
+                + "or add the user to `approvers:` of step '\(s)' in the checklist (for new campaigns)"
         case .badRuns: return "write e.g. --runs 5000-5100 or --runs 5000-5100,5200"
         case .badValue: return nil
         case .corruptCampaign: return "restore the database from a backup; `calibctl campaign verify NAME` lists the damage"

@@ -40,6 +40,10 @@ extension CampaignStore {
             }
             guard command.allowedFrom.contains(from), command != .create, command != .invalidate else { throw refuse() }
             if command == .start && !unmet.isEmpty { throw refuse() }
+            if command == .approve && !step.approvers.isEmpty && !step.approvers.contains(who.user) {
+                throw CampaignError.notAnApprover(campaign: campaignName, step: stepID, user: who.user,
+                                                  approvers: step.approvers)
+            }
             if command == .skip {
                 guard step.ifNecessary else { throw CampaignError.notIfNecessary(campaign: campaignName, step: stepID) }
                 guard let n = note, !n.trimmingCharacters(in: .whitespaces).isEmpty else {

@@ -48,6 +48,8 @@ public struct ChecklistStep: Sendable, Equatable, Codable {
     public var phase: String
     /// The person or role responsible (`owner:` or `contact:`).
     public var owner: String?
+    /// Who may sign the step off (`approvers:`, user names). Empty: anyone may (the approver is recorded either way).
+    public var approvers: [String]
     /// Step ids that must be done (or skipped) first.
     public var prerequisites: [String]
     /// Free-text conditions that are not steps (e.g. "reasonable DC calibration"); shown, not enforced.
@@ -71,8 +73,9 @@ public struct ChecklistStep: Sendable, Equatable, Codable {
                 prerequisites: [String] = [], conditions: [String] = [], inputs: [String] = [],
                 outcomes: [String] = [], validation: [ValidationItem] = [], documentation: String? = nil,
                 ifNecessary: Bool = false, estimateDays: Double = 1, action: StepAction? = nil, line: Int = 0,
-                prerequisiteLines: [Int]? = nil) {
+                prerequisiteLines: [Int]? = nil, approvers: [String] = []) {
         self.id = id
+        self.approvers = approvers
         self.number = number
         self.title = title
         self.phase = phase

@@ -13,7 +13,7 @@ public enum ChecklistLoader {
     static let rootKeys = ["checklist", "title", "description", "format", "final", "steps"]
     static let stepKeys = ["id", "number", "title", "phase", "owner", "contact", "prerequisites", "conditions",
                            "inputs", "outcomes", "validation", "documentation", "if_necessary", "estimate_days",
-                           "action", "notes"]
+                           "action", "notes", "approvers"]
     static let gateKeys = ["name", "metric", "min", "max", "check"]
     static let actionKeys = ["builtin", "command", "per", "with"]
 
@@ -235,7 +235,7 @@ public enum ChecklistLoader {
                 outcomes: texts(map["outcomes"], "\(what) outcomes").map(\.0),
                 validation: validation, documentation: text(map["documentation"], "\(what) documentation"),
                 ifNecessary: ifNecessary, estimateDays: estimate, action: action, line: line,
-                prerequisiteLines: lines)
+                prerequisiteLines: lines, approvers: texts(map["approvers"], "\(what) approvers").map(\.0))
         }
 
         mutating func gates(_ node: Node?, what: String) -> [ValidationItem] {
