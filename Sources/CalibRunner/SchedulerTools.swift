@@ -71,7 +71,6 @@ public struct SchedulerTools: Sendable, Equatable {
     }
 }
 
-/// What one scheduler tool printed.
 extension SchedulerTools {
     /// Runs `tool` on `ids` in chunks of `chunk` (command-line length), throwing on a failed chunk unless
     /// `tolerated` accepts its output (e.g. "job not found" when cancelling jobs that already left).
@@ -89,6 +88,7 @@ extension SchedulerTools {
     }
 }
 
+/// What one scheduler tool printed.
 public struct ToolOutput: Sendable, Equatable {
     public var status: Int32
     public var stdout: String

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalibCore
 import CalibIO
+import CalibRunner
 import Foundation
 
 /// `calibctl fit gain|dark`: the per-pixel fits.
@@ -54,7 +55,7 @@ struct FitGain: ParsableCommand {
             if inputs.count > 1 { PageCache.dontNeed(input) }
             // Progress on stderr when it is a terminal and stdout is not printing per-FED lines to the same screen.
             if Diagnostics.isTerminal && inputs.count > 1 && (json || isatty(1) == 0) {
-                bytes += Double((try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0)
+                bytes += Double(JobFiles.size(input) ?? 0)
                 let dt = Date().timeIntervalSince(t0)
                 Diagnostics.write(String(format: "\r[%d/%d] FED %d, %.0f s elapsed, %.2f GB/s read   ", i + 1,
                                          inputs.count, s.fed, dt, bytes / max(dt, 1e-9) / 1e9))

@@ -223,7 +223,7 @@ public enum GainFitKernel {
             }
             yPrev = y
             let inc = le(y, hiEff)
-            let w = unsafeBitCast(unsafeBitCast(tw[k], to: VI.self) & inc, to: V.self)
+            let w = keep(inc, tw[k])
             tw[k] = w
             count &-= inc
             sw += w

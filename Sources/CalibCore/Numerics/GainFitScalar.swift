@@ -1,7 +1,7 @@
 extension GainFitKernel {
     /// The scalar reference fit of one pixel: the same operations, in the same order, as the vector kernel.
-    /// `n`, `sum`, `sumsq` hold `points` values each, `stride` floats apart (1 for pixel-major data, the block's pixel
-    /// count for point-major data); `x` holds `points` contiguous values.
+    /// `n`, `sum`, `sumsq` hold `points` values each, `stride` floats apart (1 for pixel-major data, 16 for interleaved
+    /// data: `GainScanBlock.offset(ofPixel:)`); `x` holds `points` contiguous values.
     public static func fitPixelScalar(n: UnsafePointer<Float>, sum: UnsafePointer<Float>, sumsq: UnsafePointer<Float>,
                                       x: UnsafePointer<Float>, points np: Int, stride: Int = 1,
                                       options o: GainFitOptions = GainFitOptions()) -> GainPixelFit {

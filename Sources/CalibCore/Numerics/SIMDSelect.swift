@@ -20,8 +20,6 @@ typealias I16 = SIMD16<Int32>
 @inline(__always) func le(_ a: F16, _ b: F16) -> I16 { asInt(a .<= b) }
 /// -1 where a < b, else 0 (integers).
 @inline(__always) func lt(_ a: I16, _ b: I16) -> I16 { asInt(a .< b) }
-/// -1 where a != 0, else 0.
-@inline(__always) func nonZero(_ a: I16) -> I16 { ~asInt(a .== I16.zero) }
 
 /// m ? a : b per lane (m lanes are 0 or -1).
 @inline(__always) func sel(_ m: I16, _ a: F16, _ b: F16) -> F16 {
