@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // calibctl: calibration workflow orchestrator for detector physics.
 // Layering (dependencies point down only, see docs/architecture.md):
-//   calibctl (executable, 3 lines) -> CalibCLI (commands) -> CalibStore, CalibRunner -> CalibCore -> CalibIO -> CHDF5, CSQLite, COpenSSL
+//   calibctl (executable, 3 lines) -> CalibCLI (commands) -> CalibWorkflow (the engine that moves campaigns)
+//     -> CalibStore, CalibRunner -> CalibCore -> CalibIO -> CHDF5, CSQLite, COpenSSL
 import PackageDescription
 
 /// The numeric kernels are compiled with AVX2/FMA enabled (x86-64-v3; every current farm node has it) and with -O even in
@@ -35,8 +36,11 @@ let package = Package(
                 swiftSettings: numericFlags),
         .target(name: "CalibStore", dependencies: ["CalibCore", "CalibIO"]),
         .target(name: "CalibRunner", dependencies: ["CalibCore", "CalibIO"]),
+        // The workflow engine: turns any campaign's ready steps into job sets or in-process actions, collects
+        // metrics and effort, applies quorum, repeat and gates, publishes to the store (docs/workflow.md).
+        .target(name: "CalibWorkflow", dependencies: ["CalibCore", "CalibStore", "CalibRunner", "CalibIO"]),
         .target(name: "CalibCLI", dependencies: [
-            "CalibCore", "CalibStore", "CalibRunner", "CalibIO",
+            "CalibCore", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "calibctl", dependencies: ["CalibCLI"]),
@@ -46,6 +50,7 @@ let package = Package(
         .testTarget(name: "CalibCoreTests", dependencies: ["CalibCore", "CalibTestSupport"], swiftSettings: numericFlags),
         .testTarget(name: "CalibStoreTests", dependencies: ["CalibStore", "CalibTestSupport"]),
         .testTarget(name: "CalibRunnerTests", dependencies: ["CalibRunner", "CalibTestSupport"]),
+        .testTarget(name: "CalibWorkflowTests", dependencies: ["CalibWorkflow", "CalibTestSupport"]),
         .testTarget(name: "CalibctlTests", dependencies: ["CalibCLI", "CalibTestSupport"]),
     ]
 )

@@ -33,7 +33,7 @@ public struct CommandJobKind: JobKind {
             .appendingPathComponent(".metrics-\(context.attempt)-\(getpid())")
         unlink(metricsFile)
         defer { unlink(metricsFile) }
-        var env = ProcessInfo.processInfo.environment
+        var env = spec.environment ?? ProcessInfo.processInfo.environment
         env["CALIBCTL_METRICS_FILE"] = metricsFile
         env["CALIBCTL_ATTEMPT"] = String(context.attempt)
         env["CALIBCTL_SHARD_KEY"] = spec.key
@@ -41,10 +41,10 @@ public struct CommandJobKind: JobKind {
         // so a scheduler that signals the job's process group or cgroup reaches it; signals sent only to this
         // process are forwarded.
         var o = Spawn.Options()
-        o.directory = context.directory
+        o.directory = spec.workDirectory ?? context.directory
         o.inheritOutput = true
         o.environment = env
-        let exe = argv[0].hasPrefix("/") ? argv[0] : (Self.which(argv[0]) ?? argv[0])
+        let exe = argv[0].hasPrefix("/") ? argv[0] : (Self.which(argv[0], path: env["PATH"]) ?? argv[0])
         let t0 = Date()
         let pid: pid_t
         do { pid = try Spawn.spawn([exe] + argv.dropFirst(), o) } catch {
@@ -91,8 +91,8 @@ public struct CommandJobKind: JobKind {
         return out
     }
 
-    static func which(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+    static func which(_ name: String, path: String? = nil) -> String? {
+        for dir in (path ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let p = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }

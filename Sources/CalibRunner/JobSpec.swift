@@ -19,6 +19,11 @@ public struct JobSpec: Sendable, Codable, Equatable {
     /// The shard key, e.g. `fed=1200` (placeholder `{key}`), and index (`{index}`).
     public var key: String
     public var index: Int
+    /// The environment the job runs in (captured from whoever created the job set or its campaign); nil: the
+    /// worker's own. Retries and cron ticks run in the same environment as the first attempt (docs/runner.md).
+    public var environment: [String: String]?
+    /// The directory the job runs in (default: the shard directory).
+    public var workDirectory: String?
 
     public init(kind: String, key: String = "", index: Int = 0, inputs: [String: String] = [:],
                 outputs: [String: String] = [:], parameters: [String: String] = [:]) {

@@ -49,7 +49,7 @@ import Testing
         #expect(cms.step("payload-offline")?.action?.parameters == ["flavour": "offline"])
 
         let dark = try ChecklistLoader.load(path: Self.fixture("lcls-dark"))
-        #expect(dark.step("dark-process")?.action?.per == .gainMode)
+        #expect(dark.step("dark-process")?.action?.axes == ["gain-mode"])
         #expect(dark.step("deploy")?.outcomes.contains("jungfrau/pixel_status") == true)
     }
 
@@ -162,7 +162,7 @@ import Testing
                 action: {command: "reco --run {run} -o {output}", per: run}
             """)
         let a = try #require(c.steps[0].action)
-        #expect(a.kind == .command("reco --run {run} -o {output}") && a.per == .run)
+        #expect(a.kind == .command("reco --run {run} -o {output}") && a.axes == ["run"])
         #expect(StepAction.placeholders(in: "reco --run {run} -o {output}") == ["run", "output"])
     }
 

@@ -99,16 +99,22 @@ extension CampaignStore {
 
             var staled: [String] = []
             if command == .reopen {
-                // Staleness travels only through steps whose results it invalidates: a skipped, pending, running or
-                // failed step in between has no done result built on the reopened one.
-                let affected = graph.downstream(of: i) { d in
+                // Staleness travels through steps whose results it invalidates and through skipped steps (a skipped
+                // step passes its inputs on: CLAS12's DC re-alignment stales RF, FTOF and DC t0 even when the FMT
+                // alignment between them was skipped). A pending, running or failed step stops it: nothing done is
+                // built on the reopened result through it.
+                let invalidatable = { (d: Int) in
                     StepCommand.invalidate.allowedFrom.contains(stored[d].effective(prerequisitesSatisfied: true))
                 }
+                let affected = graph.downstream(of: i) { d in invalidatable(d) || stored[d] == .skipped }
+                    .filter(invalidatable)
+                let why = "stale: \(stepID) reopened at \(Timestamp.string(new.updatedAt))"
                 for d in affected {
                     let id = checklist.steps[d].id
                     var r = rows[id]!
                     let before = r.stored
                     r.stored = .stale
+                    r.reason = why
                     r.approvedBy = nil; r.approvedAt = nil
                     r.updatedAt = new.updatedAt; r.updatedBy = who.user
                     try write(c, id, r)
@@ -162,6 +168,15 @@ extension CampaignStore {
         if missingMeansWaiting && eval.results.contains(where: { $0.value == nil }) { return (.awaitingValidation, eval) }
         if !eval.passed { return (.awaitingSignOff, eval) }
         return (manual ? .awaitingValidation : .done, eval)
+    }
+
+    /// Sets the explanation shown with a step's state (e.g. why an automatic step waits for a sign-off) without
+    /// changing the state.
+    public func setReason(campaign campaignName: String, step stepID: String, reason: String) throws {
+        try database.transaction {
+            let c = try campaign(named: campaignName)
+            try database.run("UPDATE campaign_steps SET reason = ? WHERE campaign_id = ? AND step_id = ?", reason, c.id, stepID)
+        }
     }
 
     func write(_ c: Campaign, _ stepID: String, _ r: StepRow) throws {

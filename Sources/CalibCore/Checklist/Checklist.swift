@@ -10,12 +10,20 @@ public struct Checklist: Sendable, Equatable, Codable {
     /// The step whose completion finishes the campaign (critical path target); default: the last step in the file.
     public var final: String?
     public var steps: [ChecklistStep]
+    /// Fan-out axes the checklist declares (`units:`), e.g. `telescope: [LST1, LST2]`; an empty list means the
+    /// campaign must give the values (`calibctl campaign create --units telescope=A,B`).
+    public var units: [String: [String]]
+    /// Campaign parameters with their defaults (`params:`); `{param:NAME}` in commands.
+    public var params: [String: String]
     /// The file it was loaded from (for error messages), or `<string>`.
     public var file: String
 
     public init(name: String, title: String, description: String? = nil, format: Int = 1, final: String? = nil,
-                steps: [ChecklistStep], file: String = "<string>") {
+                steps: [ChecklistStep], file: String = "<string>", units: [String: [String]] = [:],
+                params: [String: String] = [:]) {
         self.name = name
+        self.units = units
+        self.params = params
         self.title = title
         self.description = description
         self.format = format
@@ -64,6 +72,10 @@ public struct ChecklistStep: Sendable, Equatable, Codable {
     /// Estimated duration in days, used to weight the critical path (default 1).
     public var estimateDays: Double
     public var action: StepAction?
+    /// When the step's units count as a success (`success:`); nil: every unit must succeed.
+    public var success: SuccessRule?
+    /// Re-run while a gate fails (`repeat:`), up to `maxIterations` iterations.
+    public var repeatRule: RepeatRule?
     /// Where the step starts in its file (1-based line), 0 if built in code.
     public var line: Int
     /// Line of each prerequisite entry (parallel to `prerequisites`), for error messages.
@@ -73,8 +85,11 @@ public struct ChecklistStep: Sendable, Equatable, Codable {
                 prerequisites: [String] = [], conditions: [String] = [], inputs: [String] = [],
                 outcomes: [String] = [], validation: [ValidationItem] = [], documentation: String? = nil,
                 ifNecessary: Bool = false, estimateDays: Double = 1, action: StepAction? = nil, line: Int = 0,
-                prerequisiteLines: [Int]? = nil, approvers: [String] = []) {
+                prerequisiteLines: [Int]? = nil, approvers: [String] = [], success: SuccessRule? = nil,
+                repeatRule: RepeatRule? = nil) {
         self.id = id
+        self.success = success
+        self.repeatRule = repeatRule
         self.approvers = approvers
         self.number = number
         self.title = title
@@ -136,42 +151,61 @@ public struct ValidationItem: Sendable, Equatable, Codable {
         }
     }
 
-    static func format(_ v: Double) -> String {
+    public static func format(_ v: Double) -> String {
         v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
     }
 }
 
-/// What runs for a step: a built-in calibctl job or a command template, fanned out per run / FED / shard / gain mode
-/// or once per campaign. calibctl's runner reads this; the checklist engine never executes it.
+/// What runs for a step: a built-in calibctl action or a command template, fanned out over the units of its axes
+/// (`per: run`, `per: [run, telescope]`) or once per campaign (`per: campaign`, the default). The workflow engine
+/// (CalibWorkflow) executes it; this type only describes it (docs/checklists.md, "Actions").
 public struct StepAction: Sendable, Equatable, Codable {
     public enum Kind: Sendable, Equatable, Codable {
-        /// A built-in job by name, e.g. `pixel-gain-fit`.
+        /// A built-in action by name, e.g. `pixel-gain-fit` (`StepAction.builtinNames`).
         case builtin(String)
         /// A command template with `{placeholders}` (see `StepAction.placeholders`).
         case command(String)
     }
 
-    /// The fan-out unit of the action.
-    public enum Granularity: String, Sendable, Codable, CaseIterable {
-        case run, fed, shard
-        case gainMode = "gain-mode"
-        case campaign
-    }
-
     public var kind: Kind
-    public var per: Granularity
-    /// Extra parameters passed to the job (`with:` mapping), as text.
+    /// The fan-out axes, in order (`[]`: one unit for the whole campaign).
+    public var axes: [String]
+    /// Extra parameters passed to the action (`with:` mapping), as text.
     public var parameters: [String: String]
+    /// Scheduler for this step's jobs (`scheduler:`), else the campaign's.
+    public var scheduler: String?
+    /// Memory per job in MB (`memory: 4000` or `memory: 4G`), else the campaign's default.
+    public var memoryMB: Int?
+    /// Time limit per job in seconds (`time: 3600`, `time: 90m`, `time: 2h`), else the campaign's default.
+    public var timeLimitSeconds: Int?
+    /// Where the action is written in its file (1-based line), 0 if built in code.
+    public var line: Int
 
-    public init(kind: Kind, per: Granularity, parameters: [String: String] = [:]) {
+    public init(kind: Kind, axes: [String] = [], parameters: [String: String] = [:], scheduler: String? = nil,
+                memoryMB: Int? = nil, timeLimitSeconds: Int? = nil, line: Int = 0) {
         self.kind = kind
-        self.per = per
+        self.axes = axes
         self.parameters = parameters
+        self.scheduler = scheduler
+        self.memoryMB = memoryMB
+        self.timeLimitSeconds = timeLimitSeconds
+        self.line = line
     }
 
-    /// Placeholders a command template may use.
+    /// Axes every campaign knows: `run` (the campaign's runs), `fed` (given by the campaign or found by the action,
+    /// e.g. the FEDs of a gain scan), `gain-mode` (0, 1, 2 unless the campaign or checklist says otherwise).
+    public static let builtinAxes: [String] = ["run", "fed", "gain-mode"]
+
+    /// The built-in actions (implemented by CalibWorkflow; a test keeps the two lists equal).
+    public static let builtinNames: [String] = [
+        "compare-previous", "dark-constants", "dark-process", "lcls-export", "pixel-gain-fit", "pixel-gain-merge",
+        "pixel-gain-payload", "pixel-gain-validate", "store-deploy",
+    ]
+
+    /// Placeholders a command template may use besides the axes (`{run}`, `{telescope}`, ...), `{param:NAME}` (a
+    /// campaign parameter) and `{workdir:STEP}` (another step's directory of its latest iteration).
     public static let placeholders: Set<String> = [
-        "run", "fed", "shard", "gain_mode", "campaign", "step", "iteration", "input", "output", "workdir", "store",
+        "shard", "campaign", "step", "iteration", "output", "workdir", "store", "runs", "first_run", "last_run",
     ]
 
     /// The placeholders used in a template, in order of appearance (`{name}`).
@@ -187,11 +221,52 @@ public struct StepAction: Sendable, Equatable, Codable {
         return out
     }
 
+    /// `campaign`, `run` or `run x telescope`.
+    public var perText: String { axes.isEmpty ? "campaign" : axes.joined(separator: " x ") }
+
     /// Short text: `builtin pixel-gain-fit per fed` or `command "..." per run`.
     public var summary: String {
         switch kind {
-        case .builtin(let n): "builtin \(n) per \(per.rawValue)"
-        case .command(let c): "command \"\(c)\" per \(per.rawValue)"
+        case .builtin(let n): "builtin \(n) per \(perText)"
+        case .command(let c): "command \"\(c)\" per \(perText)"
         }
     }
+}
+
+/// When a step's job set counts as a success (`success:`): by default every unit must succeed.
+public struct SuccessRule: Sendable, Equatable, Codable {
+    /// At most this many units may fail (`max_failed:`).
+    public var maxFailed: Int?
+    /// At least this fraction of units must succeed (`min_fraction:`, 0...1).
+    public var minFraction: Double?
+
+    public init(maxFailed: Int? = nil, minFraction: Double? = nil) {
+        self.maxFailed = maxFailed
+        self.minFraction = minFraction
+    }
+
+    /// Every unit must succeed.
+    public static let all = SuccessRule(maxFailed: 0)
+
+    /// True when `failed` failed units out of `total` are acceptable.
+    public func accepts(failed: Int, total: Int) -> Bool {
+        if failed >= total && total > 0 { return false }
+        if let m = maxFailed, failed > m { return false }
+        if let f = minFraction, total > 0, Double(total - failed) / Double(total) < f { return false }
+        return true
+    }
+
+    /// "every unit", "at most 2 failed", "at least 95% succeeded".
+    public var text: String {
+        var parts: [String] = []
+        if let m = maxFailed { parts.append(m == 0 ? "every unit succeeds" : "at most \(m) failed") }
+        if let f = minFraction { parts.append("at least \(ValidationItem.format(f * 100))% succeed") }
+        return parts.isEmpty ? "every unit succeeds" : parts.joined(separator: " and ")
+    }
+}
+
+/// A convergence loop (`repeat: {max_iterations: 5}`): while a gate fails, the step runs again, up to the cap.
+public struct RepeatRule: Sendable, Equatable, Codable {
+    public var maxIterations: Int
+    public init(maxIterations: Int) { self.maxIterations = maxIterations }
 }

@@ -10,12 +10,12 @@ public enum ChecklistLoader {
     /// The spelling of "every earlier step" in `prerequisites:` (the CLAS12 table's "all the above").
     public static let allAbove = "all-above"
 
-    static let rootKeys = ["checklist", "title", "description", "format", "final", "steps"]
+    static let rootKeys = ["checklist", "title", "description", "format", "final", "steps", "units", "params"]
     static let stepKeys = ["id", "number", "title", "phase", "owner", "contact", "prerequisites", "conditions",
                            "inputs", "outcomes", "validation", "documentation", "if_necessary", "estimate_days",
-                           "action", "notes", "approvers"]
+                           "action", "notes", "approvers", "success", "repeat"]
     static let gateKeys = ["name", "metric", "min", "max", "check"]
-    static let actionKeys = ["builtin", "command", "per", "with"]
+    static let actionKeys = ["builtin", "command", "per", "with", "scheduler", "memory", "time"]
 
     /// Loads, parses and validates a checklist file. Throws `ChecklistError` with every issue found.
     public static func load(path: String) throws -> Checklist {
@@ -98,6 +98,25 @@ public enum ChecklistLoader {
         case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return false
         default: return nil
         }
+    }
+
+    /// "4000" (MB), "4G", "512M", "2GB" -> megabytes (> 0).
+    public static func megabytes(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "B", with: "")
+        let (num, mult): (Substring, Int) = t.hasSuffix("G") ? (t.dropLast(), 1024) : t.hasSuffix("M") ? (t.dropLast(), 1)
+            : t.hasSuffix("T") ? (t.dropLast(), 1024 * 1024) : (Substring(t), 1)
+        guard let v = Double(num), v > 0, v.isFinite, v * Double(mult) < 1e9 else { return nil }
+        return max(1, Int((v * Double(mult)).rounded(.up)))
+    }
+
+    /// "3600" (seconds), "90m", "2h", "1d", "30s" -> seconds (> 0).
+    public static func seconds(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
+        var mult = 1.0, num = Substring(t)
+        for (u, f) in units where t.hasSuffix(u) { mult = f; num = t.dropLast(); break }
+        guard let v = Double(num), v > 0, v.isFinite, v * mult < 1e9 else { return nil }
+        return max(1, Int((v * mult).rounded(.up)))
     }
 
     struct Parser {
@@ -183,9 +202,39 @@ public enum ChecklistLoader {
                 if let s = step(node, earlier: steps) { steps.append(s) }
             }
             if steps.isEmpty && seq.isEmpty { issue(stepsNode, "`steps:` is empty") }
+            var units: [String: [String]] = [:]
+            if let u = map["units"] {
+                if let um = u.mapping {
+                    for (k, v) in um {
+                        guard let axis = k.string, !axis.isEmpty else { issue(k, "units: axis names must be text"); continue }
+                        if StepAction.builtinAxes.contains(axis) && axis == "run" {
+                            issue(k, "units: axis 'run' is the campaign's runs and cannot be declared", fix: "remove it; use --runs")
+                        }
+                        if axis == "campaign" || axis.contains(where: { $0.isWhitespace || $0 == "," || $0 == "=" || $0 == "/" }) {
+                            issue(k, "units: '\(axis)' is not a valid axis name", fix: "use a word such as telescope")
+                        }
+                        let values = texts(v, "units \(axis)").map(\.0)
+                        for val in values where val.isEmpty || val.contains(where: { $0 == "," || $0 == "=" || $0 == "/" || $0.isWhitespace }) {
+                            issue(v, "units \(axis): value '\(val)' may not be empty or contain spaces, ',', '=' or '/'")
+                        }
+                        if Set(values).count != values.count { issue(v, "units \(axis): values are repeated") }
+                        units[axis] = values
+                    }
+                } else { issue(u, "`units:` must be a mapping of axis: [values], e.g. telescope: [LST1, LST2]") }
+            }
+            var params: [String: String] = [:]
+            if let pn = map["params"] {
+                if let pm = pn.mapping {
+                    for (k, v) in pm {
+                        if let ks = k.string, let vs = v.scalar?.string { params[ks] = vs } else {
+                            issue(k, "`params:` entries must be name: default text")
+                        }
+                    }
+                } else { issue(pn, "`params:` must be a mapping of name: default") }
+            }
             return Checklist(name: name ?? "unnamed", title: text(map["title"], "title") ?? name ?? "unnamed",
                              description: text(map["description"], "description"), format: format,
-                             final: text(map["final"], "final"), steps: steps, file: file)
+                             final: text(map["final"], "final"), steps: steps, file: file, units: units, params: params)
         }
 
         mutating func step(_ node: Node, earlier: [ChecklistStep]) -> ChecklistStep? {
@@ -223,6 +272,46 @@ public enum ChecklistLoader {
             }
             let validation = gates(map["validation"], what: what)
             let action = action(map["action"], what: what)
+            var success: SuccessRule?
+            if let sn = map["success"] {
+                if let sm = sn.mapping {
+                    let f = Fields(sn, sm)
+                    checkKeys(f, allowed: ["max_failed", "min_fraction"], what: "\(what) success")
+                    var rule = SuccessRule()
+                    if let mf = f["max_failed"] {
+                        if let v = ChecklistLoader.int(mf), v >= 0 { rule.maxFailed = v } else {
+                            issue(mf, "\(what): success max_failed must be an integer >= 0")
+                        }
+                    }
+                    if let mf = f["min_fraction"] {
+                        if let v = ChecklistLoader.double(mf), v >= 0, v <= 1 { rule.minFraction = v } else {
+                            issue(mf, "\(what): success min_fraction must be a number in 0...1", fix: "e.g. min_fraction: 0.95")
+                        }
+                    }
+                    if rule.maxFailed == nil && rule.minFraction == nil {
+                        issue(sn, "\(what): success needs max_failed or min_fraction")
+                    }
+                    success = rule
+                } else { issue(sn, "\(what): success must be a mapping like {max_failed: 2} or {min_fraction: 0.95}") }
+                if action == nil { issue(sn, "\(what): success applies to an action's units, but the step has no action") }
+            }
+            var repeatRule: RepeatRule?
+            if let rn = map["repeat"] {
+                if let rm = rn.mapping {
+                    let f = Fields(rn, rm)
+                    checkKeys(f, allowed: ["max_iterations"], what: "\(what) repeat")
+                    if let mi = f["max_iterations"], let v = ChecklistLoader.int(mi), v >= 1, v <= 1000 {
+                        repeatRule = RepeatRule(maxIterations: v)
+                    } else {
+                        issue(rn, "\(what): repeat needs max_iterations, an integer in 1...1000", fix: "e.g. repeat: {max_iterations: 5}")
+                    }
+                } else { issue(rn, "\(what): repeat must be a mapping like {max_iterations: 5}") }
+                if validation.allSatisfy({ $0.metric == nil }) {
+                    issue(rn, "\(what): repeat runs the step again while a gate fails, but the step has no gates",
+                          fix: "add a validation gate with metric: and min:/max:, or remove repeat:")
+                }
+                if action == nil { issue(rn, "\(what): repeat needs an action to run again") }
+            }
             if map["title"] == nil { issue(node, "\(what) has no `title:`") }
             if map["phase"] == nil { issue(node, "\(what) has no `phase:`") }
             return ChecklistStep(
@@ -235,7 +324,8 @@ public enum ChecklistLoader {
                 outcomes: texts(map["outcomes"], "\(what) outcomes").map(\.0),
                 validation: validation, documentation: text(map["documentation"], "\(what) documentation"),
                 ifNecessary: ifNecessary, estimateDays: estimate, action: action, line: line,
-                prerequisiteLines: lines, approvers: texts(map["approvers"], "\(what) approvers").map(\.0))
+                prerequisiteLines: lines, approvers: texts(map["approvers"], "\(what) approvers").map(\.0),
+                success: success, repeatRule: repeatRule)
         }
 
         mutating func gates(_ node: Node?, what: String) -> [ValidationItem] {
@@ -286,23 +376,30 @@ public enum ChecklistLoader {
             let builtin = text(m["builtin"], "builtin"), command = text(m["command"], "command")
             let kind: StepAction.Kind
             switch (builtin, command) {
-            case let (b?, nil): kind = .builtin(b)
-            case let (nil, c?):
-                kind = .command(c)
-                for p in StepAction.placeholders(in: c) where !StepAction.placeholders.contains(p) {
-                    issue(m["command"], "\(what): unknown placeholder {\(p)} in the command template",
-                          fix: Suggestions.didYouMean(p, in: StepAction.placeholders.sorted())
-                            ?? "known: \(StepAction.placeholders.sorted().map { "{\($0)}" }.joined(separator: " "))")
+            case let (b?, nil):
+                kind = .builtin(b)
+                if !StepAction.builtinNames.contains(b) {
+                    issue(m["builtin"], "\(what): unknown builtin action '\(b)'",
+                          fix: Suggestions.didYouMean(b, in: StepAction.builtinNames)
+                            ?? "known: \(StepAction.builtinNames.joined(separator: ", ")); or use command: \"...\"")
                 }
+            case let (nil, c?): kind = .command(c)
             case (_?, _?): issue(node, "\(what): action has both `builtin:` and `command:`; choose one"); return nil
             case (nil, nil): issue(node, "\(what): action needs `builtin:` or `command:`"); return nil
             }
-            var per = StepAction.Granularity.campaign
-            if let p = text(m["per"], "per") {
-                if let g = StepAction.Granularity(rawValue: p) { per = g } else {
-                    let all = StepAction.Granularity.allCases.map(\.rawValue)
-                    issue(m["per"], "\(what): action per '\(p)' is not one of \(all.joined(separator: ", "))",
-                          fix: Suggestions.didYouMean(p, in: all))
+            var axes: [String] = []
+            if let p = m["per"] {
+                let list = texts(p, "\(what) action per").map(\.0)
+                if list == ["campaign"] { axes = [] } else {
+                    for a in list {
+                        if a == "campaign" { issue(p, "\(what): `per: campaign` cannot be combined with other axes"); continue }
+                        if a == "shard" {
+                            issue(p, "\(what): `per: shard` is not an axis", fix: "name the axis, e.g. per: run or per: fed")
+                            continue
+                        }
+                        if axes.contains(a) { issue(p, "\(what): axis '\(a)' is named twice in per:"); continue }
+                        axes.append(a)
+                    }
                 }
             }
             var params: [String: String] = [:]
@@ -315,7 +412,25 @@ public enum ChecklistLoader {
                     }
                 } else { issue(w, "\(what): action `with:` must be a mapping") }
             }
-            return StepAction(kind: kind, per: per, parameters: params)
+            let scheduler = text(m["scheduler"], "\(what) action scheduler")
+            if let s = scheduler, !["local", "slurm", "htcondor"].contains(s) {
+                issue(m["scheduler"], "\(what): unknown scheduler '\(s)'",
+                      fix: Suggestions.didYouMean(s, in: ["local", "slurm", "htcondor"]) ?? "use local, slurm or htcondor")
+            }
+            var memory: Int?
+            if let mn = m["memory"] {
+                if let v = mn.scalar?.string, let mb = ChecklistLoader.megabytes(v) { memory = mb } else {
+                    issue(mn, "\(what): action memory must be megabytes (4000) or a size like 4G or 512M")
+                }
+            }
+            var time: Int?
+            if let tn = m["time"] {
+                if let v = tn.scalar?.string, let sec = ChecklistLoader.seconds(v) { time = sec } else {
+                    issue(tn, "\(what): action time must be seconds (3600) or a duration like 90m or 2h")
+                }
+            }
+            return StepAction(kind: kind, axes: axes, parameters: params, scheduler: scheduler, memoryMB: memory,
+                              timeLimitSeconds: time, line: node.mark?.line ?? 0)
         }
     }
 }

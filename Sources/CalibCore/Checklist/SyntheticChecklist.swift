@@ -24,7 +24,7 @@ public enum SyntheticChecklist {
                                        phase: "phase \(i * 10 / max(count, 1))", owner: "owner \(i % 17)",
                                        prerequisites: pre, validation: validation,
                                        ifNecessary: i % 11 == 5, estimateDays: 1 + Double(i % 5),
-                                       action: i % 3 == 0 ? StepAction(kind: .builtin("noop"), per: .run) : nil,
+                                       action: i % 3 == 0 ? StepAction(kind: .builtin("noop"), axes: ["run"]) : nil,
                                        line: i + 1))
         }
         return Checklist(name: "synthetic-\(count)", title: "Synthetic checklist of \(count) steps", steps: steps,
