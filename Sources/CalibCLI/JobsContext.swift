@@ -1,6 +1,7 @@
 import CalibCore
 import CalibIO
 import CalibRunner
+import CalibWorkflow
 import Foundation
 
 /// Opens the workspace database and the configured schedulers for the job commands and `tick`.
@@ -92,6 +93,13 @@ struct JobsContext {
         engine = try JobEngine(database: database, workspace: ws, schedulers: Self.schedulers(ws, s),
                                workerCommand: ProcessInfo.processInfo.environment["CALIBCTL_WORKER"].map { $0.split(separator: " ").map(String.init) }
                                    ?? s.workerCommand ?? [Self.selfPath, "job", "run"])
+    }
+}
+
+extension JobsContext {
+    /// The workflow engine over this context's database and schedulers, with every standard action.
+    func workflowEngine() throws -> WorkflowEngine {
+        try WorkflowEngine(jobs: engine, actions: .standard)
     }
 }
 

@@ -64,4 +64,11 @@ public struct Identity: Sendable, Codable, Equatable {
 extension Workspace {
     /// An absolute, standardised path (`~` expanded, relative paths against the current directory).
     public static func absolutePath(_ p: String) -> String { absolute(p) }
+
+    /// `p` made absolute when it names an existing file or directory (a relative `--param input=D` must still mean
+    /// the same directory for jobs that run elsewhere); any other text unchanged.
+    public static func absolutePathIfExists(_ p: String) -> String {
+        guard !p.isEmpty, !p.hasPrefix("/"), FileManager.default.fileExists(atPath: p) else { return p }
+        return absolute(p)
+    }
 }

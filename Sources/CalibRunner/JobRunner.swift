@@ -55,6 +55,14 @@ public struct JobRunner: Sendable {
                 outputs.append(OutputRecord(name: name, path: final, size: size, sha256: try JobFiles.sha256(ofFile: final)))
             }
         }
+        // A metric that is not a finite number (a command printed `x=nan`) cannot be a gate's evidence: it is left
+        // out and named in the message, so a gate on it fails as "not reported" instead of the record being lost.
+        let nonFinite = outcome.metrics.filter { !$0.value.isFinite }.keys.sorted()
+        if !nonFinite.isEmpty {
+            outcome.metrics = outcome.metrics.filter { $0.value.isFinite }
+            let note = "metric(s) \(nonFinite.joined(separator: ", ")) not finite, left out"
+            outcome.message = outcome.message.map { $0 + "; " + note } ?? note
+        }
         let result = JobResult(kind: spec.kind, exitCode: outcome.exitCode, signal: outcome.signal,
                                message: outcome.message, metrics: outcome.metrics,
                                outputs: outcome.exitCode == 0 ? outputs : [], startTime: start, endTime: Date())

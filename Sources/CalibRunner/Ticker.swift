@@ -5,7 +5,21 @@ import Foundation
 /// gates). Participants run in order, only while the time budget lasts, and return one summary line per object.
 public protocol TickParticipant {
     var name: String { get }
-    func tick(_ context: TickContext) throws -> [String]
+    func tick(_ context: TickContext) throws -> TickContribution
+}
+
+/// What a participant did in one tick: its lines, the jobs it submitted, and the problems of single objects
+/// (campaigns) that did not stop the others.
+public struct TickContribution: Sendable, Equatable {
+    public var lines: [String]
+    public var submitted: Int
+    public var errors: [String]
+
+    public init(lines: [String] = [], submitted: Int = 0, errors: [String] = []) {
+        self.lines = lines
+        self.submitted = submitted
+        self.errors = errors
+    }
 }
 
 /// What a participant gets: the engine (to create and submit job sets), the deadline and the job update's report.
@@ -31,6 +45,12 @@ public struct TickReport: Sendable, Codable, Equatable {
     public var budgetExhausted: Bool
     /// Participant failures (the tick goes on with the others).
     public var errors: [String]
+    /// Jobs submitted by participants (campaign steps started); `update.submitted` counts the engine's own.
+    public var campaignSubmitted = 0
+    /// Problems of single campaigns (the others went on).
+    public var campaignErrors: [String] = []
+    /// Every job submitted in this tick.
+    public var totalSubmitted: Int { update.submitted + campaignSubmitted }
 }
 
 /// `calibctl tick`: what batch-farm cron jobs run. Takes the non-blocking tick lock (exit 75 if held), polls each
@@ -67,9 +87,16 @@ public final class Ticker {
         var errors: [String] = update.errors
         var exhausted = update.budgetExhausted
         let context = TickContext(engine: engine, deadline: deadline, update: update)
+        var submitted = 0
+        var campaignErrors: [String] = []
         for p in participants {
             if context.isPastDeadline { exhausted = true; break }
-            do { lines += try p.tick(context) } catch { errors.append("\(p.name): \(error)") }
+            do {
+                let c = try p.tick(context)
+                lines += c.lines
+                submitted += c.submitted
+                campaignErrors += c.errors
+            } catch { errors.append("\(p.name): \(error)") }
         }
         // One line per job set that is active or changed during this tick.
         for name in try activeJobSets(since: start.timeIntervalSince1970) {
@@ -78,7 +105,7 @@ public final class Ticker {
         if Date() > deadline { exhausted = true }
         return TickReport(started: start, seconds: Date().timeIntervalSince(start), update: update, lines: lines,
                           tookOverStaleLockFrom: lock.tookOverFrom?.description, budgetExhausted: exhausted,
-                          errors: errors)
+                          errors: errors, campaignSubmitted: submitted, campaignErrors: campaignErrors)
     }
 
     func activeJobSets(since: Double) throws -> [String] {

@@ -48,6 +48,12 @@ public struct CommandAction: WorkflowAction {
             let after = rest[rest.index(after: open)...]
             guard let close = after.firstIndex(of: "}") else { s += rest[open...]; rest = ""; break }
             let name = String(after[..<close])
+            let dollar = open > template.startIndex && template[template.index(before: open)] == "$"
+            if dollar || !StepAction.isPlaceholderName(after[..<close]) {
+                s += "{"   // the command's own brace ({ print $1 } in awk, ${VAR}): scan on after it
+                rest = after
+                continue
+            }
             if let v = values[name] {
                 s += v
             } else if name.hasPrefix("param:") {

@@ -194,11 +194,16 @@ public final class WorkflowEngine {
         public var submitted = 0
     }
 
-    /// Moves every campaign on; one campaign's error never stops the others (it becomes its line and an error).
+    /// Moves every campaign created through the engine on (campaigns made by the checklist engine alone, e.g. by an
+    /// older calibctl, are left to people); one campaign's error never stops the others (it becomes its line and
+    /// an error).
     public func advanceAll(deadline: Date? = nil) -> (reports: [Report], errors: [String]) {
         var reports: [Report] = [], errors: [String] = []
         let all: [Campaign]
-        do { all = try campaigns.campaigns() } catch { return ([], ["campaigns: \(error)"]) }
+        do {
+            let ids = Set(try database.query("SELECT campaign_id FROM workflow_campaigns").compactMap { $0.int("campaign_id") })
+            all = try campaigns.campaigns().filter { ids.contains($0.id) }
+        } catch { return ([], ["campaigns: \(error)"]) }
         for c in all {
             if let d = deadline, Date() > d { break }
             do {
@@ -461,6 +466,7 @@ public final class WorkflowEngine {
             if !quorumOK {
                 let why = "\(failed.count) of \(total) unit(s) failed (needs: \(rule.text)): \(failedText)"
                 try campaigns.apply(.fail, campaign: c.name, step: s.id, by: identity, note: why)
+                try campaigns.setReason(campaign: c.name, step: s.id, reason: why)
                 report.actions.append("\(s.id): failed: \(why)")
                 return
             }

@@ -120,6 +120,19 @@ public struct WatchDefinition: Sendable, Codable, Equatable {
     public var settings: CampaignSettings
     public var createdAt: Date
     public var createdBy: String
+
+    public init(name: String, checklistName: String, checklistYAML: String, checklistFile: String, inbox: String,
+                marker: String, settings: CampaignSettings, createdAt: Date, createdBy: String) {
+        self.name = name
+        self.checklistName = checklistName
+        self.checklistYAML = checklistYAML
+        self.checklistFile = checklistFile
+        self.inbox = inbox
+        self.marker = marker
+        self.settings = settings
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
 }
 
 /// Errors of the workflow engine.

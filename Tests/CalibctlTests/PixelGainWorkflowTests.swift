@@ -232,12 +232,18 @@ struct PixelGainWorkflowScenario {
         #expect(size > 20_000, "screenshot of \(size) bytes: blank page?")
     }
 
-    @Test func builtinChecklistMatchesFixture() throws {
-        let fixture = try String(contentsOfFile: TestPaths.fixtures + "/checklists/cms-pixel-gain.yaml", encoding: .utf8)
-        let r = try calibctl(["checklist", "validate", TestPaths.fixtures + "/checklists/cms-pixel-gain.yaml"])
-        #expect(r.status == 0)
-        // The compiled-in copy is what `create` uses; it must not drift from the fixture.
-        let source = try String(contentsOfFile: TestPaths.packageRoot + "/Sources/CalibCLI/PixelGain/BuiltinChecklists.swift", encoding: .utf8)
-        #expect(source.contains(fixture))
+    @Test func shippedChecklistsMatchTheirFixtures() throws {
+        // The compiled-in copies are what `create` and `campaign create --checklist NAME` use; they must not drift
+        // from the fixtures (scripts/embed-checklists.sh rewrites them).
+        let source = try String(contentsOfFile: TestPaths.packageRoot + "/Sources/CalibWorkflow/ShippedChecklists.swift", encoding: .utf8)
+        let dir = TestPaths.fixtures + "/checklists"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 4)
+        for f in files {
+            let r = try calibctl(["checklist", "validate", dir + "/" + f])
+            #expect(r.status == 0, "\(f): \(r.stderr)")
+            let fixture = try String(contentsOfFile: dir + "/" + f, encoding: .utf8)
+            #expect(source.contains(fixture), "\(f) differs from its embedded copy: run scripts/embed-checklists.sh")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalibCore
 import CalibIO
+import CalibWorkflow
 import Foundation
 
 /// `calibctl checklist validate|show|graph`: checklist files and campaign views.
@@ -65,8 +66,16 @@ struct ChecklistCommand: ParsableCommand {
     static func overview(file: String?, campaign: String?, ws: WorkspaceOptions) throws -> CampaignOverview {
         switch (file, campaign) {
         case let (nil, name?):
-            let store = try CampaignContext.open(ws)
-            return try store.overview(campaign: name)
+            let engine = try JobsContext(ws.workspace).workflowEngine()
+            var o = try engine.campaigns.overview(campaign: name)
+            let progress = try engine.progress(campaign: name)
+            for i in o.steps.indices {
+                guard let p = progress[o.steps[i].id] else { continue }
+                o.steps[i].unitProgress = p.text
+                o.steps[i].unitStates = p.units
+                o.steps[i].jobSet = p.jobSet
+            }
+            return o
         case let (path?, nil):
             return CampaignOverview(checklist: try ChecklistLoader.load(path: path))
         case (_?, _?):

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalibCore
 import CalibIO
+import CalibWorkflow
 import Foundation
 
 /// `calibctl step start|done|approve|fail|skip|reopen|log|metrics|effort`: move a campaign's steps by hand.
@@ -19,8 +20,8 @@ struct StepGroupCommand: ParsableCommand {
           calibctl step reopen rgx-fall dc-alignment --note "wrong torus map"   # downstream done steps -> stale
           calibctl step log rgx-fall
         """),
-        subcommands: [Start.self, Done.self, Approve.self, Fail.self, Skip.self, Reopen.self, Log.self,
-                      Metrics.self, Effort.self]
+        subcommands: [Run.self, Start.self, Done.self, Approve.self, Fail.self, Skip.self, Reopen.self, Log.self,
+                      Metrics.self, Effort.self, Runs.self]
     )
 
     struct Target: ParsableArguments {
@@ -38,6 +39,56 @@ struct StepGroupCommand: ParsableCommand {
             if let g = r.gates, !g.passed, r.to == .awaitingSignOff { line += "; gates failed: \(g.failingSummary)" }
             print(line)
             if !r.staled.isEmpty { print("stale now (inputs changed): \(r.staled.joined(separator: ", "))") }
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a step's action now: start a ready step (or a failed one again) and submit its jobs.",
+            discussion: reflow("""
+            For people who do not run cron: does for one step what `calibctl tick` does for every step. A ready
+            step becomes iteration N+1 with its job set (one job per unit) or runs inline; a running step is
+            followed (completed when its jobs are final); a failed step runs again as a new iteration. Follow it
+            with `calibctl checklist show --campaign C` or let `calibctl tick` finish it.
+            """) + "\n\nExample: calibctl step run d1 dark-process")
+        @OptionGroup var ws: WorkspaceOptions
+        @Argument(help: "The campaign.") var campaign: String
+        @Argument(help: "The step id.") var step: String
+        @Option(help: "A note for the log.") var note: String?
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let engine = try JobsContext(ws.workspace).workflowEngine()
+            let r = try engine.runStep(campaign: campaign, step: step, note: note)
+            if json { try printJSON(r); return }
+            for a in r.actions { print("\(campaign): \(a)") }
+            print(r.line)
+        }
+    }
+
+    struct Runs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The iterations of a step: job set, units, outcome, failed units and metrics per iteration.",
+            discussion: "Example: calibctl step runs d1 dark-process --json")
+        @OptionGroup var ws: WorkspaceOptions
+        @Argument(help: "The campaign.") var campaign: String
+        @Argument(help: "The step id.") var step: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let engine = try JobsContext(ws.workspace).workflowEngine()
+            _ = try engine.campaigns.step(step, of: campaign)
+            let runs = try engine.stepRuns(campaign: campaign, step: step)
+            if json { try printJSON(runs); return }
+            if runs.isEmpty { Diagnostics.info("\(campaign) \(step): never run by the workflow engine"); return }
+            let gates = try engine.campaigns.step(step, of: campaign).step.gates.compactMap(\.metric)
+            let rows = runs.map { r in
+                [String(r.iteration), r.jobSet ?? r.mode, String(r.units), r.outcome ?? "running",
+                 r.failedUnits.keys.sorted().joined(separator: ","),
+                 gates.map { g in "\(g)=\(r.metrics[g].map(ValidationItem.format) ?? "-")" }.joined(separator: " ")]
+            }
+            print(ChecklistRendering.align([["iter", "job set", "units", "outcome", "failed units", "gate metrics"]] + rows),
+                  terminator: "")
         }
     }
 

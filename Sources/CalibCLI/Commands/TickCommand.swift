@@ -2,12 +2,15 @@ import ArgumentParser
 import CalibCore
 import CalibIO
 import CalibRunner
+import CalibWorkflow
 import Foundation
 
-/// Campaign work added to every tick: the pixel gain calibration runs (docs/workflow.md).
+/// Campaign work added to every tick: the workflow engine (every campaign, docs/workflow.md) and the pixel gain
+/// inbox.
 enum TickParticipants {
     static func all(_ context: JobsContext) throws -> [any TickParticipant] {
-        [PixelGainTickParticipant(workflow: try PixelGainWorkflow(context))]
+        [PixelGainTickParticipant(workflow: try PixelGainWorkflow(context)),
+         WorkflowTickParticipant(engine: try context.workflowEngine())]
     }
 }
 
@@ -20,11 +23,15 @@ struct TickCommand: ParsableCommand {
         Takes a non-blocking lock (HOME/tick.lock): if another tick holds it, prints one line and exits 75. A lock
         left by a dead tick (pid and host recorded in the file) is taken over. Each scheduler is queried once, at most
         every minimum poll interval; job states are recorded, the retry policy applied (node failures and lost jobs
-        retried, out-of-memory with more memory, time limits with more time; user errors never), campaign steps that
-        became ready are started, and one summary line per active job set is printed. Stops after --budget seconds.
-        Running it twice in a row changes nothing the second time; killing it at any point loses nothing.
+        retried, out-of-memory with more memory, time limits with more time; user errors never). Then every
+        campaign moves on: new runs in watched directories become campaigns (`calibctl campaign watch`), ready
+        steps with an action become job sets (or run inline), finished job sets are completed (metrics, effort,
+        quorum, gates, repeat), and one line per campaign says where it stands and what it waits for (a sign-off
+        names the command). Stops after --budget seconds. Running it twice in a row changes nothing the second
+        time; killing it at any point loses and duplicates nothing.
 
-        Exit codes: 0 done, 69 a scheduler could not be reached (the rest was done), 75 another tick holds the lock.
+        Exit codes: 0 done, 1 a campaign could not be moved on (its error is on stderr; the others were), 69 a
+        scheduler could not be reached (the rest was done), 75 another tick holds the lock.
 
         Example (crontab): */5 * * * * calibctl tick --home /group/calib --budget 240 >> /group/calib/tick.log 2>&1
         """))
@@ -50,10 +57,11 @@ struct TickCommand: ParsableCommand {
             print(String(format: "tick: polled %@%@; %d change(s), %d submitted, %d retried, %d recovered in %.2f s%@",
                          u.polled.isEmpty ? "nothing" : u.polled.joined(separator: ", "),
                          u.skipped.isEmpty ? "" : " (skipped " + u.skipped.joined(separator: ", ") + ": poll interval)",
-                         u.transitions, u.submitted, u.retried, u.recovered, report.seconds,
+                         u.transitions, report.totalSubmitted, u.retried, u.recovered, report.seconds,
                          report.budgetExhausted ? "; time budget used up, the rest next tick" : ""))
         }
-        for e in report.errors { Diagnostics.error(e) }
+        for e in report.errors + report.campaignErrors { Diagnostics.error(e) }
         if !report.errors.isEmpty { throw ExitCode(ExitStatus.unavailable.rawValue) }
+        if !report.campaignErrors.isEmpty { throw ExitCode(ExitStatus.failuresFound.rawValue) }
     }
 }

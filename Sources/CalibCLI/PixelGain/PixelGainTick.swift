@@ -32,8 +32,9 @@ struct PixelGainTickParticipant: TickParticipant {
     let workflow: PixelGainWorkflow
     var name: String { "pixel-gain" }
 
-    func tick(_ context: TickContext) throws -> [String] {
+    func tick(_ context: TickContext) throws -> TickContribution {
         var lines: [String] = []
+        var submitted = 0
         let automation = try PixelGainAutomation.load(workflow.workspace)
         if let a = automation { lines += try pickUpScans(a, context) }
         let runsDir = PixelGainLayout.runsDirectory(home: workflow.workspace.home)
@@ -41,11 +42,15 @@ struct PixelGainTickParticipant: TickParticipant {
         for run in runs {
             if context.isPastDeadline { break }
             guard let c = try? workflow.layout(run).load() else { continue }
-            do { lines.append(try advance(c, automation)) } catch let e as DiagnosableError {
+            do {
+                let (line, n) = try advance(c, automation)
+                lines.append(line)
+                submitted += n
+            } catch let e as DiagnosableError {
                 lines.append("\(c.campaign): \(e.message)")
             }
         }
-        return lines
+        return TickContribution(lines: lines, submitted: submitted)
     }
 
     private func pickUpScans(_ a: PixelGainAutomation, _ context: TickContext) throws -> [String] {
@@ -69,12 +74,20 @@ struct PixelGainTickParticipant: TickParticipant {
     }
 
     /// Moves one run on by at most the steps that are ready; returns its one-line summary.
-    private func advance(_ c: PixelGainRunConfig, _ a: PixelGainAutomation?) throws -> String {
+    private func advance(_ c: PixelGainRunConfig, _ a: PixelGainAutomation?) throws -> (String, Int) {
         let wf = workflow, S = PixelGainWorkflow.self
         func state(_ s: String) throws -> StepState { try wf.campaigns.step(s, of: c.campaign).state }
+        var submitted = 0
         if try state(S.stepFit) == .ready {
-            _ = try wf.submit(run: c.run)
+            submitted = try wf.submit(run: c.run)
         }
+        return (try line(c), submitted)
+    }
+
+    private func line(_ c: PixelGainRunConfig) throws -> String {
+        let wf = workflow, S = PixelGainWorkflow.self
+        func state(_ s: String) throws -> StepState { try wf.campaigns.step(s, of: c.campaign).state }
+        let a = try PixelGainAutomation.load(workflow.workspace)
         if try state(S.stepFit) == .running { try wf.settleFitStep(c) }
         if try state(S.stepMerge) == .ready { _ = try wf.merge(run: c.run) }
         if try state(S.stepValidation) == .ready { _ = try wf.summary(run: c.run) }

@@ -2,6 +2,7 @@ import CalibCore
 import CalibIO
 import CalibRunner
 import CalibStore
+import CalibWorkflow
 import Foundation
 
 /// The CMS pixel gain calibration (the `run.py` workflow) on calibctl's engine: one job set with a shard per FED,
@@ -93,8 +94,9 @@ final class PixelGainWorkflow {
             name: name, scheduler: r.scheduler, campaign: name, step: Self.stepFit, memoryMB: r.memoryMB,
             timeLimitSeconds: r.timeLimitSeconds, parameters: ["run": String(r.run), "vcal_tag": r.vcalTag],
             shards: shards))
-        try campaigns.create(name: name, checklistYAML: BuiltinChecklists.cmsPixelGain,
-                             file: BuiltinChecklists.cmsPixelGainFile, runs: RunSet(ranges: [r.run...r.run]),
+        let shipped = ShippedChecklists.named("cms-pixel-gain")!
+        try campaigns.create(name: name, checklistYAML: shipped.yaml,
+                             file: shipped.file, runs: RunSet(ranges: [r.run...r.run]),
                              note: "calibctl create \(r.run) -t \(r.vcalTag)")
         try campaigns.apply(.start, campaign: name, step: Self.stepVCal, note: "VCal tag \(r.vcalTag)")
         try campaigns.apply(.done, campaign: name, step: Self.stepVCal)

@@ -34,6 +34,12 @@ public struct CampaignOverview: Sendable, Codable, Equatable {
         public var reason: String?
         public var approvedBy: String?
         public var failingGates: String?
+        /// Unit progress of the current iteration (`2/3 units`), filled in by the workflow engine.
+        public var unitProgress: String?
+        /// Per unit key: the state of its latest job attempt (`--json`).
+        public var unitStates: [String: String]?
+        /// The iteration's job set, if it has one.
+        public var jobSet: String?
     }
 
     /// The overview of a bare checklist: nothing started.

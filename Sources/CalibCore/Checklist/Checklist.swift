@@ -1,3 +1,5 @@
+import Foundation
+
 /// A calibration checklist: named steps with prerequisites, outcomes, quality gates and optional actions
 /// (docs/checklists.md). Loaded from YAML by `ChecklistLoader`; checked by `ChecklistValidator`.
 public struct Checklist: Sendable, Equatable, Codable {
@@ -208,17 +210,27 @@ public struct StepAction: Sendable, Equatable, Codable {
         "shard", "campaign", "step", "iteration", "output", "workdir", "store", "runs", "first_run", "last_run",
     ]
 
-    /// The placeholders used in a template, in order of appearance (`{name}`).
+    /// The placeholders used in a template, in order of appearance: `{name}` where name is a word (letters, digits,
+    /// `_`, `-`, `.`, `:`, starting with a letter). Braces around anything else (`{ print $1 }` in awk, `${VAR}`
+    /// in the shell) are the command's own text.
     public static func placeholders(in template: String) -> [String] {
         var out: [String] = []
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{") {
             let after = rest[rest.index(after: open)...]
             guard let close = after.firstIndex(of: "}") else { break }
-            out.append(String(after[..<close]))
+            let name = after[..<close]
+            let dollar = open > template.startIndex && template[template.index(before: open)] == "$"
+            if !dollar, isPlaceholderName(name) { out.append(String(name)) }
             rest = after[after.index(after: close)...]
         }
         return out
+    }
+
+    /// True for a placeholder's name: a letter, then letters, digits, `_`, `-`, `.`, `:`, `/`.
+    public static func isPlaceholderName(_ s: Substring) -> Bool {
+        guard let f = s.unicodeScalars.first, f.isASCII, CharacterSet.letters.contains(f) else { return false }
+        return s.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-.:/".unicodeScalars.contains($0)) }
     }
 
     /// `campaign`, `run` or `run x telescope`.

@@ -26,6 +26,7 @@ public enum ChecklistRendering {
         var rows: [[String]] = []
         for r in o.steps {
             var state = r.state.rawValue
+            if let u = r.unitProgress, r.state == .running || r.state == .failed { state += " \(u)" }
             if r.ifNecessary && r.state != .skipped { state += " (if necessary)" }
             let pre = r.prerequisites.count > 6 ? "\(r.prerequisites.count) steps" : r.prerequisites.joined(separator: ",")
             let unmet = r.unmet.count > 6 ? "\(r.unmet.count) steps" : r.unmet.joined(separator: ",")
@@ -36,6 +37,8 @@ public enum ChecklistRendering {
         let extras = o.steps.compactMap { r -> String? in
             if let g = r.failingGates, r.state == .awaitingSignOff { return "  \(r.id): gates failed: \(g)" }
             if let why = r.reason, r.state == .skipped { return "  \(r.id): skipped: \(why)" }
+            if let why = r.reason, why.hasPrefix("stale:"), r.state == .stale || r.state == .ready { return "  \(r.id): \(why)" }
+            if let why = r.reason, r.state == .awaitingSignOff || r.state == .failed { return "  \(r.id): \(why)" }
             if let who = r.approvedBy, r.state == .done { return "  \(r.id): approved by \(who)" }
             return nil
         }
