@@ -44,7 +44,8 @@ import Testing
         #expect(try Self.state(s, "dataset-archaeology") == .ready)
         #expect(try Self.state(s, "fd-alignment") == .blocked)
         #expect(try s.step("passx", of: "rgx").unmetPrerequisites.count == 41)
-        #expect(try s.readySteps(campaign: "rgx").isEmpty)   // no CLAS12 step has an action
+        // dc-alignment is the one step ready at creation that has an action (the alignment train stand-in).
+        #expect(try s.readySteps(campaign: "rgx").map(\.id) == ["dc-alignment"])
         #expect(try s.database.schemaVersion(of: "campaigns") == CampaignSchema.migrations.count)
         #expect(throws: CampaignError.campaignExists(name: "rgx")) {
             try s.create(name: "rgx", checklistPath: TestPaths.fixtures + "/checklists/clas12-rgx.yaml",
@@ -65,6 +66,10 @@ import Testing
         }
         try s.apply(.skip, campaign: "rgx", step: "fmt-alignment", by: Self.alice, note: "no FMT in RG-X")
         #expect(try Self.state(s, "fmt-alignment") == .skipped)
+        // A skipped step passes its inputs through: RF waits for what FMT alignment waited for, the DC alignment.
+        #expect(try Self.state(s, "rf-global-offsets") == .blocked)
+        #expect(try s.step("rf-global-offsets", of: "rgx").unmetPrerequisites == ["fmt-alignment"])
+        try Self.finish(s, "dc-alignment")
         #expect(try Self.state(s, "rf-global-offsets") == .ready)
 
         // Everything up to the final check.
@@ -74,10 +79,13 @@ import Testing
         #expect(try Self.state(s, "final-check") == .ready)
         #expect(try Self.state(s, "passx") == .blocked)
 
-        // An accidental mistake in the DC alignment: reopen it. Its done dependents go stale; skipped ones stay.
+        // An accidental mistake in the DC alignment: reopen it. Its done dependents go stale, also those behind the
+        // skipped FMT alignment (RF, FTOF, DC t0, ...); the skipped step itself stays skipped.
         let r = try s.apply(.reopen, campaign: "rgx", step: "dc-alignment", by: Self.alice, note: "wrong torus map")
         #expect(r.to == .running && r.iteration == 2)
-        #expect(r.staled == ["fd-alignment", "beam-offset"])
+        #expect(r.staled == ["fd-alignment", "beam-offset", "rf-global-offsets", "ftof-calibration", "dc-t0-calibration",
+                             "rf-calibration", "ftof-second-calibration", "ctof-calibration"])
+        #expect(try s.step("dc-t0-calibration", of: "rgx").reason?.hasPrefix("stale: dc-alignment reopened at ") == true)
         #expect(try Self.state(s, "fd-alignment") == .stale)
         #expect(try Self.state(s, "fmt-alignment") == .skipped)
         #expect(try Self.state(s, "final-check") == .blocked)
@@ -90,10 +98,13 @@ import Testing
             #expect(e.exitStatus == .dataError)
         }
         try s.apply(.done, campaign: "rgx", step: "dc-alignment", by: Self.alice)
+        try s.apply(.approve, campaign: "rgx", step: "dc-alignment", by: Self.bob, note: "looked fine")
         #expect(try Self.state(s, "fd-alignment") == .ready)
         #expect(try Self.state(s, "beam-offset") == .ready)
-        try Self.finish(s, "fd-alignment")
-        try Self.finish(s, "beam-offset")
+        #expect(try Self.state(s, "rf-global-offsets") == .ready)
+        #expect(try Self.state(s, "ftof-calibration") == .stale)
+        try Self.drain(s, except: ["final-check", "passx"])
+        #expect(try s.step("dc-t0-calibration", of: "rgx").iteration == 2)
         #expect(try s.step("fd-alignment", of: "rgx").iteration == 2)
         #expect(try s.step("beam-offset", of: "rgx").iteration == 2)
 
@@ -116,7 +127,7 @@ import Testing
         try Self.finish(s, "final-check")
         try Self.finish(s, "passx")
         #expect(try s.step("passx", of: "rgx").iteration == 2)
-        #expect(try s.step("rf-calibration", of: "rgx").iteration == 2)
+        #expect(try s.step("rf-calibration", of: "rgx").iteration == 3)   // redone after the DC re-alignment, then reopened
 
         // The log has every transition, in order, consistent with the states.
         #expect(try s.verify(campaign: "rgx") == [])
@@ -137,15 +148,14 @@ import Testing
         let tmp = TemporaryDirectory()
         let s = try Self.makeStore(tmp)
         try s.apply(.skip, campaign: "rgx", step: "fmt-alignment", by: Self.alice, note: "not needed")
+        try Self.finish(s, "dc-alignment")
         try Self.finish(s, "rf-global-offsets")
-        // dc-alignment is not done, so reopening the skipped step sends it back to blocked, iteration unchanged.
+        // Reopening the skipped step runs it (its prerequisite is done) and stales what was built behind it.
         let r = try s.apply(.reopen, campaign: "rgx", step: "fmt-alignment", by: Self.alice, note: "needed after all")
-        #expect(r.to == .blocked && r.iteration == 0)
+        #expect(r.to == .running && r.iteration == 1)
         #expect(r.staled == ["rf-global-offsets"])
         #expect(try Self.state(s, "rf-global-offsets") == .stale)
-        try Self.finish(s, "dc-alignment")
-        #expect(try Self.state(s, "fmt-alignment") == .ready)
-        try Self.finish(s, "fmt-alignment")
+        try s.apply(.done, campaign: "rgx", step: "fmt-alignment", by: Self.alice)
         #expect(try Self.state(s, "rf-global-offsets") == .ready)
         try Self.finish(s, "rf-global-offsets")
         #expect(try s.step("rf-global-offsets", of: "rgx").iteration == 2)
@@ -165,6 +175,7 @@ import Testing
         try s.apply(.reopen, campaign: "rgx", step: "dc-alignment", by: Self.alice)
         #expect(try Self.state(s, "fd-alignment") == .failed)   // failed stays failed; restart after the redo
         try s.apply(.done, campaign: "rgx", step: "dc-alignment", by: Self.alice)
+        try s.apply(.approve, campaign: "rgx", step: "dc-alignment", by: Self.alice)   // its gate metric was not reported
         try s.apply(.start, campaign: "rgx", step: "fd-alignment", by: Self.alice)
         #expect(try s.step("fd-alignment", of: "rgx").iteration == 2)
         #expect(try s.verify(campaign: "rgx") == [])
@@ -188,8 +199,8 @@ import Testing
         #expect(e4?.exitStatus == .usage && e4?.fix == "did you mean 'dc-alignment'?")
         let e5 = error { _ = try s.steps(of: "rgy") }
         #expect(e5?.fix == "did you mean 'rgx'?")
-        // Refused commands leave no trace.
-        #expect(try s.log(campaign: "rgx", step: "dc-alignment").count == 3)
+        // Refused commands leave no trace (create, start, done -> awaiting-validation, approve).
+        #expect(try s.log(campaign: "rgx", step: "dc-alignment").count == 4)
         #expect(try s.verify(campaign: "rgx") == [])
     }
 
@@ -202,6 +213,7 @@ import Testing
         #expect(try Self.state(s, "fd-alignment") == .blocked)
         try s.apply(.start, campaign: "rgx", step: "dc-alignment", by: Self.alice)
         #expect(try s.step("dc-alignment", of: "rgx").iteration == 2)
+        try s.recordMetrics(campaign: "rgx", step: "dc-alignment", metrics: ["residual_um": 30], by: Self.alice)
         let moved = try s.transition(campaign: "rgx", step: "dc-alignment", to: .done, by: Self.alice)
         #expect(moved.to == .done)
     }

@@ -61,7 +61,7 @@ public struct CampaignOverview: Sendable, Codable, Equatable {
         self.title = checklist.title
         self.campaign = campaign?.name
         self.runs = campaign?.runs.description
-        let satisfied = stored.map(\.satisfiesDependents)
+        let satisfied = graph.satisfied(stored)
         var rows: [Row] = []
         rows.reserveCapacity(checklist.steps.count)
         for (i, s) in checklist.steps.enumerated() {

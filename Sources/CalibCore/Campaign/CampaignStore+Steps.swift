@@ -46,9 +46,10 @@ extension CampaignStore {
             }
             stored.append(r.stored)
         }
+        let satisfied = graph.satisfied(stored)
         return checklist.steps.enumerated().map { i, s in
             let r = rows[s.id]!
-            let unmet = graph.prerequisites[i].filter { !stored[$0].satisfiesDependents }.map { checklist.steps[$0].id }
+            let unmet = graph.prerequisites[i].filter { !satisfied[$0] }.map { checklist.steps[$0].id }
             return CampaignStep(step: s, state: r.stored.effective(prerequisitesSatisfied: unmet.isEmpty),
                                 storedState: r.stored, iteration: r.iteration, unmetPrerequisites: unmet,
                                 reason: r.reason, approvedBy: r.approvedBy, approvedAt: r.approvedAt,

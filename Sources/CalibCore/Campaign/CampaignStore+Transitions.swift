@@ -30,7 +30,8 @@ extension CampaignStore {
                 return r.stored
             }
             let row = rows[stepID]!
-            let unmet = graph.prerequisites[i].filter { !stored[$0].satisfiesDependents }.map { checklist.steps[$0].id }
+            let satisfied = graph.satisfied(stored)
+            let unmet = graph.prerequisites[i].filter { !satisfied[$0] }.map { checklist.steps[$0].id }
             let from = row.stored.effective(prerequisitesSatisfied: unmet.isEmpty)
             func refuse() -> CampaignError {
                 .illegalTransition(campaign: campaignName, step: stepID, state: from, command: command,

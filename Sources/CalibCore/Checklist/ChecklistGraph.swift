@@ -137,6 +137,21 @@ public struct ChecklistGraph: Sendable {
         return out
     }
 
+    /// Per step, true when it satisfies its dependents: done, or skipped with every prerequisite satisfied (a skipped
+    /// step passes its inputs through, so a step behind it waits for what the skipped step would have waited for).
+    public func satisfied(_ stored: [StoredStepState]) -> [Bool] {
+        var out = [Bool](repeating: false, count: count)
+        guard let order = topologicalOrder() else { return stored.map(\.satisfiesDependents) }
+        for i in order {
+            switch stored[i] {
+            case .done: out[i] = true
+            case .skipped: out[i] = prerequisites[i].allSatisfy { out[$0] }
+            default: out[i] = false
+            }
+        }
+        return out
+    }
+
     /// Every step that depends on `start`, directly or transitively (not including `start`), in file order.
     public func downstream(of start: Int) -> [Int] { downstream(of: start, through: { _ in true }) }
 

@@ -24,7 +24,7 @@ public enum SyntheticChecklist {
                                        phase: "phase \(i * 10 / max(count, 1))", owner: "owner \(i % 17)",
                                        prerequisites: pre, validation: validation,
                                        ifNecessary: i % 11 == 5, estimateDays: 1 + Double(i % 5),
-                                       action: i % 3 == 0 ? StepAction(kind: .builtin("noop"), axes: ["run"]) : nil,
+                                       action: i % 3 == 0 ? StepAction(kind: .command("true"), axes: ["run"]) : nil,
                                        line: i + 1))
         }
         return Checklist(name: "synthetic-\(count)", title: "Synthetic checklist of \(count) steps", steps: steps,
@@ -42,7 +42,7 @@ public enum SyntheticChecklist {
             for g in s.gates { out += "    validation:\n      - {name: \(g.name), metric: \(g.metric!), min: \(g.min!)}\n" }
             if s.ifNecessary { out += "    if_necessary: true\n" }
             out += "    estimate_days: \(s.estimateDays)\n"
-            if s.action != nil { out += "    action: {builtin: noop, per: run}\n" }
+            if s.action != nil { out += "    action: {command: \"true\", per: run}\n" }
         }
         return out
     }
