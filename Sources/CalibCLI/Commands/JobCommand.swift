@@ -2,6 +2,7 @@ import ArgumentParser
 import CalibCore
 import CalibIO
 import CalibRunner
+import CalibWorkflow
 import Foundation
 
 /// The job kinds this calibctl can run on a worker. Kinds that need the store or numerics register here.
@@ -9,6 +10,7 @@ enum JobKinds {
     static var registry: JobKindRegistry {
         var r = JobKindRegistry.builtIn
         r.register(PixelGainFitJob.self)
+        for k in WorkflowJobKinds.all { r.register(k) }
         return r
     }
 }
