@@ -5,7 +5,7 @@ import Foundation
 
 /// `action: {builtin: compare-previous, per: campaign}`: compares the campaign's new pedestals and pixel status
 /// (the nearest upstream outputs named `pedestals` and `pixel_status`) with the constants in use in the store for
-/// the campaign's first run.
+/// the campaign's first run (the tag's entry covering it, else the nearest earlier segment of the tag's timeline).
 ///
 /// "In use": detector from `with: {detector: D}`, else from the `outcomes:` of the step that produced the pedestals
 /// (`jungfrau/pedestals` -> `jungfrau`); tag: the campaign parameter `compare_tag`, else the publication tag
@@ -62,8 +62,8 @@ public struct ComparePreviousAction: WorkflowAction {
                             newStatus: status?.output.path, newShape: newPed.shape, note: "", metrics: [:])
         var m: [String: Double] = ["previous_found": 0, "shape_mismatch": 0]
 
-        let oldPed = try? store.get(detector: detector, type: "pedestals", run: Int64(run), tag: tag)
-        let oldSt = try? store.get(detector: detector, type: "pixel_status", run: Int64(run), tag: tag)
+        let oldPed = Self.previous(store, detector: detector, type: "pedestals", run: run, tag: tag)
+        let oldSt = Self.previous(store, detector: detector, type: "pixel_status", run: run, tag: tag)
         if let oldPed, let oldArray = oldPed.payload["pedestals"] ?? oldPed.payload.arrays.first {
             m["previous_found"] = 1
             report.previousPedestals = oldPed.entry.sha256
@@ -97,7 +97,7 @@ public struct ComparePreviousAction: WorkflowAction {
                     m["status_changed_fraction"] = 0
                     m["previous_status_found"] = sOld == nil ? 0 : 1
                 }
-                report.note = "compared with \(oldPed.entry.sha256.prefix(12)) (tag \(tag), entry \(oldPed.entry.id))"
+                report.note = "compared with \(oldPed.entry.sha256.prefix(12)) (tag \(tag), entry \(oldPed.entry.id), runs \(oldPed.runs))"
             }
         } else {
             m["mean_pedestal_shift"] = 0
@@ -110,6 +110,20 @@ public struct ComparePreviousAction: WorkflowAction {
         let path = (context.stepDirectory as NSString).appendingPathComponent("compare.json")
         try BuiltinFiles.write(try BuiltinFiles.json(report), to: path)
         return InlineResult(metrics: m, outputs: ["compare.json": path], message: report.note)
+    }
+
+    /// The constants in use for `run`: the tag's entry covering it, else the nearest earlier segment of the tag's
+    /// timeline (a campaign after a closed validity range compares with the constants before it). Nil: none.
+    static func previous(_ store: ConstantsStore, detector: String, type: String, run: Int,
+                         tag: String) -> (entry: IOVEntry, payload: Payload, runs: RunRange)? {
+        if let g = try? store.get(detector: detector, type: type, run: Int64(run), tag: tag) {
+            return (g.entry, g.payload, g.entry.runs)
+        }
+        guard let segments = try? store.timeline(detector: detector, type: type, tag: tag) else { return nil }
+        let earlier = segments.filter { s in s.runs.last.map { $0 < Int64(run) } ?? false }
+        guard let seg = earlier.max(by: { ($0.runs.last ?? 0) < ($1.runs.last ?? 0) }),
+              let p = try? store.readPayload(sha256: seg.entry.sha256, verify: true, context: "\(detector)/\(type)") else { return nil }
+        return (seg.entry, p, seg.runs)
     }
 
     /// The detector whose constants are compared.
