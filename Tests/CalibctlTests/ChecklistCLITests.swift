@@ -135,6 +135,6 @@ import Testing
         let obj = try Self.json(r) as? [String: Any]
         #expect(r.status == 0 && obj?["readyNow"] as? [String] == ["dark-runs"] && obj?["campaign"] == nil)
         #expect(obj?["criticalPath"] as? [String] == ["dark-runs", "dark-process", "pedestals", "pixel-status",
-                                                       "compare-previous", "deploy"])
+                                                       "compare-previous", "deploy", "lcls-export"])
     }
 }

@@ -60,7 +60,17 @@ public enum DarkFit {
                 throw bad(D.frameGainMode, "needs \(F) values in 0...2")
             }
         } else { modeOf = [Int](repeating: 0, count: F) }
-        let modes = Array(Set(modeOf)).sorted()
+        let present = Set(modeOf)
+        if let only = o.onlyGainModes {
+            let missing = Set(only).subtracting(present).sorted()
+            guard missing.isEmpty else {
+                throw NumericsError.badInput(
+                    file: inputPath, object: f.exists(D.frameGainMode) ? D.frameGainMode : D.frames,
+                    problem: "has no frames of gain mode \(missing.map(String.init).joined(separator: ", ")) (it holds gain mode(s) \(present.sorted().map(String.init).joined(separator: ", ")))",
+                    fix: "give a dark run taken in that gain mode, or process only the modes it holds")
+            }
+        }
+        let modes = present.filter { o.onlyGainModes?.contains($0) ?? true }.sorted()
         let detector = try f.attributeIfPresent(D.attrDetector)?.stringValue ?? "unknown"
 
         let tmp = AtomicFile.temporaryPath(for: outputPath)

@@ -24,6 +24,10 @@ public struct DarkOptions: Sendable, Codable, Equatable {
     public var bankCols = 64
     /// Frames per stage-2 block read from the file.
     public var framesPerBlock = 16
+    /// Process only the frames of these gain modes (nil: every mode present). A mode listed here that the input has
+    /// no frames of is an error (`NumericsError.badInput`, exit 65). The workflow's `dark-process` shards set one
+    /// mode each.
+    public var onlyGainModes: [Int]? = nil
 
     public init() {}
 }

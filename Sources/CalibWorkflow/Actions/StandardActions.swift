@@ -7,11 +7,13 @@ extension ActionRegistry {
     public static var standard: ActionRegistry {
         ActionRegistry([
             CommandAction(),
+            DarkProcessAction(), DarkConstantsAction(), ComparePreviousAction(), StoreDeployAction(),
+            LCLSExportAction(),
         ])
     }
 }
 
 /// The job kinds a worker (`calibctl job run`) needs for the workflow's job actions.
 public enum WorkflowJobKinds {
-    public static var all: [any JobKind.Type] { [] }
+    public static var all: [any JobKind.Type] { [DarkProcessJob.self] }
 }
