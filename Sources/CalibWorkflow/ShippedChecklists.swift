@@ -510,14 +510,20 @@ steps:
 """#),
         ("lcls-dark", "lcls-dark.yaml", #"""
 # LCLS dark-run processing for a Jungfrau: one dark run per gain mode (>= 1000 frames each), two-stage gated
-# statistics per pixel, pedestals / rms / status, deployment to the constants store.
+# statistics per pixel, pedestals / rms / status, comparison with the constants in use, deployment to the constants
+# store and export as an LCLS calib tree. Runs from `tick` (docs/workflow-builtins.md):
+#   calibctl campaign create d1 --checklist lcls-dark --runs 100-110 --param input=/data/darks
+# Parameters: input (a dark-run .h5 or a directory of them), deploy_tag (the store tag deployed to and compared
+# with; default `default`, the tag `calibctl get` reads), compare_tag, validity (e.g. 100-), lcls_tree.
 checklist: lcls-dark
 title: LCLS dark processing (Jungfrau)
 description: >
   Dark runs per gain mode -> per-pixel pedestals and rms -> pixel status bits -> comparison with the constants in
-  use -> deploy to the store with a run-range validity.
+  use -> deploy to the store with a run-range validity -> LCLS calib tree.
 format: 1
-final: deploy
+final: lcls-export
+params:
+  deploy_tag: default
 steps:
   - id: dark-runs
     title: Dark runs recorded, one per gain mode
@@ -525,6 +531,8 @@ steps:
     owner: Instrument scientist
     conditions: [X-rays off, detector at operating temperature, "at least 1000 frames per gain mode"]
     inputs: [dark runs g0, g1, g2]
+    # The dark runs must be readable where the campaign's input points; a person confirms the e-log (sign-off).
+    action: {command: "test -r '{param:input}'"}
     validation:
       - {name: runs-logged, check: run numbers per gain mode entered in the e-log}
   - id: dark-process
@@ -568,16 +576,25 @@ steps:
     phase: validation
     owner: Detector group
     prerequisites: [pixel-status]
+    action: {builtin: compare-previous, per: campaign, with: {tag: "{param:deploy_tag}"}}
     validation:
       - {name: pedestal-shift, metric: mean_pedestal_shift, max: 50}
       - {name: status-change, metric: status_changed_fraction, max: 0.01}
+      - {name: same-geometry, metric: shape_mismatch, max: 0}
   - id: deploy
     title: Deploy pedestals, rms and status to the store
     phase: deployment
     owner: Detector group
     prerequisites: [compare-previous]
     outcomes: [jungfrau/pedestals, jungfrau/pixel_rms, jungfrau/pixel_status]
-    action: {builtin: store-deploy, per: campaign}
+    action: {builtin: store-deploy, per: campaign, with: {tag: "{param:deploy_tag}"}}
+  - id: lcls-export
+    title: Export the deployed constants as an LCLS calib tree
+    phase: deployment
+    owner: Detector group
+    prerequisites: [deploy]
+    outcomes: [calib tree]
+    action: {builtin: lcls-export, per: campaign}
 """#),
     ]
 

@@ -39,6 +39,10 @@ struct SimulateDark: ParsableCommand {
         sim.gainModes = gainModes; sim.gainBits = !noGainBits; sim.seed = seed; sim.detector = detector
         let truthPath = truth ?? (output.hasSuffix(".h5") ? String(output.dropLast(3)) : output) + ".truth.h5"
         let t0 = Date()
+        for p in [output, truthPath] {   // like `simulate gain -o DIR`: the directory is made if needed
+            let dir = (Workspace.absolutePath(p) as NSString).deletingLastPathComponent
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
         try sim.write(path: output, truthPath: truthPath)
         let s = Date().timeIntervalSince(t0)
         struct Out: Encodable { var file: String; var truth: String; var frames: Int; var shape: [Int]; var seconds: Double }
