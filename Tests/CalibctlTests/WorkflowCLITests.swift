@@ -1,0 +1,221 @@
+import CalibCore
+import CalibIO
+import CalibTestSupport
+import Foundation
+import Testing
+
+/// A workspace for the workflow engine driven through the built binary, as cron and people use it.
+struct WorkflowWorkspace {
+    let root: String
+    let environment: [String: String]
+    var launcher: [String] = []
+
+    init(_ prefix: String = "workflow-cli", in base: String? = nil, extra: [String: String] = [:], launcher: [String] = []) {
+        let tmp = TemporaryDirectory(prefix, in: base)
+        root = tmp.path
+        environment = ["CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store", "CALIBCTL_LOCAL_GRACE": "1"]
+            .merging(extra) { _, b in b }
+        self.launcher = launcher
+        keep = tmp
+    }
+    private let keep: TemporaryDirectory
+
+    @discardableResult
+    func cli(_ args: [String], expect status: Int32? = 0) throws -> ProcessResult {
+        let r = launcher.isEmpty
+            ? try calibctl(args, environment: environment, currentDirectory: root)
+            : try runProcess(launcher[0], Array(launcher.dropFirst()) + [TestPaths.calibctl] + args,
+                             environment: environment, currentDirectory: root)
+        if let status {
+            #expect(r.status == status, "calibctl \(args.joined(separator: " ")) exited \(r.status)\nstdout: \(r.stdout)\nstderr: \(r.stderr)")
+        }
+        return r
+    }
+
+    func json(_ args: [String]) throws -> Any? {
+        try JSONSerialization.jsonObject(with: try cli(args + ["--json"]).stdoutData)
+    }
+
+    /// `checklist show --campaign C --json` rows by step id.
+    func steps(_ campaign: String) throws -> [String: [String: Any]] {
+        let o = try json(["checklist", "show", "--campaign", campaign]) as? [String: Any] ?? [:]
+        var out: [String: [String: Any]] = [:]
+        for r in o["steps"] as? [[String: Any]] ?? [] { out[r["id"] as? String ?? ""] = r }
+        return out
+    }
+
+    func state(_ campaign: String, _ step: String) throws -> String {
+        try steps(campaign)[step]?["state"] as? String ?? "?"
+    }
+
+    /// Ticks until `done` (bounded); returns the ticks' output.
+    @discardableResult
+    func tickUntil(timeout: Double = 120, _ done: () throws -> Bool) throws -> String {
+        var out = ""
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            let r = try cli(["tick"], expect: nil)
+            out += r.stdout + r.stderr
+            if try done() { return out }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        Issue.record("not there after \(timeout) s of ticks:\n\(out.suffix(3000))")
+        return out
+    }
+}
+
+@Suite(.serialized) struct WorkflowCLITests {
+    /// The issue's sequence: from a clean HOME and store, on the local scheduler, with no command but `tick` and the
+    /// sign-offs a gate demands, the shipped lcls-dark checklist runs to its final step; the deployed pedestals are
+    /// in the store for run 105 and the dark-process effort (jobs, CPU, wall) was recorded without `step effort`.
+    @Test func lclsDarkRunsFromTickWithOnlySignOffs() throws {
+        let home = TemporaryDirectory("workflow-home")
+        let w = WorkflowWorkspace("lcls-dark", extra: ["HOME": home.path, "CALIBCTL_HOME": "", "CALIBCTL_STORE": ""])
+        try w.cli(["simulate", "dark", "-o", "D/dark.h5", "--shape", "2x64x128", "--frames", "200", "--gain-modes", "3", "--seed", "5"])
+        try w.cli(["store", "init"])
+        try w.cli(["store", "detector", "add", "jungfrau", "--kind", "jungfrau"])
+        try w.cli(["campaign", "create", "d1", "--checklist", "lcls-dark", "--runs", "100-110", "--param", "input=D"])
+        var approvals: [String] = []
+        let end = Date().addingTimeInterval(120)
+        while try w.state("d1", "lcls-export") != "done" && Date() < end {
+            let t = try w.cli(["tick"])
+            #expect(!t.stdout.contains("0 submitted") || !t.stdout.contains("submitted 1 job") && !t.stdout.contains("submitted 3 job"),
+                    "the summary line counts the campaign's submissions: \(t.stdout)")
+            for (id, row) in try w.steps("d1") where ["awaiting-sign-off", "awaiting-validation"].contains(row["state"] as? String) {
+                try w.cli(["step", "approve", "d1", id, "--note", "checked"])
+                approvals.append(id)
+            }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(try w.state("d1", "lcls-export") == "done")
+        #expect(approvals == ["dark-runs"], "only the e-log check needs a person on a first calibration: \(approvals)")
+        let get = try w.cli(["get", "jungfrau", "pedestals", "--run", "105", "-o", "ped.h5"])
+        #expect(get.stdout.contains("pedestals: float32 3x2x64x128"), get.stdout)
+        #expect(FileManager.default.fileExists(atPath: w.root + "/ped.h5"))
+        let report = try w.json(["report", "--campaign", "d1"]) as? [String: Any] ?? [:]
+        let dp = (report["steps"] as? [[String: Any]] ?? []).first { $0["id"] as? String == "dark-process" } ?? [:]
+        #expect(dp["jobs"] as? Int == 3, "\(dp)")
+        #expect((dp["cpuHours"] as? Double ?? 0) > 0 && (dp["wallHours"] as? Double ?? 0) > 0, "\(dp)")
+        let log = try w.cli(["step", "log", "d1"]).stdout
+        #expect(!log.contains("effort"), "no effort was recorded by hand")
+        // A second tick changes nothing.
+        let again = try w.cli(["tick"])
+        #expect(again.stdout.contains("0 submitted") && !again.stdout.contains("started iteration"))
+    }
+
+    /// The CTA example: four telescopes' pedestal and flat-field commands, then the array step, from `tick` alone;
+    /// `checklist show --json` gives the per-unit states.
+    @Test func ctaArrayRunsFromTick() throws {
+        let w = WorkflowWorkspace("cta")
+        try w.cli(["campaign", "create", "oct", "--checklist", "cta-array", "--runs", "1"])
+        try w.tickUntil { try w.state("oct", "array-summary") == "done" }
+        let rows = try w.steps("oct")
+        #expect(rows["flat-field"]?["unitStates"] as? [String: String] == Dictionary(uniqueKeysWithValues:
+            ["LST1", "LST2", "LST3", "LST4"].map { ("telescope=\($0)", "succeeded") }))
+        let runs = try w.json(["step", "runs", "oct", "array-summary"]) as? [[String: Any]] ?? []
+        #expect((runs.first?["metrics"] as? [String: Double])?["telescopes"] == 4, "\(runs)")
+        #expect(((runs.first?["metrics"] as? [String: Double])?["pixels_total"] ?? 0) == 4 * 1855)
+    }
+
+    /// CLAS12: command actions per run; a person does the manual steps; reopening the DC alignment stales RF, FTOF
+    /// and DC t0 across the skipped FMT alignment, says why, and `tick` re-runs the automatic ones.
+    @Test func clas12ReopenStalesAndTickReruns() throws {
+        let w = WorkflowWorkspace("clas12")
+        try w.cli(["campaign", "create", "rgx", "--checklist", "clas12-rgx", "--runs", "5000-5001"])
+        try w.tickUntil { try w.state("rgx", "dc-alignment") == "done" }
+        try w.cli(["step", "skip", "rgx", "fmt-alignment", "--note", "no FMT in RG-X"])
+        for cmd in ["start", "done", "approve"] { try w.cli(["step", cmd, "rgx", "rf-global-offsets", "--note", "timelines ok"]) }
+        try w.tickUntil { ["awaiting-validation", "done"].contains(try w.state("rgx", "dc-t0-calibration")) }
+        try w.cli(["step", "approve", "rgx", "dc-t0-calibration", "--note", "timelines ok"])
+        #expect(try w.state("rgx", "ftof-calibration") == "done")
+
+        let reopen = try w.cli(["step", "reopen", "rgx", "dc-alignment", "--note", "wrong torus map"])
+        #expect(reopen.stdout.contains("rf-global-offsets") && reopen.stdout.contains("ftof-calibration")
+                && reopen.stdout.contains("dc-t0-calibration"), reopen.stdout)
+        let show = try w.cli(["checklist", "show", "--campaign", "rgx"]).stdout
+        #expect(show.contains("ftof-calibration: stale: dc-alignment reopened at "), show)
+        try w.tickUntil { try w.state("rgx", "dc-alignment") == "done" }
+        let jobSets = try w.cli(["jobs", "list"]).stdout
+        #expect(jobSets.contains("rgx.dc-alignment.2"))
+        #expect(try w.state("rgx", "ftof-calibration") == "stale")   // waits for the RF offsets, redone by a person
+        for cmd in ["start", "done", "approve"] { try w.cli(["step", cmd, "rgx", "rf-global-offsets", "--note", "redone"]) }
+        try w.tickUntil { try w.state("rgx", "ftof-calibration") == "done" }
+        #expect(try w.steps("rgx")["ftof-calibration"]?["iteration"] as? Int == 2)
+        let out = try String(contentsOfFile: w.root + "/home/campaigns/rgx/ftof-calibration/i2/run=5001/ftof.txt", encoding: .utf8)
+        #expect(out.contains("dc-alignment/i2"), "the re-run used the new alignment: \(out)")
+        #expect(try w.cli(["campaign", "verify", "rgx"]).status == 0)
+    }
+
+    /// One campaign that cannot move (its command needs a parameter it lacks) is reported, exit 1; the other runs on.
+    @Test func oneBrokenCampaignNeverStopsTheOthers() throws {
+        let w = WorkflowWorkspace("isolation")
+        let yaml = w.root + "/needs.yaml"
+        try """
+            checklist: needs
+            steps:
+              - {id: s, title: S, phase: p, action: {command: "echo {param:input} > {output}/x"}}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        try w.cli(["campaign", "create", "broken", "--checklist", yaml, "--runs", "1"])
+        try w.cli(["campaign", "create", "fine", "--checklist", yaml, "--runs", "1", "--param", "input=here"])
+        let t = try w.cli(["tick"], expect: 1)
+        #expect(t.stderr.contains("campaign broken") && t.stderr.contains("--param input=VALUE"), t.stderr)
+        try w.tickUntil { try w.state("fine", "s") == "done" }
+        #expect(try w.state("broken", "s") == "ready")
+    }
+
+    /// SIGKILL `tick` at 100 seeded random moments while a three-step campaign (units per run, a quorum rule) runs;
+    /// afterwards: exactly one job set per step iteration, every unit's command ran exactly once, effort recorded
+    /// once per iteration, and every step consistent with its job set.
+    @Test func killedTicksNeitherLoseNorDuplicateJobSets() throws {
+        let w = WorkflowWorkspace("kills")
+        let yaml = w.root + "/k.yaml"
+        try """
+            checklist: k
+            steps:
+              - id: a
+                title: A
+                phase: p
+                action: {per: run, command: "echo x >> {output}/runs; echo m=1 >> $CALIBCTL_METRICS_FILE"}
+                validation: [{name: g, metric: m, min: 1}]
+              - id: b
+                title: B
+                phase: p
+                prerequisites: [a]
+                action: {per: run, command: "echo x >> {output}/runs"}
+                success: {min_fraction: 0.5}
+              - id: c
+                title: C
+                phase: p
+                prerequisites: [b]
+                action: {command: "echo x >> {output}/runs"}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        try w.cli(["campaign", "create", "k", "--checklist", yaml, "--runs", "1-4"])
+        var rng = SplitMix64(seed: 2026)
+        for _ in 0..<100 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
+            p.arguments = ["tick"]
+            p.environment = ProcessInfo.processInfo.environment.merging(w.environment) { _, b in b }
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: 0.005 + 0.12 * rng.nextUniform())
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        try w.tickUntil { try w.state("k", "c") == "done" }
+        let sets = (try w.json(["jobs", "list"]) as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }.sorted()
+        #expect(sets == ["k.a.1", "k.b.1", "k.c.1"], "\(sets)")
+        for (step, units) in [("a", (1...4).map { "run=\($0)" }), ("b", (1...4).map { "run=\($0)" }), ("c", ["campaign"])] {
+            for u in units {
+                let t = (try? String(contentsOfFile: w.root + "/home/campaigns/k/\(step)/i1/\(u)/runs", encoding: .utf8)) ?? ""
+                #expect(t == "x\n", "\(step) \(u) ran \(t.split(separator: "\n").count) times")
+            }
+        }
+        let report = try w.json(["report", "--campaign", "k"]) as? [String: Any] ?? [:]
+        let jobs = Dictionary(uniqueKeysWithValues: (report["steps"] as? [[String: Any]] ?? []).map {
+            ($0["id"] as? String ?? "", $0["jobs"] as? Int ?? -1) })
+        #expect(jobs == ["a": 4, "b": 4, "c": 1], "effort recorded exactly once per iteration: \(jobs)")
+        #expect(try w.cli(["campaign", "verify", "k"]).status == 0)
+    }
+}
