@@ -66,7 +66,7 @@ public final class ConstantsStore {
         // A directory we cannot write: open read-only. SQLite's WAL needs to create `-wal`/`-shm` beside the index
         // even to read, so without them the index is opened immutable (nothing can be writing a store no one may
         // write); with a live `-wal` (a writer with more rights is active) it is read through the existing `-shm`.
-        readOnly = access(dir, W_OK) != 0 || access(indexPath, W_OK) != 0
+        readOnly = access(dir, W_OK) != 0 || (fm.fileExists(atPath: indexPath) && access(indexPath, W_OK) != 0)
         do {
             if readOnly {
                 let wal = (try? fm.attributesOfItem(atPath: indexPath + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
