@@ -96,6 +96,7 @@ extension ConstantsStore {
 
     /// Throws ``StoreError`` (`permission`, exit 77) unless the acting user holds `needed` on detector/type.
     func requirePermission(_ needed: StorePermission, detector: String, type: String, action: String) throws {
+        try requireWritable()
         if let have = try permission(detector: detector, type: type), have >= needed { return }
         let rules = try accessRules()
         let relevant = rules.filter { ($0.detector == "*" || $0.detector == detector || detector == "*")

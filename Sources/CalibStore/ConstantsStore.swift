@@ -109,14 +109,19 @@ public final class ConstantsStore {
     /// failures (disk full, no write permission) become ``StoreError``s that say what to do.
     func write<T>(_ body: () throws -> T) throws -> T {
         defer { invalidateEntryCache() }
-        if readOnly {
-            throw StoreError(.permission, "the store \(directory) is read-only for \(identity.user) (no write permission on the directory or its index)",
-                             fix: "reads work; to write, use a writable store or ask its owner to make it group-writable for your group (docs/store.md, Deployment)")
-        }
+        try requireWritable()
         do {
             return try db.transaction(body)
         } catch let e as SQLiteError {
             throw StoreError.fromSQLite(e, directory: directory, user: identity.user)
+        }
+    }
+
+    /// Throws ``StoreError`` (`permission`, exit 77) when the store was opened read-only.
+    func requireWritable() throws {
+        if readOnly {
+            throw StoreError(.permission, "the store \(directory) is read-only for \(identity.user) (no write permission on the directory or its index)",
+                             fix: "reads work; to write, use a writable store or ask its owner to make it group-writable for your group (docs/store.md, Deployment)")
         }
     }
 
