@@ -161,4 +161,26 @@ import Testing
         #expect(denied.status == 77 && denied.stderr.contains("permission denied for user \(user)") && denied.stderr.contains("chmod")
                 && !denied.stderr.contains("NSPOSIXErrorDomain"), "\(denied.status) \(denied.stderr)")
     }
+
+    /// A store on a full file system (a 2 MB tmpfs, needs root): a put too large for it exits 75 with a clear message
+    /// and leaves the store as it was.
+    @Test(.enabled(if: geteuid() == 0 && which("mount") != nil))
+    func aFullDiskIsATemporaryFailureWithAClearMessage() throws {
+        let tmp = TemporaryDirectory("store-full")
+        let mnt = tmp.file("mnt")
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        guard try runProcess(which("mount")!, ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]).status == 0 else { return }
+        defer { _ = try? runProcess(which("umount")!, [mnt]) }
+        let store = mnt + "/store"
+        #expect(try calibctl(["store", "init", store]).status == 0)
+        #expect(try calibctl(["store", "detector", "add", "jf4m", "--kind", "jungfrau", "--store", store]).status == 0)
+        let gen = try runProcess(TestPaths.python, ["-c", "import numpy as np, sys; np.save(sys.argv[1], np.ones((1024, 1024), np.float32))", tmp.file("big.npy")])
+        #expect(gen.status == 0, "\(gen.stderr)")
+        let r = try calibctl(["put", "jf4m", "pedestals", tmp.file("big.npy"), "--runs", "all", "--store", store])
+        #expect(r.status == 75 && r.stderr.contains("full") && !r.stderr.contains("NSPOSIXErrorDomain"), "\(r.status) \(r.stderr)")
+        let v = try calibctl(["store", "verify", "--store", store])
+        #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+        let list = try calibctl(["store", "list", "iovs", "--json", "--store", store])
+        #expect(list.status == 0 && (try? JSONSerialization.jsonObject(with: list.stdoutData) as? [Any])?.isEmpty == true, "\(list.stdout)")
+    }
 }
