@@ -142,12 +142,11 @@ public final class ConstantsStore {
             return v
         }
         // A store written before the high-water mark existed: the latest time it holds.
-        let r = try db.first("""
-            SELECT MAX(COALESCE((SELECT MAX(inserted_at_us) FROM iovs), -9223372036854775808),
-                       COALESCE((SELECT MAX(MAX(as_of_us, created_at_us)) FROM global_tags), -9223372036854775808)) AS t
-            """)
-        return r?.int("t") ?? .min
+        let entries = try db.first("SELECT MAX(inserted_at_us) AS t FROM iovs")?.int("t") ?? .min
+        let globalTags = try db.first("SELECT MAX(MAX(as_of_us, created_at_us)) AS t FROM global_tags")?.int("t") ?? .min
+        return Swift.max(entries, globalTags)
     }
+
     /// The user who created the store (always an admin).
     public var creator: String { (try? db.first("SELECT value FROM store_meta WHERE key='creator'")?.text("value")) .flatMap { $0 } ?? "" }
 
