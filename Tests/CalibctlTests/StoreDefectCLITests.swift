@@ -83,6 +83,19 @@ import Testing
         }
         let given = Given()
         let store = c.store
+        // Plain lock contention: another connection holds the write lock 30 ms out of every 35 ms meanwhile, so
+        // writers queue for it (where a time taken before the lock goes stale).
+        let stop = c.tmp.file("stop-locker")
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: TestPaths.python)
+        locker.arguments = ["-c", """
+            import sqlite3, sys, time, os
+            con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+            while not os.path.exists(sys.argv[2]):
+                con.execute('BEGIN IMMEDIATE'); time.sleep(0.03); con.execute('COMMIT'); time.sleep(0.005)
+            """, store + "/index.db", stop]
+        try locker.run()
+        defer { _ = FileManager.default.createFile(atPath: stop, contents: nil); locker.waitUntilExit() }
         DispatchQueue.concurrentPerform(iterations: 7) { w in
             if w == 6 {
                 for g in 0..<3 {
