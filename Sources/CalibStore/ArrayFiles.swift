@@ -55,9 +55,18 @@ public enum ArrayFiles {
         guard let st = value("shape"), let o = st.firstIndex(of: "("), let c = st.firstIndex(of: ")") else {
             throw StoreError.bad("\(source): .npy header has no shape")
         }
-        let shape = st[st.index(after: o)..<c].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let fields = st[st.index(after: o)..<c].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let shape = fields.compactMap { Int($0) }
+        guard shape.count == fields.count, shape.allSatisfy({ $0 >= 0 }) else {
+            throw StoreError.bad("\(source): .npy shape (\(fields.joined(separator: ", "))) is not a list of non-negative integers")
+        }
+        guard let need = PayloadArray.byteCount(shape: shape, dtype: dtype) else {
+            throw StoreError.bad("\(source): .npy shape \(shape) of \(dtype) is too large to address (more than 2^63 bytes)", fix: "check the file; it is damaged or not a real array")
+        }
+        guard need > 0 else {
+            throw StoreError.bad("\(source) holds an empty array (shape \(shape))", fix: "store constants with at least one element")
+        }
         let body = Array(b[(start + hlen)...])
-        let need = shape.reduce(1, *) * dtype.size
         guard body.count == need else {
             throw StoreError.bad("\(source) holds \(body.count) data bytes, shape \(shape) of \(dtype) needs \(need) (truncated?)")
         }
@@ -65,6 +74,36 @@ public enum ArrayFiles {
     }
 
     // MARK: LCLS text n-d array
+
+    /// Reads a text input file; refuses (exit 65) a file that is not UTF-8, naming the offset of the first bad byte.
+    public static func readText(path: String) throws -> String {
+        let data = try readFile(path: path)
+        if let s = String(data: data, encoding: .utf8) { return s }
+        var offset = 0
+        var decoder = UTF8()
+        var bytes = data.makeIterator()
+        decode: while true {
+            switch decoder.decode(&bytes) {
+            case .scalarValue(let c): offset += UTF8.width(c)
+            case .emptyInput, .error: break decode
+            }
+        }
+        throw StoreError.bad("\(path) is not UTF-8 text (invalid byte near offset \(offset))",
+                             fix: "an LCLS text array holds ASCII numbers and '#' comment lines; convert it (e.g. `iconv -f latin1 -t utf-8`) or give an .npy or .h5 file")
+    }
+
+    /// Reads an input file; a missing or unreadable file is a clear error (exit 65).
+    public static func readFile(path: String) throws -> Data {
+        guard let fh = FileHandle(forReadingAtPath: path) else {
+            let code = errno
+            throw StoreError.bad("input file \(path) cannot be read: \(String(cString: strerror(code)))",
+                                 fix: "check the path and its permissions")
+        }
+        defer { try? fh.close() }
+        do { return try fh.readToEnd() ?? Data() } catch {
+            throw StoreError.bad("input file \(path) cannot be read: \(error.localizedDescription)", fix: "check the file")
+        }
+    }
 
     /// The LCLS text format: comment lines (`# DTYPE float32`, `# NDIM 3`, `# DIM:0 8`, ...) then the values, one
     /// row of the last dimension per line.
@@ -108,8 +147,13 @@ public enum ArrayFiles {
                         throw StoreError.bad("\(source): DTYPE '\(f[1])' is not a number type calibctl stores")
                     }
                     dtype = d
-                } else if key == "NDIM" { ndim = Int(f[1]) }
-                else if key.hasPrefix("DIM:"), let k = Int(key.dropFirst(4)), let v = Int(f[1]) { dims[k] = v }
+                } else if key == "NDIM" {
+                    guard let v = Int(f[1]), (0...32).contains(v) else { throw StoreError.bad("\(source): NDIM '\(f[1])' is not a rank from 0 to 32") }
+                    ndim = v
+                } else if key.hasPrefix("DIM:"), let k = Int(key.dropFirst(4)) {
+                    guard let v = Int(f[1]), v >= 0 else { throw StoreError.bad("\(source): \(f[0]) '\(f[1])' is not a non-negative integer") }
+                    dims[k] = v
+                }
                 continue
             }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
@@ -131,7 +175,13 @@ public enum ArrayFiles {
             guard !ragged else { throw StoreError.bad("\(source): lines hold different numbers of values and no NDIM/DIM comments give the shape") }
             shape = (perLine ?? 0) == 1 || lines == 1 ? [values.count] : [lines, perLine ?? 0]
         }
-        let n = shape.reduce(1, *)
+        guard let n = PayloadArray.byteCount(shape: shape, dtype: dt).map({ $0 / Swift.max(dt.size, 1) }) else {
+            throw StoreError.bad("\(source): shape \(shape) of \(dt) is too large to address (more than 2^63 bytes)", fix: "check the DIM lines")
+        }
+        guard n > 0, !values.isEmpty else {
+            throw StoreError.bad("\(source) holds no values" + (shape.isEmpty || values.isEmpty ? "" : " (shape \(shape))"),
+                                 fix: "store constants with at least one element; is the file truncated?")
+        }
         guard values.count == n else {
             throw StoreError.bad("\(source) holds \(values.count) values, but its shape \(shape) needs \(n) (truncated?)")
         }

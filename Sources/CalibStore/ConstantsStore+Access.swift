@@ -56,22 +56,33 @@ extension ConstantsStore {
         try requirePermission(.admin, detector: detName, type: type, action: "grant \(permission.rawValue) to \(user)")
         _ = try write {
             try db.run("INSERT OR IGNORE INTO access_rules(user, detector, type, permission, granted_by, granted_at_us) VALUES(?,?,?,?,?,?)",
-                       user, detName, type, permission.rawValue, identity.user, StoreTime.now())
+                       user, detName, type, permission.rawValue, identity.user, try transactionTime())
         }
         return try accessRules().first { $0.user == user && $0.detector == detName && $0.type == type && $0.permission == permission }!
     }
 
-    /// Removes matching rules (returns how many). Only admins may revoke.
+    /// Removes matching rules (returns how many). Only admins may revoke. The detector may be given by name or
+    /// alias, as for ``grant(user:permission:detector:type:)``.
+    /// - Throws: ``StoreError`` (exit 65) when no rule matches, naming the rules the user has.
     @discardableResult
     public func revoke(user: String, permission: StorePermission? = nil, detector: String = "*", type: String = "*") throws -> Int {
-        try requirePermission(.admin, detector: detector, type: type, action: "revoke rules of \(user)")
-        return try write {
+        let detName = detector == "*" ? "*" : try self.detector(detector).name
+        if type != "*" { _ = try self.type(type) }
+        try requirePermission(.admin, detector: detName, type: type, action: "revoke rules of \(user)")
+        let n = try write {
             if let permission {
                 return try db.run("DELETE FROM access_rules WHERE user=? AND detector=? AND type=? AND permission=?",
-                                  user, detector, type, permission.rawValue)
+                                  user, detName, type, permission.rawValue)
             }
-            return try db.run("DELETE FROM access_rules WHERE user=? AND detector=? AND type=?", user, detector, type)
+            return try db.run("DELETE FROM access_rules WHERE user=? AND detector=? AND type=?", user, detName, type)
         }
+        if n == 0 {
+            let have = try accessRules().filter { $0.user == user }
+            throw StoreError.bad("no rule of \(user) matches \(permission?.rawValue ?? "any level") on \(detName)/\(type); nothing was revoked",
+                                 fix: have.isEmpty ? "\(user) has no rule; `calibctl store list rules` shows every rule"
+                                    : "\(user)'s rules: " + have.map(\.text).joined(separator: "; ") + " (revoke names the detector/type of the rule exactly)")
+        }
+        return n
     }
 
     /// The highest permission the acting user holds on detector/type, or nil.
@@ -85,6 +96,7 @@ extension ConstantsStore {
 
     /// Throws ``StoreError`` (`permission`, exit 77) unless the acting user holds `needed` on detector/type.
     func requirePermission(_ needed: StorePermission, detector: String, type: String, action: String) throws {
+        try requireWritable()
         if let have = try permission(detector: detector, type: type), have >= needed { return }
         let rules = try accessRules()
         let relevant = rules.filter { ($0.detector == "*" || $0.detector == detector || detector == "*")
@@ -94,6 +106,6 @@ extension ConstantsStore {
         let why = rules.isEmpty ? "only the store's admin (\(creator)) may \(action.split(separator: " ").first ?? "do this")"
             : "user \(identity.user) needs \(needed.rawValue) on \(detector)/\(type); \(listing)"
         throw StoreError(.permission, "\(identity.user) may not \(action): \(why)",
-                         fix: "ask an admin (\(creator)) to run `calibctl store grant \(identity.user) \(needed.rawValue) --detector \(detector) --type \(type)`")
+                         fix: "ask an admin (\(creator)) to run `calibctl store grant \(StoreNames.shellQuoted(identity.user)) \(needed.rawValue) --detector \(StoreNames.shellQuoted(detector)) --type \(StoreNames.shellQuoted(type))`")
     }
 }

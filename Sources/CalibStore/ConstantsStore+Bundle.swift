@@ -12,6 +12,9 @@ public struct ImportReport: Sendable, Codable {
     public var payloadsAdded: Int
     public var entriesAdded: Int
     public var entriesAlreadyPresent: Int
+    /// Entries added to a tag that already existed here: inserted at the import time (their provenance keeps the
+    /// original time), so no answer given before the import changes.
+    public var entriesRetimed: Int = 0
     /// Global tags created (every detector they name is now in the store).
     public var globalTagsCreated: [String] = []
     /// Global tags waiting for other detectors' bundles (import those, then this bundle again or any of them).
@@ -205,6 +208,32 @@ extension ConstantsStore {
                                       asOf: try i("as_of_us", g) ?? 0, created: try i("created_at_us", g) ?? 0, entries: entries))
                 }
             }
+            // The name rules of the command line apply to everything a bundle names: a crafted bundle must not
+            // add a tag or alias that no command could create.
+            do {
+                for a in spec.aliases { try StoreNames.check(a, what: "detector alias") }
+                try StoreNames.check(spec.kind, what: "detector kind")
+                for t in tagsIn {
+                    try StoreNames.check(t.name, what: "tag name")
+                    try StoreNames.checkType(t.type)
+                    if let a = t.alias { try StoreNames.check(a, what: "tag alias") }
+                }
+                for (n, schema, _) in types {
+                    try StoreNames.checkType(n)
+                    for r in schema.datasets { try StoreNames.check(r.name, what: "dataset name") }
+                }
+                for e in iovs { try StoreNames.check(e.tag, what: "tag name"); try StoreNames.checkType(e.type) }
+                for g in gtsIn {
+                    try StoreNames.check(g.name, what: "global tag name")
+                    for e in g.entries {
+                        try StoreNames.check(e.detector, what: "detector name")
+                        try StoreNames.checkType(e.type)
+                        try StoreNames.check(e.tag, what: "tag name")
+                    }
+                }
+            } catch let e as StoreError {
+                throw StoreError(.badData, "bundle \(path): \(e.message)", fix: "a bundle written by `calibctl store export` holds only valid names; this one was made or changed by something else")
+            }
             // Check against what the store holds, before any change.
             for (n, schema, _) in types {
                 try StoreNames.checkType(n)
@@ -223,11 +252,11 @@ extension ConstantsStore {
             // Payload files first (outside the lock), then one transaction for every row.
             var temporaries: [String: String] = [:]
             defer { for t in temporaries.values { unlink(t) } }
-            for (sha, p) in payloads where !(try payloadPresent(sha)) { temporaries[sha] = try writeTemporary(p, sha: sha) }
+            for (sha, p) in payloads where !(try payloadIntact(sha)) { temporaries[sha] = try writeTemporary(p, sha: sha) }
             var report = ImportReport(source: path, detector: spec.name, detectorCreated: false, typesCreated: [], tagsCreated: [],
                                       payloadsAdded: temporaries.count, entriesAdded: 0, entriesAlreadyPresent: 0)
             try write {
-                let now = StoreTime.now()
+                let now = try transactionTime()
                 var detID = try detectorID(spec.name, orNil: true)
                 if detID == nil {
                     try db.run("INSERT INTO detectors(name, kind, hw_index, prev_hw_index, next_hw_index, comment, created_at_us, created_by) VALUES(?,?,?,?,?,?,?,?)",
@@ -245,6 +274,9 @@ extension ConstantsStore {
                     report.typesCreated.append(n)
                 }
                 var tagIDsByKey: [String: TagRow] = [:]
+                // Tags this import creates take the bundle's entries with their original insertion times (no
+                // global tag or as-of answer can name them yet); tags that already exist get the import time.
+                var createdTags = Set<Int64>()
                 for t in tagsIn {
                     let tid = try typeID(t.type)
                     if let row = try tagRow(detectorID: detID!, typeID: tid, name: t.name) {
@@ -254,20 +286,24 @@ extension ConstantsStore {
                                    t.name, detID, tid, t.alias, t.state, t.comment, t.created, t.createdBy, t.changed, t.changedBy)
                         // Rows are inserted raw below; the imported tag keeps its state and its history.
                         tagIDsByKey["\(t.type)\t\(t.name)"] = TagRow(id: db.lastInsertRowID, name: t.name, state: .open, alias: t.alias)
+                        createdTags.insert(db.lastInsertRowID)
                         report.tagsCreated.append("\(t.type)/\(t.name)")
                     }
                 }
                 for (sha, tmp) in temporaries {
-                    let final = payloadPath(sha)
-                    try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                    try AtomicFile.commit(temporary: tmp, to: final)
+                    try installPayload(temporary: tmp, sha: sha)
                     temporaries[sha] = nil
                 }
                 for (sha, p) in payloads { try insertPayloadRow(p, sha: sha, at: now) }
                 for e in iovs {
                     guard let tag = tagIDsByKey["\(e.type)\t\(e.tag)"] else { throw fail("entry names tag \(e.type)/\(e.tag), which the bundle lacks") }
-                    if try db.first("SELECT 1 FROM iovs WHERE tag_id=? AND first_run=? AND last_run IS ? AND sha256=? AND inserted_at_us=?",
-                                    tag.id, e.runs.first, e.runs.last, e.sha, e.at) != nil {
+                    // Present: the same insertion, here with its original time or re-timed by an earlier import
+                    // (which kept the original provenance time).
+                    if try db.first("""
+                        SELECT 1 FROM iovs i JOIN provenance p ON p.id = i.provenance_id
+                        WHERE i.tag_id=? AND i.first_run=? AND i.last_run IS ? AND i.sha256=?
+                          AND (i.inserted_at_us=? OR p.at_us=?)
+                        """, tag.id, e.runs.first, e.runs.last, e.sha, e.at, e.prov.atMicroseconds) != nil {
                         report.entriesAlreadyPresent += 1
                         continue
                     }
@@ -278,8 +314,13 @@ extension ConstantsStore {
                     let who = Identity(user: e.prov.user, host: e.prov.host, commandLine: e.prov.commandLine)
                     let pid = try insertProvenance(links: e.prov.links, at: e.prov.atMicroseconds, identity: who,
                                                    softwareVersion: e.prov.softwareVersion)
+                    // Into a tag that existed before this import, a past insertion time would change answers already
+                    // given (a global tag, an as-of lookup): the entry is inserted now; its provenance keeps the
+                    // original time.
+                    let at = createdTags.contains(tag.id) ? e.at : now
+                    if at != e.at { report.entriesRetimed += 1 }
                     try db.run("INSERT INTO iovs(tag_id, first_run, last_run, sha256, inserted_at_us, provenance_id) VALUES(?,?,?,?,?,?)",
-                               tag.id, e.runs.first, e.runs.last, e.sha, e.at, pid)
+                               tag.id, e.runs.first, e.runs.last, e.sha, at, pid)
                     report.entriesAdded += 1
                 }
                 for g in gtsIn {

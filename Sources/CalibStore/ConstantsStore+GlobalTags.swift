@@ -4,6 +4,10 @@ import Foundation
 extension ConstantsStore {
     /// Creates an immutable global tag mapping (detector, type) -> tag, with an as-of time (default now) that caps
     /// which insertions its lookups see. `base` copies another global tag's entries first; `entries` override.
+    ///
+    /// The time is taken under the write lock, and every later insertion gets a later time, so the answers of a
+    /// global tag never change once it exists. An as-of time in the future is refused (exit 64): insertions
+    /// until then would still change its answers.
     @discardableResult
     public func createGlobalTag(name: String, entries: [GlobalTag.Entry], base: String? = nil, asOf: Int64? = nil,
                                 comment: String = "") throws -> GlobalTag {
@@ -21,8 +25,14 @@ extension ConstantsStore {
             map["\(d.id)/\(t.id)"] = (d.id, t.id, try requireTag(detector: d, type: t, name: e.tag).id)
         }
         guard !map.isEmpty else { throw StoreError.usage("global tag \(name) would be empty", fix: "give --entry DET/TYPE=TAG (repeatable) or --base GT") }
-        let now = StoreTime.now()
+        func future(_ t: Int64) -> StoreError {
+            StoreError.usage("the as-of time \(StoreTime.format(t)) of global tag \(name) is in the future; its answers would change until then",
+                             fix: "omit --as-of (the global tag then sees everything committed before it is created) or give a past time")
+        }
+        if let asOf, asOf > StoreTime.now() { throw future(asOf) }
         try write {
+            let now = try transactionTime()
+            if let asOf, asOf > now { throw future(asOf) }
             if try db.first("SELECT 1 FROM global_tags WHERE name=?", name) != nil {
                 throw StoreError.bad("global tag \(name) already exists; global tags are immutable",
                                      fix: "choose a new name, e.g. \(name)_v2, with --base \(name) to start from it")

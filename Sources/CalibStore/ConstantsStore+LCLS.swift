@@ -8,9 +8,17 @@ public struct LCLSTreeReport: Sendable, Codable {
 }
 
 /// The LCLS-I calibration directory, both directions:
-/// `calib/<group>/<source>/<type>/<first>-<last|end>.data`, one text n-d array per file. psana picks, among the files
-/// whose range covers the run, the one that sorts latest (by first run, then last run, `end` last).
+/// `calib/<group>/<source>/<type>/<first>-<last|end>.data`, one text n-d array per file.
+///
+/// psana's finder (PSCalib `CalibFileFinder.py`, which the Python `Detector` interface uses) reads run numbers up
+/// to ``lclsMaxRun`` (9999): `end` means 9999, a run above 9999 is looked up as 9999, and it refuses to name a file
+/// with a larger run. It sorts the files by first run ascending, then by last run *descending*, and picks the last
+/// file in that order whose range covers the run: the latest first run wins, and among files starting at the same
+/// run the one with the smallest last run that still covers it.
 extension ConstantsStore {
+    /// The largest run number psana's calib-file finder handles (`CalibFile.rnum_max`).
+    public static let lclsMaxRun: Int64 = 9999
+
     /// Writes the resolved timeline of `tag` for every single-dataset type of `detector` as `.data` files under
     /// `calibDirectory/group/source/type/`. Segments do not overlap, so psana's rule picks exactly what `get` does.
     /// - Parameters:
@@ -30,7 +38,13 @@ extension ConstantsStore {
         for tn in typeNames {
             let t = try type(tn)
             if t.name.hasPrefix("/") { report.skipped.append("\(tn): CCDB-style types have no LCLS directory"); continue }
-            for seg in try timeline(detector: d.name, type: t.name, tag: tagName) {
+            let segments = try timeline(detector: d.name, type: t.name, tag: tagName)
+            // psana cannot name or find a file beyond run 9999: refuse before writing anything of this type.
+            if let bad = segments.first(where: { $0.runs.first > Self.lclsMaxRun || ($0.runs.last ?? 0) > Self.lclsMaxRun }) {
+                throw StoreError.bad("\(d.name)/\(t.name) tag \(tagName) has constants for runs \(bad.runs); an LCLS calib tree only holds runs 0-\(Self.lclsMaxRun) (psana's finder ignores larger run numbers)",
+                                     fix: "export a tag whose ranges stay within 0-\(Self.lclsMaxRun) (an open end is fine: it becomes `end`), or read the constants from the store (`calibctl get`)")
+            }
+            for seg in segments {
                 let p = try readPayload(sha256: seg.entry.sha256, verify: true, context: "\(d.name)/\(t.name)")
                 guard p.arrays.count == 1, let a = p.arrays.first else {
                     report.skipped.append("\(tn) \(seg.runs): \(p.arrays.count) datasets; an LCLS .data file holds one array")
@@ -52,9 +66,13 @@ extension ConstantsStore {
     }
 
     /// Reads every `<group>/<source>/<type>/<first>-<last|end>.data` under `calibDirectory` and puts it into `tag`
-    /// (created if needed), in psana's order so that the file psana would pick is the newest insertion.
+    /// (created if needed), in psana's order (first run ascending, then last run descending) so that the file
+    /// psana would pick for a run is the newest insertion covering it. A file whose range and content the tag
+    /// already holds is skipped, so importing the same tree again adds nothing. Files psana would not read (run
+    /// numbers above 9999, names that are not `FIRST-LAST.data`) are skipped and reported.
     /// The source directory must be a detector name or alias (add the DAQ source as an alias), the type directory a
     /// known type; the array becomes the type's first dataset, with the file's DTYPE or else the schema's first dtype.
+    /// - Throws: ``StoreError`` (exit 65) when no file matches.
     public func importLCLS(from calibDirectory: String, tag: String? = nil, provenance: ProvenanceLinks = ProvenanceLinks(),
                            detectorFilter: String? = nil) throws -> LCLSTreeReport {
         let fm = FileManager.default
@@ -65,13 +83,15 @@ extension ConstantsStore {
         struct Item { var detector, type, path: String; var runs: RunRange }
         var items: [Item] = []
         var report = LCLSTreeReport(files: [], skipped: [])
+        var unknownSources: [String] = []
         func dirs(_ p: String) -> [String] {
             ((try? fm.contentsOfDirectory(atPath: p)) ?? []).filter { var d: ObjCBool = false; return fm.fileExists(atPath: p + "/" + $0, isDirectory: &d) && d.boolValue }.sorted()
         }
         for g in dirs(calibDirectory) {
             for src in dirs(calibDirectory + "/" + g) {
                 guard let detID = try detectorID(src, orNil: true) else {
-                    report.skipped.append("\(g)/\(src): no detector has this name or alias (add it: `calibctl store detector alias DET \(src)`)")
+                    unknownSources.append(src)
+                    report.skipped.append("\(g)/\(src): no detector has this name or alias (add it: `calibctl store detector annotate DET --alias '\(src)'`)")
                     continue
                 }
                 let det = try db.first("SELECT name FROM detectors WHERE id=?", detID)!.text("name")!
@@ -83,31 +103,66 @@ extension ConstantsStore {
                     let dir = "\(calibDirectory)/\(g)/\(src)/\(tn)"
                     for f in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted() where f.hasSuffix(".data") {
                         let stem = String(f.dropLast(5))
-                        guard let runs = try? RunRange(parsing: stem.hasSuffix("-end") ? String(stem.dropLast(3)) : stem),
-                              stem.contains("-") else {
+                        let parts = stem.split(separator: "-", omittingEmptySubsequences: false)
+                        guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isASCII && $0.isNumber }),
+                              parts[1] == "end" || (!parts[1].isEmpty && parts[1].allSatisfy({ $0.isASCII && $0.isNumber })),
+                              let first = Int64(parts[0]) else {
                             report.skipped.append("\(dir)/\(f): name is not FIRST-LAST.data or FIRST-end.data"); continue
+                        }
+                        let last = parts[1] == "end" ? nil : Int64(parts[1])
+                        guard first <= Self.lclsMaxRun, (last ?? 0) <= Self.lclsMaxRun else {
+                            report.skipped.append("\(dir)/\(f): run numbers above \(Self.lclsMaxRun), which psana's finder does not read"); continue
+                        }
+                        guard let runs = try? RunRange(first: first, last: last) else {
+                            report.skipped.append("\(dir)/\(f): reversed run range"); continue
                         }
                         items.append(Item(detector: det, type: tn, path: "\(dir)/\(f)", runs: runs))
                     }
                 }
             }
         }
-        // psana order: later-sorting files win, so they are inserted last.
-        items.sort { ($0.runs.first, $0.runs.last ?? .max) < ($1.runs.first, $1.runs.last ?? .max) }
+        guard !items.isEmpty else {
+            var fix = "the tree must look like DIR/<group>/<source>/<type>/<first>-<last|end>.data"
+            if let src = unknownSources.first {
+                fix = "make the source directory a detector alias: `calibctl store detector annotate DET --alias '\(src)'` (or add the detector with `calibctl store detector add NAME --kind KIND --alias '\(src)'`), then import again"
+            }
+            throw StoreError.bad("no importable LCLS calibration file under \(calibDirectory)"
+                                 + (report.skipped.isEmpty ? "" : " (skipped: \(report.skipped.prefix(3).joined(separator: "; "))\(report.skipped.count > 3 ? "; ..." : ""))"),
+                                 fix: fix)
+        }
+        // psana order: first run ascending, then last run descending (`end` = 9999 is the largest); the file psana
+        // would pick sorts last among those covering the run, so it is inserted last and wins.
+        func psanaLast(_ r: RunRange) -> Int64 { Swift.min(r.last ?? Self.lclsMaxRun, Self.lclsMaxRun) }
+        items.sort {
+            if $0.runs.first != $1.runs.first { return $0.runs.first < $1.runs.first }
+            if psanaLast($0.runs) != psanaLast($1.runs) { return psanaLast($0.runs) > psanaLast($1.runs) }
+            return $0.path < $1.path
+        }
         for it in items {
             let t = try type(it.type)
             guard let name = t.schema.primaryDataset, let rule = t.schema.datasets.first(where: { $0.name == name }) else { continue }
-            let text: String
-            do { text = try String(contentsOfFile: it.path, encoding: .utf8) } catch {
-                throw StoreError.bad("\(it.path) is not readable UTF-8 text", fix: "check the file")
-            }
+            let text = try ArrayFiles.readText(path: it.path)
             let a = try ArrayFiles.readLCLSText(text, name: name, defaultDType: rule.dtypes.first ?? .float64, source: it.path)
+            let payload = try Payload(arrays: [a])
+            if try lclsEntryPresent(detector: it.detector, type: it.type, tag: tag ?? ConstantsStore.defaultTag,
+                                    runs: it.runs, sha: payload.contentHash) {
+                report.skipped.append("\(it.path): already in the tag")
+                continue
+            }
             var links = provenance
             if links.comment.isEmpty { links.comment = "imported from \(it.path)" }
-            try put(detector: it.detector, type: it.type, runs: it.runs, payload: try Payload(arrays: [a]), tag: tag,
+            try put(detector: it.detector, type: it.type, runs: it.runs, payload: payload, tag: tag,
                     provenance: links, createTag: true)
             report.files.append(it.path)
         }
         return report
+    }
+
+    /// True when the tag exists and holds an entry with exactly these runs and this payload.
+    func lclsEntryPresent(detector: String, type: String, tag: String, runs: RunRange, sha: String) throws -> Bool {
+        let d = try self.detector(detector), t = try self.type(type)
+        guard let row = try tagRow(detectorID: d.id, typeID: t.id, name: tag) else { return false }
+        return try db.first("SELECT 1 FROM iovs WHERE tag_id=? AND first_run=? AND last_run IS ? AND sha256=?",
+                            row.id, runs.first, runs.last, sha) != nil
     }
 }

@@ -42,6 +42,7 @@ extension ConstantsStore {
             throw StoreError.usage("give --tag or --global-tag, not both")
         }
         let detID = try detectorID(detector), typID = try typeID(type)
+        if let asOf { try settle(asOf: asOf) }
         if let globalTag {
             if globalTagMaps[globalTag] == nil {
                 let gt = try self.globalTag(globalTag)
@@ -60,6 +61,21 @@ extension ConstantsStore {
         let tagName = tag ?? ConstantsStore.defaultTag
         let row = try requireTag(detectorID: detID, typeID: typID, detectorName: detector, typeName: type, name: tagName)
         return Scope(tagID: row.id, tagName: tagName, asOf: asOf ?? .max, globalTag: nil)
+    }
+
+    /// Makes an as-of answer final: refuses an as-of time in the future (insertions until then would change the
+    /// answer), and when the time is later than the last commit this connection sees, waits for writers that may
+    /// be committing an insertion with an earlier time (an empty `BEGIN IMMEDIATE` transaction). Every later
+    /// insertion gets a later time (``transactionTime()``), so the answer never changes afterwards.
+    func settle(asOf: Int64) throws {
+        if asOf > StoreTime.now() {
+            throw StoreError.usage("the as-of time \(StoreTime.format(asOf)) is in the future; answers as of a future time still change",
+                                   fix: "omit --as-of for the current answer, or give a time that has passed")
+        }
+        guard !readOnly, asOf > (try lastCommitTime()) else { return }
+        do { try db.transaction {} } catch let e as SQLiteError {
+            throw StoreError.fromSQLite(e, directory: directory, user: identity.user)
+        }
     }
 
     /// The validity entry that applies to `run`: the newest insertion (by insertion time, then id) whose range

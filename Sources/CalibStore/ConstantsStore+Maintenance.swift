@@ -141,7 +141,7 @@ extension ConstantsStore {
                                                 runs: try RunRange(first: cursor, last: s.runs.first - 1).description,
                                                 detail: "no constants"))
                 }
-                guard let l = s.runs.last else { cursor = .max; break }
+                guard let l = s.runs.last, l < .max else { cursor = .max; break }
                 cursor = Swift.max(cursor, l + 1)
             }
             if cursor <= reqEnd && cursor != .max {

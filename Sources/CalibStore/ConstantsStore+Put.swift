@@ -28,14 +28,14 @@ extension ConstantsStore {
         if let t = existingTag { try checkAppend(tag: t, runs: runs, detector: det.name, type: ctype.name) }
 
         let sha = payload.contentHash
-        let final = payloadPath(sha)
         var temporary: String? = nil
         defer { if let temporary { unlink(temporary) } }
-        if !(try payloadPresent(sha)) {
+        if !(try payloadIntact(sha)) {
             temporary = try writeTemporary(payload, sha: sha)
         }
-        let now = StoreTime.now()
         let id: Int64 = try write {
+            // The insertion time is taken under the write lock, so insertion times follow commit order.
+            let now = try transactionTime()
             let tagID: Int64
             if let t = try tagRow(detectorID: det.id, typeID: ctype.id, name: tagName) {
                 try checkAppend(tag: t, runs: runs, detector: det.name, type: ctype.name)
@@ -44,9 +44,7 @@ extension ConstantsStore {
                 tagID = try insertTag(name: tagName, detectorID: det.id, typeID: ctype.id, alias: nil, comment: "", at: now)
             }
             if let tmp = temporary {
-                try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
-                                                        withIntermediateDirectories: true)
-                try AtomicFile.commit(temporary: tmp, to: final)
+                try installPayload(temporary: tmp, sha: sha)
                 temporary = nil
             }
             try insertPayloadRow(payload, sha: sha, at: now)
@@ -58,29 +56,90 @@ extension ConstantsStore {
         return try entry(id: id)
     }
 
-    /// True when the index knows `sha` and its file is in place with the recorded size class (a present file is
-    /// never rewritten; `verify` checks content).
-    func payloadPresent(_ sha: String) throws -> Bool {
+    /// True when the index knows `sha` and its file is in place with exactly that content. A missing or damaged
+    /// file (a failed disk, an edit behind the store's back) is not intact: `put` and `import` of the same content
+    /// write it again, which is how a damaged payload is repaired.
+    func payloadIntact(_ sha: String) throws -> Bool {
         guard try db.first("SELECT 1 FROM payloads WHERE sha256=?", sha) != nil else { return false }
-        return FileManager.default.fileExists(atPath: payloadPath(sha))
+        let path = payloadPath(sha)
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        do {
+            _ = try PayloadFile.read(from: try HDF5File.open(path), expectedSHA256: sha)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Renames a complete temporary payload file to `payloads/ab/<sha>.h5` (replacing a damaged file there) and
+    /// fsyncs the directory. Called inside the write transaction.
+    func installPayload(temporary: String, sha: String) throws {
+        let final = payloadPath(sha)
+        try makeStoreDirectory((final as NSString).deletingLastPathComponent)
+        do { try AtomicFile.commit(temporary: temporary, to: final) } catch {
+            throw StoreError.fileSystem(error, path: final, doing: "write the payload file", user: identity.user)
+        }
+    }
+
+    /// Creates a directory below `payloads/` with the mode (and so the setgid bit and group write permission) of
+    /// the store's `payloads/` directory rather than the caller's umask, so that in a group-writable store every
+    /// member can write into the directories another member created.
+    func makeStoreDirectory(_ path: String) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return }
+        let payloads = (directory as NSString).appendingPathComponent(StoreFormat.payloadDirectory)
+        do {
+            if path != payloads { try makeStoreDirectory((path as NSString).deletingLastPathComponent) }
+            if mkdir(path, 0o777) != 0 && errno != EEXIST {
+                throw NSError(domain: NSPOSIXErrorDomain, code: Int(errno))
+            }
+        } catch {
+            throw StoreError.fileSystem(error, path: path, doing: "create the directory", user: identity.user)
+        }
+        if path != payloads {
+            var st = stat()
+            if stat(payloads, &st) == 0 { _ = chmod(path, st.st_mode & 0o7777) }
+        }
     }
 
     /// Writes the payload file under `payloads/.tmp/<host>-<pid>-<random>.h5` and fsyncs it.
     func writeTemporary(_ payload: Payload, sha: String) throws -> String {
         let tmpDir = (directory as NSString).appendingPathComponent(StoreFormat.temporaryDirectory)
-        try FileManager.default.createDirectory(atPath: tmpDir, withIntermediateDirectories: true)
+        try makeStoreDirectory(tmpDir)
         let host = identity.host.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "-", with: "_")
         let tmp = "\(tmpDir)/\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).h5"
+        if access(tmpDir, W_OK) != 0 {
+            throw StoreError.fileSystem(NSError(domain: NSPOSIXErrorDomain, code: Int(errno)), path: tmpDir,
+                                        doing: "write a payload file in", user: identity.user)
+        }
         do {
             let f = try HDF5File.create(tmp, overwrite: true)
             try PayloadFile.write(payload, sha256: sha, to: f)
             try f.close()
             try AtomicFile.fsync(path: tmp)
         } catch {
+            let errorNumber = errno
             unlink(tmp)
-            throw error
+            func posix(_ code: Int32) -> StoreError {
+                StoreError.fileSystem(NSError(domain: NSPOSIXErrorDomain, code: Int(code)), path: tmp,
+                                      doing: "write the payload file", user: identity.user)
+            }
+            // HDF5 reports a failed write without errno in its error; the free space tells a full disk apart.
+            if [ENOSPC, EDQUOT].contains(errorNumber)
+                || Self.freeBytes(tmpDir).map({ $0 < Int64(payload.byteCount) + (1 << 20) }) == true { throw posix(ENOSPC) }
+            if [EACCES, EPERM, EROFS].contains(errorNumber) { throw posix(errorNumber) }
+            if error is DiagnosableError { throw error }
+            throw StoreError.fileSystem(error, path: tmp, doing: "write the payload file", user: identity.user)
         }
         return tmp
+    }
+
+    /// Bytes free for an unprivileged user on the file system holding `path`.
+    static func freeBytes(_ path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
     }
 
     func insertPayloadRow(_ payload: Payload, sha: String, at now: Int64) throws {
@@ -119,8 +178,9 @@ extension ConstantsStore {
                   let maxFirst = r.int("f") else { return }
             let limit = Swift.max(maxFirst, r.int("l") ?? maxFirst)
             guard runs.first > limit else {
+                let next = limit < .max ? "start the new range after run \(limit) (e.g. --runs \(limit + 1)-), or " : ""
                 throw StoreError(.state, "tag \(t.name) of \(detector)/\(type) is published: runs \(runs) reach into the existing range (entries up to run \(limit))",
-                                 fix: "published tags only grow: start the new range after run \(limit) (e.g. --runs \(limit + 1)-), or clone the tag into a new open tag")
+                                 fix: "published tags only grow: \(next)clone the tag into a new open tag")
             }
         }
     }

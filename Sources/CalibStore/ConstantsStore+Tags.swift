@@ -54,7 +54,7 @@ extension ConstantsStore {
             for n in [name] + (alias.map { [$0] } ?? []) where try tagRow(detectorID: d.id, typeID: t.id, name: n) != nil {
                 throw StoreError.bad("\(d.name)/\(t.name) already has a tag named or aliased '\(n)'")
             }
-            _ = try insertTag(name: name, detectorID: d.id, typeID: t.id, alias: alias, comment: comment, at: StoreTime.now())
+            _ = try insertTag(name: name, detectorID: d.id, typeID: t.id, alias: alias, comment: comment, at: try transactionTime())
         }
         return try self.tag(detector: d.name, type: t.name, name: name)
     }
@@ -72,7 +72,7 @@ extension ConstantsStore {
                                  fix: "allowed: open -> validated -> published -> retired, and validated -> open")
             }
             try db.run("UPDATE tags SET state=?, state_changed_at_us=?, state_changed_by=? WHERE id=?",
-                       state.rawValue, StoreTime.now(), identity.user, current.id)
+                       state.rawValue, try transactionTime(), identity.user, current.id)
         }
         return try self.tag(detector: d.name, type: t.name, name: name)
     }
@@ -90,7 +90,7 @@ extension ConstantsStore {
                 throw StoreError.bad("\(d.name)/\(t.name) already has a tag '\(destination)'")
             }
             let newID = try insertTag(name: destination, detectorID: d.id, typeID: t.id, alias: nil,
-                                      comment: comment.isEmpty ? "clone of \(src.name)" : comment, at: StoreTime.now())
+                                      comment: comment.isEmpty ? "clone of \(src.name)" : comment, at: try transactionTime())
             try db.run("INSERT INTO iovs(tag_id, first_run, last_run, sha256, inserted_at_us, provenance_id) SELECT ?, first_run, last_run, sha256, inserted_at_us, provenance_id FROM iovs WHERE tag_id=? ORDER BY id",
                        newID, src.id)
         }

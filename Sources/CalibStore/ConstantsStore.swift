@@ -36,9 +36,14 @@ public final class ConstantsStore {
     public static let defaultTag = "default"
 
     /// Opens the store at `directory`.
+    ///
+    /// A store whose directory the caller cannot write (a read-only copy, a read-only mount, CVMFS, or a reader
+    /// without write permission) is opened read-only: lookups work, every write is refused (exit 77). With no
+    /// `index.db-wal` to replay it is opened `immutable` (no lock or `-shm` file needed).
     /// - Parameters:
     ///   - identity: who is acting (access rules and provenance); the OS user by default.
     ///   - create: create the directory and index if they do not exist (the creating user becomes the store's admin).
+    ///     Only `calibctl store init` passes true: every other command refuses a path that holds no store.
     /// - Throws: ``StoreError`` (`unavailable`) when the store does not exist and `create` is false.
     public init(directory: String, identity: Identity = .current, create: Bool = false) throws {
         let dir = URL(fileURLWithPath: (directory as NSString).expandingTildeInPath).standardizedFileURL.path
@@ -55,18 +60,38 @@ public final class ConstantsStore {
                 try fm.createDirectory(atPath: (dir as NSString).appendingPathComponent(StoreFormat.temporaryDirectory),
                                        withIntermediateDirectories: true)
             } catch {
-                throw StoreError(.unavailable, "cannot create the store directory \(dir): \(error.localizedDescription)",
-                                 fix: "check the path and its permissions")
+                throw StoreError.fileSystem(error, path: dir, doing: "create the store directory", user: identity.user)
             }
         }
-        do { db = try SQLiteDatabase(path: indexPath) } catch let e as SQLiteError {
+        // A directory we cannot write: open read-only. SQLite's WAL needs to create `-wal`/`-shm` beside the index
+        // even to read, so without them the index is opened immutable (nothing can be writing a store no one may
+        // write); with a live `-wal` (a writer with more rights is active) it is read through the existing `-shm`.
+        readOnly = access(dir, W_OK) != 0 || (fm.fileExists(atPath: indexPath) && access(indexPath, W_OK) != 0)
+        do {
+            if readOnly {
+                let wal = (try? fm.attributesOfItem(atPath: indexPath + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+                if wal > 0 && !fm.fileExists(atPath: indexPath + "-shm") {
+                    throw StoreError(.unavailable, "the store \(dir) is read-only for \(identity.user) and its index has un-checkpointed changes in \(StoreFormat.indexFile)-wal but no \(StoreFormat.indexFile)-shm",
+                                     fix: "copy the store while no calibctl process has it open (the last one to close folds the -wal into index.db), or give read access through a writable directory")
+                }
+                db = try SQLiteDatabase(path: indexPath, readOnly: true, immutable: wal == 0)
+            } else {
+                db = try SQLiteDatabase(path: indexPath)
+            }
+        } catch let e as SQLiteError {
             throw StoreError(.unavailable, "cannot open the store index \(indexPath): \(e.message)",
-                             fix: "check that \(dir) is a calibctl store and readable")
+                             fix: "check that \(dir) is a calibctl store and readable by \(identity.user)")
         }
         // Read the version without taking the write lock, so readers are never queued behind a writer.
         let version = (try? db.first("SELECT version FROM schema_versions WHERE component = ?",
                                      StoreFormat.indexComponent)?.int("version")).flatMap { $0 } ?? 0
         if version != Int64(StoreIndex.currentVersion) {
+            if readOnly {
+                throw StoreError(version > Int64(StoreIndex.currentVersion) ? .configuration : .unavailable,
+                                 "the read-only store \(dir) has index schema v\(version); this calibctl reads v\(StoreIndex.currentVersion)",
+                                 fix: version > Int64(StoreIndex.currentVersion) ? "upgrade calibctl"
+                                    : "open it once with write access (any calibctl store command) to upgrade its index, then copy it again")
+            }
             try db.migrate(StoreIndex.migrations, what: StoreFormat.indexComponent)
             try write {
                 try db.run("INSERT OR IGNORE INTO store_meta(key, value) VALUES('creator', ?)", identity.user)
@@ -77,10 +102,49 @@ public final class ConstantsStore {
         }
     }
 
-    /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`) and forgets cached entries afterwards.
+    /// True when the caller cannot write the store directory: lookups work, writes are refused.
+    public let readOnly: Bool
+
+    /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`) and forgets cached entries afterwards. File-system
+    /// failures (disk full, no write permission) become ``StoreError``s that say what to do.
     func write<T>(_ body: () throws -> T) throws -> T {
         defer { invalidateEntryCache() }
-        return try db.transaction(body)
+        try requireWritable()
+        do {
+            return try db.transaction(body)
+        } catch let e as SQLiteError {
+            throw StoreError.fromSQLite(e, directory: directory, user: identity.user)
+        }
+    }
+
+    /// Throws ``StoreError`` (`permission`, exit 77) when the store was opened read-only.
+    func requireWritable() throws {
+        if readOnly {
+            throw StoreError(.permission, "the store \(directory) is read-only for \(identity.user) (no write permission on the directory or its index)",
+                             fix: "reads work; to write, use a writable store or ask its owner to make it group-writable for your group (docs/store.md, Deployment)")
+        }
+    }
+
+    /// The time of this write transaction, in microseconds: called inside ``write(_:)`` (after `BEGIN IMMEDIATE`), so
+    /// times follow commit order. It is strictly later than every time the store has handed out before (insertion
+    /// times, global-tag as-of and creation times), even if the clock stepped back or two commits share a
+    /// microsecond; the high-water mark is kept in `store_meta.clock_us`.
+    func transactionTime() throws -> Int64 {
+        let last = try lastCommitTime()
+        let t = Swift.max(StoreTime.now(), last == .min ? .min : last + 1)
+        try db.run("INSERT OR REPLACE INTO store_meta(key, value) VALUES('clock_us', ?)", String(t))
+        return t
+    }
+
+    /// The latest time the store has handed out (``transactionTime()``), as committed; `Int64.min` for an empty store.
+    func lastCommitTime() throws -> Int64 {
+        if let v = try db.first("SELECT value FROM store_meta WHERE key='clock_us'")?.text("value").flatMap({ Int64($0) }) {
+            return v
+        }
+        // A store written before the high-water mark existed: the latest time it holds.
+        let entries = try db.first("SELECT MAX(inserted_at_us) AS t FROM iovs")?.int("t") ?? .min
+        let globalTags = try db.first("SELECT MAX(MAX(as_of_us, created_at_us)) AS t FROM global_tags")?.int("t") ?? .min
+        return Swift.max(entries, globalTags)
     }
 
     /// The user who created the store (always an admin).
@@ -121,7 +185,7 @@ public final class ConstantsStore {
                 INSERT INTO detectors(name, kind, hw_index, prev_hw_index, next_hw_index, comment, created_at_us, created_by)
                 VALUES(?,?,?,?,?,?,?,?)
                 """, spec.name, spec.kind, spec.hardwareIndex, spec.previousHardwareIndex, spec.nextHardwareIndex,
-                       spec.comment, StoreTime.now(), identity.user)
+                       spec.comment, try transactionTime(), identity.user)
             let id = db.lastInsertRowID
             for a in spec.aliases where a != spec.name {
                 if try db.first("SELECT 1 FROM detectors WHERE name=?", a) != nil {
@@ -208,7 +272,7 @@ public final class ConstantsStore {
                 throw StoreError.bad("calibration type \(name) already exists", fix: "`calibctl store list types` shows its schema")
             }
             try db.run("INSERT INTO calib_types(name, schema_json, builtin, comment, created_at_us, created_by) VALUES(?,?,0,?,?,?)",
-                       name, try ConstantsStore.json(schema), comment, StoreTime.now(), identity.user)
+                       name, try ConstantsStore.json(schema), comment, try transactionTime(), identity.user)
         }
         return try type(name)
     }

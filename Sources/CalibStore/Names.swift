@@ -38,4 +38,11 @@ public enum StoreNames {
             try check(name, what: "calibration type")
         }
     }
+
+    /// `name` as one shell word: unchanged when it is a plain name, else in single quotes (`'*'`), so a printed
+    /// command can be pasted into a shell as it stands.
+    public static func shellQuoted(_ name: String) -> String {
+        if !name.isEmpty && name.allSatisfy({ plain.contains($0) || $0 == "/" }) && !name.hasPrefix("-") { return name }
+        return "'" + name.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
 }

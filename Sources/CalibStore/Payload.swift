@@ -15,9 +15,11 @@ public struct PayloadArray: Sendable, Equatable {
         guard shape.allSatisfy({ $0 >= 0 }) else {
             throw StoreError.usage("dataset '\(name)' has a negative dimension in shape \(shape)")
         }
-        let n = shape.reduce(1, *)
-        guard bytes.count == n * dtype.size else {
-            throw StoreError.bad("dataset '\(name)' has \(bytes.count) bytes, but \(dtype) \(PayloadArray.shapeText(shape)) needs \(n * dtype.size)")
+        guard let size = PayloadArray.byteCount(shape: shape, dtype: dtype) else {
+            throw StoreError.bad("dataset '\(name)' has shape \(PayloadArray.shapeText(shape)), too large to address (more than 2^63 bytes)")
+        }
+        guard bytes.count == size else {
+            throw StoreError.bad("dataset '\(name)' has \(bytes.count) bytes, but \(dtype) \(PayloadArray.shapeText(shape)) needs \(size)")
         }
         self.name = name
         self.dtype = dtype
@@ -34,6 +36,25 @@ public struct PayloadArray: Sendable, Equatable {
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
+
+    /// The number of elements of `shape`, or nil when it overflows `Int` (checked arithmetic: shapes come from files).
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (m, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = m
+        }
+        return n
+    }
+
+    /// The byte count of `shape` elements of `dtype`, or nil when it overflows `Int`.
+    public static func byteCount(shape: [Int], dtype: DType) -> Int? {
+        guard let n = elementCount(shape) else { return nil }
+        let (b, overflow) = n.multipliedReportingOverflow(by: dtype.size)
+        return overflow ? nil : b
+    }
 
     /// The values as `T`, which must be this array's dtype (no silent conversion).
     public func values<T: HDF5Scalar>(as type: T.Type = T.self) throws -> [T] {

@@ -26,13 +26,21 @@ public struct RunRange: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let all = try! RunRange(first: 0, last: nil)
 
     /// Parses `100-200`, `100-`, `-200`, `all`, `150`.
+    ///
+    /// Every run must be asked for as `all`: a range with neither a first nor a last run (`-`, `-end`, what
+    /// `"$FIRST-$LAST"` becomes when both variables are empty) is refused, so an empty variable never stores
+    /// constants for every run.
     public init(parsing text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let fix = "write a run range as FIRST-LAST (100-200), FIRST- (open end), -LAST, or all"
-        if t == "all" || t == "-" { self = .all; return }
-        if let dash = t.firstIndex(of: "-"), dash != t.startIndex || t.count > 1 {
+        if t == "all" { self = .all; return }
+        if let dash = t.firstIndex(of: "-") {
             let a = String(t[..<dash]), b = String(t[t.index(after: dash)...])
             if b.hasPrefix("-") { throw StoreError.usage("run range '\(text)' has a negative run", fix: fix) }
+            if a.isEmpty && (b.isEmpty || b == "end" || b == "inf") {
+                throw StoreError.usage("run range '\(text)' has neither a first nor a last run",
+                                       fix: "write `all` for every run; if the range came from variables (\"$FIRST-$LAST\"), they are empty")
+            }
             let first: Int64
             if a.isEmpty { first = 0 } else {
                 guard let v = Int64(a) else { throw StoreError.usage("run range '\(text)' is not a range", fix: fix) }

@@ -94,7 +94,7 @@ public enum StoreBenchmark {
         }
         progress(String(format: "filled %d payloads in %.1f s", shas.count, clock() - t0))
         try store.write {
-            let now = StoreTime.now()
+            let now = try store.transactionTime()
             let prov = try store.insertProvenance(links: ProvenanceLinks(comment: "bench fill"), at: now)
             let tags = try store.db.query("SELECT id FROM tags ORDER BY id").compactMap { $0.int("id") }
             for (i, tagID) in tags.enumerated() {
@@ -103,6 +103,7 @@ public enum StoreBenchmark {
                                      tagID, Int64(k * 100), Int64(k * 100 + 99), shas[(i + k) % shas.count], now + Int64(k), prov)
                 }
             }
+            try store.db.run("INSERT OR REPLACE INTO store_meta(key, value) VALUES('clock_us', ?)", String(now + Int64(perPair)))
         }
         let fill = clock() - t0
         let total = Int(try store.db.first("SELECT COUNT(*) AS n FROM iovs")?.int("n") ?? 0)

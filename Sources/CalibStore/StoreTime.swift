@@ -35,11 +35,17 @@ public enum StoreTime {
     public static func parse(_ text: String) throws -> Int64 {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.lowercased() == "now" { return now() }
-        if t.hasPrefix("@"), let s = Double(t.dropFirst()) { return Int64((s * 1_000_000).rounded()) }
         let fix = "write a time as 2026-11-21, 2026-11-21T20:16:44Z or 2026-11-21T20:16:44.5+01:00 (UTC if no offset)"
+        if t.hasPrefix("@") {
+            guard let s = Double(t.dropFirst()), s.isFinite, let us = Int64(exactly: (s * 1_000_000).rounded()),
+                  abs(us) < 253_402_300_800_000_000 else {
+                throw StoreError.usage("time '\(text)' is not a number of seconds since 1970 within years 0-9999", fix: fix)
+            }
+            return us
+        }
         var s = Substring(t)
         func num(_ n: Int) -> Int? {
-            guard s.count >= n, let v = Int(s.prefix(n)) else { return nil }
+            guard s.count >= n, s.prefix(n).allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int(s.prefix(n)) else { return nil }
             s = s.dropFirst(n)
             return v
         }
@@ -55,7 +61,7 @@ public enum StoreTime {
                 guard let ss = num(2) else { throw StoreError.usage("time '\(text)' has bad seconds", fix: fix) }
                 sec = ss
                 if eat(".") {
-                    let digits = s.prefix(while: \.isNumber)
+                    let digits = s.prefix(while: { $0.isASCII && $0.isNumber })
                     s = s.dropFirst(digits.count)
                     let padded = (String(digits) + "000000").prefix(6)
                     micro = Int64(padded) ?? 0
@@ -70,8 +76,14 @@ public enum StoreTime {
                 offset = (oh * 60 + om) * 60 * (sign == "-" ? -1 : 1)
             }
         }
-        guard s.isEmpty, (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 61 else {
+        guard s.isEmpty, (1...12).contains(mo), h < 24, mi < 60, sec < 60, abs(offset) <= 14 * 3600 else {
             throw StoreError.usage("time '\(text)' is not a valid time", fix: fix)
+        }
+        // Strict: 2026-02-31 is refused, not read as 2026-03-03.
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]
+        guard (1...days).contains(d) else {
+            throw StoreError.usage("time '\(text)' is not a valid date: \(String(format: "%04d-%02d", y, mo)) has \(days) days", fix: fix)
         }
         var tmv = tm()
         tmv.tm_year = Int32(y - 1900); tmv.tm_mon = Int32(mo - 1); tmv.tm_mday = Int32(d)

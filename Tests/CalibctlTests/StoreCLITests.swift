@@ -7,6 +7,11 @@ struct StoreCLI {
     let tmp = TemporaryDirectory("store-cli")
     var store: String { tmp.file("store") }
 
+    /// - Parameter initialize: create the store (`store init`); only `store init` creates one.
+    init(initialize: Bool = true) {
+        if initialize { _ = try? calibctl(["store", "init", "--store", tmp.file("store")]) }
+    }
+
     @discardableResult
     func run(_ args: [String]) throws -> ProcessResult {
         try calibctl(args + ["--store", store])
@@ -124,6 +129,7 @@ struct StoreCLI {
             """, [bundle])
         #expect(readable.status == 0 && Int(readable.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 8, "\(readable.stderr)")
         let other = c.tmp.file("store2")
+        #expect(try calibctl(["store", "init", other]).status == 0)
         let imp = try calibctl(["store", "import", bundle, "--store", other])
         #expect(imp.status == 0, "\(imp.stderr)")
         for tag in ["default", "v1", "v2"] {
@@ -142,6 +148,7 @@ struct StoreCLI {
         let lcls = try c.run(["store", "export", "jf4m", "--lcls", c.tmp.file("calib"), "--tag", "default"])
         #expect(lcls.status == 0 && lcls.stdout.contains("CxiDs1.0:Jungfrau.0/pedestals/100-149.data") && lcls.stdout.contains("pixel_status/0-end.data"), "\(lcls.stdout)\(lcls.stderr)")
         let third = c.tmp.file("store3")
+        #expect(try calibctl(["store", "init", third]).status == 0)
         #expect(try calibctl(["store", "detector", "add", "jfB", "--kind", "jungfrau", "--alias", "CxiDs1.0:Jungfrau.0", "--store", third]).status == 0)
         #expect(try calibctl(["store", "import", "--lcls", c.tmp.file("calib"), "--store", third]).status == 0)
         let s3 = try calibctl(["get", "jfB", "pixel_status", "--run", "77", "-o", "-", "--store", third])
@@ -149,9 +156,10 @@ struct StoreCLI {
     }
 
     @Test func badInputExitCodesAndMessages() throws {
-        let c = StoreCLI()
+        let c = StoreCLI(initialize: false)
         let missing = try c.run(["get", "jf4m", "pedestals", "--run", "1"])
         #expect(missing.status == 69 && missing.stderr.contains("no constants store"))
+        #expect(try c.run(["store", "init"]).status == 0)
         #expect(try c.run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"]).status == 0)
         _ = try c.python("import numpy as np, sys; np.save(sys.argv[1], np.ones((2, 2), np.float32)); np.save(sys.argv[2], np.ones((2, 2), np.float64).byteswap().view('>f8'))",
                          [c.tmp.file("a.npy"), c.tmp.file("be.npy")])

@@ -9,7 +9,7 @@ struct PutOptions: ParsableArguments {
     @Argument(help: "Detector name or alias.") var detector: String
     @Argument(help: "Calibration type.") var type: String
     @Argument(help: "Input files: FILE or DATASET=FILE (.h5 top-level datasets, .npy, LCLS .txt/.data).") var inputs: [String]
-    @Option(parsing: .unconditional, help: "Validity: FIRST-LAST, FIRST- (open end), -LAST (also as --runs -200), or all.") var runs: String
+    @Option(parsing: .unconditional, help: "Validity: FIRST-LAST, FIRST- (open end), -LAST (= 0-LAST; also as --runs -200), RUN, or all (every run; a bare - is refused).") var runs: String
     @Option(help: "Tag name (default: 'default', created on first use).") var tag: String?
     @Flag(name: .customLong("create-tag"), help: "Create --tag (open) if it does not exist.") var createTag = false
     @Option(name: .customLong("attr"), help: "A payload attribute KEY=VALUE (repeatable).") var attributes: [String] = []

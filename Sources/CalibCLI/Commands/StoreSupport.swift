@@ -6,9 +6,10 @@ import Foundation
 
 /// Shared pieces of the `store` commands: opening the store, parsing, rendering.
 enum StoreCLI {
-    /// Opens the workspace's store; writes create it (the creating user becomes its admin), reads require it.
+    /// Opens the workspace's store. It must exist for reads and writes alike: only `store init` creates a store, so
+    /// a mistyped `--store` is an error (exit 69 naming `calibctl store init`), never a new empty store.
     static func open(_ ws: WorkspaceOptions, write: Bool = false) throws -> ConstantsStore {
-        try ConstantsStore(directory: ws.workspace.store, create: write)
+        try ConstantsStore(directory: ws.workspace.store, create: false)
     }
 
     static func range(_ text: String) throws -> RunRange { try RunRange(parsing: text) }
@@ -50,15 +51,19 @@ enum StoreCLI {
             switch ext {
             case "h5", "hdf5", "hdf":
                 let p = try PayloadFile.readForeign(path)
+                if let empty = p.arrays.first(where: { $0.count == 0 }) {
+                    throw StoreError(.badData, "input \(path): dataset '\(empty.name)' is empty (shape \(empty.shapeText))",
+                                     fix: "store constants with at least one element")
+                }
                 for a in p.arrays {
                     arrays.append(name.map { n in (try? PayloadArray(name: p.arrays.count == 1 ? n : a.name, dtype: a.dtype, shape: a.shape, bytes: a.bytes)) ?? a } ?? a)
                 }
                 attrs.merge(p.attributes) { _, new in new }
             case "npy":
-                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                let data = try ArrayFiles.readFile(path: path)
                 arrays.append(try ArrayFiles.readNPY(data, name: datasetName, source: path))
             case "txt", "data", "dat":
-                let text = try String(contentsOfFile: path, encoding: .utf8)
+                let text = try ArrayFiles.readText(path: path)
                 let rule = schema.datasets.first { $0.name == datasetName }
                 arrays.append(try ArrayFiles.readLCLSText(text, name: datasetName, defaultDType: rule?.dtypes.first ?? .float64, source: path))
             default:

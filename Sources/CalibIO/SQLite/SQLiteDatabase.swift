@@ -74,11 +74,26 @@ public final class SQLiteDatabase {
 
     /// Opens (creating if needed) the database at `path` (`sqlite3_open_v2`).
     /// - Parameter busyTimeout: how long a write waits for another writer before failing with `isBusy`.
-    public init(path: String, readOnly: Bool = false, busyTimeout: TimeInterval = 30) throws {
+    public convenience init(path: String, readOnly: Bool = false, busyTimeout: TimeInterval = 30) throws {
+        try self.init(path: path, readOnly: readOnly, immutable: false, busyTimeout: busyTimeout)
+    }
+
+    /// Opens the database at `path` (`sqlite3_open_v2`).
+    /// - Parameters:
+    ///   - busyTimeout: how long a write waits for another writer before failing with `isBusy`.
+    ///   - immutable: (with `readOnly`) open as `file:PATH?immutable=1`: no locks, no `-wal`/`-shm` files, for a
+    ///     database on a read-only medium that nothing writes while it is open.
+    public init(path: String, readOnly: Bool = false, immutable: Bool, busyTimeout: TimeInterval = 30) throws {
         self.path = path
         var h: OpaquePointer?
-        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
-        let rc = sqlite3_open_v2(path, &h, flags | SQLITE_OPEN_NOMUTEX, nil)
+        var flags = readOnly || immutable ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        var name = path
+        if immutable {
+            flags |= SQLITE_OPEN_URI
+            let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))
+            name = "file:" + (path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path) + "?immutable=1"
+        }
+        let rc = sqlite3_open_v2(name, &h, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let h else {
             let msg = h.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close_v2(h)
@@ -87,7 +102,7 @@ public final class SQLiteDatabase {
         handle = h
         sqlite3_busy_timeout(h, Int32(busyTimeout * 1000))
         sqlite3_extended_result_codes(h, 1)
-        if !readOnly {
+        if !readOnly && !immutable {
             try execute("PRAGMA journal_mode=WAL")
             try execute("PRAGMA synchronous=NORMAL")
         }
