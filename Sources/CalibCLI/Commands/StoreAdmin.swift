@@ -283,6 +283,7 @@ struct StoreImport: ParsableCommand {
         for b in bundles { reports.append(try s.importBundle(b)) }
         var tree: LCLSTreeReport? = nil
         if let lcls { tree = try s.importLCLS(from: lcls, tag: tag, provenance: ProvenanceLinks(comment: comment)) }
+        if let lcls, let t = tree, t.files.isEmpty { throw StoreError(.badData, "no LCLS calibration file was imported from \(lcls)" + (t.skipped.isEmpty ? "" : " (\(t.skipped.count) skipped: \(t.skipped.prefix(3).joined(separator: "; ")))"), fix: "give the calib directory of an experiment: calib/<group>/<source>/<type>/<first>-<last|end>.data") }
         struct Out: Codable { var bundles: [ImportReport]; var lcls: LCLSTreeReport? }
         if json { try printJSON(Out(bundles: reports, lcls: tree)); return }
         for r in reports {
