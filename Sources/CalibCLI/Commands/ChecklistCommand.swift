@@ -93,7 +93,9 @@ struct ChecklistCommand: ParsableCommand {
 
         func run() throws {
             let o = try ChecklistCommand.overview(file: file, campaign: campaign, ws: ws)
-            if json { try printJSON(o) } else { print(ChecklistRendering.table(o), terminator: "") }
+            if json { try printJSON(o); return }
+            print(TextTable.fit(ChecklistRendering.title(o)) + TextTable.checklist(o).render()
+                  + TextTable.fit(ChecklistRendering.summary(o)), terminator: "")
         }
     }
 

@@ -114,11 +114,12 @@ struct StatusRun: ParsableCommand {
                       failureClasses: st.failureClasses, feds: feds)
         if json { try printJSON(out) } else {
             print("run \(runNumber) (\(st.name)): \(st.summaryLine)")
-            print("FED    state       attempts  class / reason")
-            for f in feds {
-                let reason = [f.failureClass, f.reason].compactMap { $0 }.joined(separator: ": ")
-                print(String(format: "%-6d %-11@ %8d  %@", f.fed, f.state, f.attempts, reason))
-            }
+            print(TextTable([
+                .init("FED", .right), .init("state", style: TextTable.stateStyle), .init("attempts", .right),
+                .init("class / reason", truncatable: true, minWidth: 20),
+            ], rows: feds.map { f in
+                [String(f.fed), f.state, String(f.attempts), [f.failureClass, f.reason].compactMap { $0 }.joined(separator: ": ")]
+            }).render(), terminator: "")
             if !st.finished { print("note: jobs are still running; calibctl status \(runNumber) --watch follows them") }
             else if st.succeeded { print("all FEDs done; next: calibctl merge \(runNumber)") }
         }

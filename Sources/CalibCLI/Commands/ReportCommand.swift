@@ -35,7 +35,7 @@ struct ReportCommand: ParsableCommand {
         }
         let r = try store.report(campaign: name)
         if json { try printJSON(r) } else if html { print(ReportRendering.html(r), terminator: "") } else {
-            print(ReportRendering.text(r), terminator: "")
+            print(ReportRendering.title(r) + TextTable.report(r).render(), terminator: "")
         }
     }
 }

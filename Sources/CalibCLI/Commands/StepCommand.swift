@@ -151,11 +151,11 @@ struct StepGroupCommand: ParsableCommand {
         @OptionGroup var ws: WorkspaceOptions
         @Argument(help: "The campaign.") var campaign: String
         @Argument(help: "The step id.") var step: String
-        @Option var runs: Int = 0
-        @Option var events: Int64 = 0
-        @Option var jobs: Int = 0
-        @Option(name: .customLong("cpu-hours")) var cpuHours: Double = 0
-        @Option(name: .customLong("wall-hours")) var wallHours: Double = 0
+        @Option(help: "Runs processed in this iteration.") var runs: Int = 0
+        @Option(help: "Events processed.") var events: Int64 = 0
+        @Option(help: "Batch jobs run (including retries).") var jobs: Int = 0
+        @Option(name: .customLong("cpu-hours"), help: "CPU time used, in hours (summed over jobs).") var cpuHours: Double = 0
+        @Option(name: .customLong("wall-hours"), help: "Wall-clock time used, in hours (summed over jobs).") var wallHours: Double = 0
         @Option(name: .customLong("disk-written"), help: "Bytes, or with a unit: 52TB, 800GB.") var diskWritten: String = "0"
         @Option(name: .customLong("disk-held"), help: "Bytes still held on transient disk.") var diskHeld: String = "0"
 

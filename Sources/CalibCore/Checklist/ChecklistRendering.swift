@@ -20,19 +20,32 @@ public enum ChecklistRendering {
 
     /// The `checklist show` table plus the ready set and the critical path.
     public static func table(_ o: CampaignOverview) -> String {
-        var out = o.campaign.map { "campaign \($0) (checklist \(o.checklist), runs \(o.runs ?? "-"))\n" }
+        title(o) + align([tableHeader] + tableRows(o)) + summary(o)
+    }
+
+    /// The first line of `checklist show`: the campaign or checklist.
+    public static func title(_ o: CampaignOverview) -> String {
+        o.campaign.map { "campaign \($0) (checklist \(o.checklist), runs \(o.runs ?? "-"))\n" }
             ?? "checklist \(o.checklist): \(o.title)\n"
-        let header = ["#", "step", "phase", "owner", "state", "iter", "prerequisites", "unmet"]
-        var rows: [[String]] = []
-        for r in o.steps {
+    }
+
+    public static let tableHeader = ["#", "step", "phase", "owner", "state", "iter", "prerequisites", "unmet"]
+
+    /// One row per step, cells in the order of `tableHeader`.
+    public static func tableRows(_ o: CampaignOverview) -> [[String]] {
+        o.steps.map { r in
             var state = r.state.rawValue
             if r.ifNecessary && r.state != .skipped { state += " (if necessary)" }
             let pre = r.prerequisites.count > 6 ? "\(r.prerequisites.count) steps" : r.prerequisites.joined(separator: ",")
             let unmet = r.unmet.count > 6 ? "\(r.unmet.count) steps" : r.unmet.joined(separator: ",")
-            rows.append([r.number.map(String.init) ?? "", r.id, r.phase, r.owner ?? "", state, String(r.iteration),
-                         pre.isEmpty ? "-" : pre, unmet.isEmpty ? "-" : unmet])
+            return [r.number.map(String.init) ?? "", r.id, r.phase, r.owner ?? "", state, String(r.iteration),
+                    pre.isEmpty ? "-" : pre, unmet.isEmpty ? "-" : unmet]
         }
-        out += align([header] + rows)
+    }
+
+    /// The lines under the table: notes, the ready set, the critical path, the counts per state.
+    public static func summary(_ o: CampaignOverview) -> String {
+        var out = ""
         let extras = o.steps.compactMap { r -> String? in
             if let g = r.failingGates, r.state == .awaitingSignOff { return "  \(r.id): gates failed: \(g)" }
             if let why = r.reason, r.state == .skipped { return "  \(r.id): skipped: \(why)" }
@@ -115,14 +128,20 @@ public enum ChecklistRendering {
         return "\"\(e)\""
     }
 
-    /// Left-aligned columns separated by two spaces.
+    /// Left-aligned columns separated by two spaces; a column empty in every row but the header is left out.
+    /// (The CLI renders its tables with `TextTable`, which also fits the terminal and colours states.)
     public static func align(_ rows: [[String]]) -> String {
         guard let first = rows.first else { return "" }
+        let shown = first.indices.filter { i in rows.dropFirst().contains { i < $0.count && !$0[i].isEmpty } || rows.count == 1 }
         var widths = [Int](repeating: 0, count: first.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         return rows.map { r in
-            r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            var line = shown.enumerated().map { k, i in
+                let c = i < r.count ? r[i] : ""
+                return k == shown.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            return line
         }.joined(separator: "\n") + "\n"
     }
 }

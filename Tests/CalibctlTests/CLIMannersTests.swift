@@ -1,0 +1,141 @@
+import ArgumentParser
+@testable import CalibCLI
+import CalibTestSupport
+import Foundation
+import Testing
+
+/// The command line as a new user meets it: typos, help, tables (issue 16, "the command line's manners").
+@Suite struct CLIMannersTests {
+    /// Every command type of the tree with its path of names.
+    static func allCommands() -> [(path: [String], type: ParsableCommand.Type)] {
+        var out: [([String], ParsableCommand.Type)] = []
+        func walk(_ t: ParsableCommand.Type, _ path: [String]) {
+            out.append((path, t))
+            for s in t.configuration.subcommands { walk(s, path + [s._commandName]) }
+        }
+        walk(Calibctl.self, ["calibctl"])
+        return out
+    }
+
+    @Test func mistypedCommandsGetASuggestion() throws {
+        let tmp = TemporaryDirectory()
+        let r = try calibctl(["stauts", "5000"])
+        #expect(r.status == 64 && r.stderr.contains("'stauts' is not a calibctl command") && r.stderr.contains("did you mean 'status'?"), "\(r.stderr)")
+        let sub = try calibctl(["store", "lst", "tags"])
+        #expect(sub.status == 64 && sub.stderr.contains("did you mean 'list'?"), "\(sub.stderr)")
+        // hadd is run.py's word for merge: an alias, not a typo.
+        let hadd = try calibctl(["hadd", "5000", "--home", tmp.path])
+        #expect(hadd.status == 64 && hadd.stderr.contains("run 5000 has not been created"), "\(hadd.stderr)")
+        #expect(try calibctl(["hadd", "--help"]).stdout.contains("Merge the per-FED fit outputs"))
+        let help = try calibctl(["help", "nonexist"])
+        #expect(help.status == 64 && help.stdout.isEmpty && help.stderr.contains("the commands are create, submit, status"), "\(help.stderr)")
+        let helpTypo = try calibctl(["help", "store", "histroy"])
+        #expect(helpTypo.status == 64 && helpTypo.stderr.contains("did you mean 'history'?"), "\(helpTypo.stderr)")
+        let ok = try calibctl(["help", "store", "history"])
+        #expect(ok.status == 0 && ok.stdout.contains("USAGE: calibctl store history"))
+        // Options and their values are never taken for commands.
+        #expect(try calibctl(["--version"]).status == 0)
+    }
+
+    /// No example is wrapped in the middle of a command, at any width: each `calibctl ...` example of every command's
+    /// discussion appears whole on one line of its help.
+    @Test func helpExamplesAreNeverWrapped() throws {
+        for (path, type) in Self.allCommands() {
+            let discussion = type.configuration.discussion
+            var examples: [String] = []
+            for raw in discussion.split(separator: "\n") {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if raw.first == " ", line.hasPrefix("calibctl ") { examples.append(line); continue }
+                guard let p = ["Examples:", "Example:"].first(where: { line.hasPrefix($0) }) else { continue }
+                examples += line.dropFirst(p.count).components(separatedBy: "   ")
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("calibctl ") }
+            }
+            for columns in [60, 80, 120] {
+                let help = CommandTree.help(for: type, columns: columns)
+                let lines = help.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                for e in examples {
+                    #expect(lines.contains { $0.contains(e) }, "\(path.joined(separator: " ")) at \(columns) columns: '\(e)' is wrapped")
+                }
+            }
+        }
+        // Through the binary too, at the width argument-parser would use.
+        let r = try calibctl(["store", "export", "--help"], environment: ["COLUMNS": "60"])
+        #expect(r.stdout.contains("\n  calibctl store export jf4m --lcls exp/calib --tag default\n"), "\(r.stdout)")
+    }
+
+    /// Every option of every command says what it is for (not only its default).
+    @Test func everyOptionHasADescription() {
+        for (path, type) in Self.allCommands() {
+            let help = Calibctl.helpMessage(for: type, columns: 200)
+            let lines = help.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            for (i, line) in lines.enumerated() where line.hasPrefix("  -") {
+                // argument-parser puts the description at column 26, or on the next line under a long label.
+                let sameLine = line.count > 26 && line[line.index(line.startIndex, offsetBy: 25)] == " "
+                let text = (sameLine ? String(line.dropFirst(26)) : (i + 1 < lines.count ? lines[i + 1] : ""))
+                    .trimmingCharacters(in: .whitespaces)
+                let parts = [line.trimmingCharacters(in: .whitespaces)]
+                #expect(!text.isEmpty && !text.hasPrefix("(default:") && !text.hasPrefix("-"),
+                        "\(path.joined(separator: " ")): option '\(parts.first ?? line)' has no description")
+            }
+        }
+    }
+
+    @Test func tablesFitAndColour() {
+        var t = TextTable([.init("#", .right, dropOrder: 2), .init("step", truncatable: true, minWidth: 8),
+                           .init("state", style: TextTable.stateStyle), .init("owner", dropOrder: 5),
+                           .init("n", .right)],
+                          rows: [["", "a-very-long-step-name-indeed", "failed", "Someone Important", "1"],
+                                 ["", "b", "awaiting-sign-off", "X", "12"]],
+                          footer: [["", "totals", "", "", "13"]])
+        let wide = t.render(width: nil, colour: false).split(separator: "\n").map(String.init)
+        // The empty # column is not shown; numbers are right-aligned under their header, totals included.
+        #expect(wide[0].hasPrefix("step ") && !wide[0].contains("#"))
+        #expect(wide.allSatisfy { $0.count <= wide[0].count } && wide.last!.hasSuffix("13") && wide[0].hasSuffix(" n"))
+        #expect(wide[1].count == wide[0].count && wide.last!.count == wide[0].count)
+        let narrow = t.render(width: 40, colour: false).split(separator: "\n").map(String.init)
+        #expect(narrow.allSatisfy { $0.count <= 40 }, "\(narrow)")
+        #expect(!narrow[0].contains("owner") && narrow[1].contains("…"))
+        let coloured = t.render(width: nil, colour: true)
+        #expect(coloured.contains("\u{1B}[31mfailed\u{1B}[0m") && coloured.contains("\u{1B}[33mawaiting-sign-off\u{1B}[0m"))
+        t.rows[0][2] = "stale"
+        #expect(t.render(width: nil, colour: true).contains("\u{1B}[35mstale"))
+        // Colour only on a terminal, never with NO_COLOR.
+        #expect(Terminal.colour(environment: [:], stdoutIsTerminal: true))
+        #expect(!Terminal.colour(environment: [:], stdoutIsTerminal: false))
+        #expect(!Terminal.colour(environment: ["NO_COLOR": "1"], stdoutIsTerminal: true))
+        #expect(!Terminal.colour(environment: ["NO_COLOR": "1", "CLICOLOR_FORCE": "1"], stdoutIsTerminal: false))
+        #expect(Terminal.colour(environment: ["CLICOLOR_FORCE": "1"], stdoutIsTerminal: false))
+        #expect(Terminal.width(environment: ["COLUMNS": "77"]) == 77)
+    }
+
+    @Test func checklistAndReportTablesThroughTheBinary() throws {
+        let tmp = TemporaryDirectory()
+        let env = ["CALIBCTL_HOME": tmp.file("home")]
+        let checklists = TestPaths.fixtures + "/checklists"
+        _ = try calibctl(["campaign", "create", "rgx", "--checklist", "\(checklists)/clas12-rgx.yaml", "--runs", "1-3"], environment: env)
+        _ = try calibctl(["campaign", "create", "gain", "--checklist", "\(checklists)/cms-pixel-gain.yaml", "--runs", "1"], environment: env)
+        _ = try calibctl(["step", "start", "gain", "vcal-tag"], environment: env)
+        _ = try calibctl(["step", "fail", "gain", "vcal-tag"], environment: env)
+        for columns in [60, 80, 100] {
+            for args in [["checklist", "show", "--campaign", "rgx"], ["report", "--campaign", "rgx"], ["checklist", "show", "--campaign", "gain"]] {
+                let r = try calibctl(args, environment: env.merging(["COLUMNS": "\(columns)"]) { $1 })
+                #expect(r.status == 0)
+                for line in r.stdout.split(separator: "\n") {
+                    #expect(line.count <= columns, "\(args.joined(separator: " ")) at \(columns): \(line.count) characters")
+                }
+            }
+        }
+        // Unnumbered steps: no '#' column at all; a pipe gets no colour, CLICOLOR_FORCE does, NO_COLOR wins.
+        let gain = try calibctl(["checklist", "show", "--campaign", "gain"], environment: env)
+        #expect(gain.stdout.split(separator: "\n")[1].hasPrefix("step ") && !gain.stdout.contains("\u{1B}["))
+        let forced = try calibctl(["checklist", "show", "--campaign", "gain"], environment: env.merging(["CLICOLOR_FORCE": "1", "NO_COLOR": ""]) { $1 })
+        #expect(forced.stdout.contains("\u{1B}[31mfailed\u{1B}[0m"))
+        let no = try calibctl(["checklist", "show", "--campaign", "gain"], environment: env.merging(["CLICOLOR_FORCE": "1", "NO_COLOR": "1"]) { $1 })
+        #expect(!no.stdout.contains("\u{1B}["))
+        // The report's totals line up with the columns above them.
+        let report = try calibctl(["report", "--campaign", "gain"], environment: env).stdout.split(separator: "\n").map(String.init)
+        let header = report[1], totals = report.last!
+        #expect(totals.hasPrefix("totals") && totals.count == header.count, "\(report)")
+        #expect(report.dropFirst(2).allSatisfy { $0.count == header.count || $0.allSatisfy { $0 == "-" } })
+    }
+}
