@@ -138,4 +138,25 @@ import Testing
         #expect(totals.hasPrefix("totals") && totals.count == header.count, "\(report)")
         #expect(report.dropFirst(2).allSatisfy { $0.count == header.count || $0.allSatisfy { $0 == "-" } })
     }
+
+    /// Provenance comments are short on the line (no run configuration, at most 100 characters), whole with
+    /// --verbose and --json.
+    @Test func provenanceLinesAreShort() throws {
+        let tmp = TemporaryDirectory()
+        let env = ["CALIBCTL_HOME": tmp.file("home"), "CALIBCTL_STORE": tmp.file("store")]
+        func run(_ args: [String]) throws -> ProcessResult { try calibctl(args, environment: env, currentDirectory: TestPaths.packageRoot) }
+        #expect(try run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"]).status == 0)
+        let config = "config {" + String(repeating: "\"key\":1,", count: 150) + "\"end\":2}"
+        let comment = "dark run 98; " + String(repeating: "fit outputs abc ", count: 10) + "; " + config
+        #expect(try run(["put", "jf4m", "pedestals", "Fixtures/exit-codes/pedestals.txt", "--runs", "1-2", "--comment", comment]).status == 0)
+        for args in [["store", "list", "iovs"], ["get", "jf4m", "pedestals", "--run", "1"], ["store", "history", "jf4m", "pedestals"],
+                     ["store", "explain", "jf4m", "pedestals", "--run", "1"]] {
+            let short = try run(args)
+            #expect(short.status == 0 && short.stdout.contains("\"dark run 98; fit outputs") && !short.stdout.contains("config {"), "\(args): \(short.stdout)")
+            #expect(short.stdout.split(separator: "\n").allSatisfy { $0.count < 250 } && short.stdout.contains("…\""))
+            let long = try run(args + ["--verbose"])
+            #expect(long.stdout.contains(config), "\(args) --verbose")
+        }
+        #expect(try run(["store", "list", "iovs", "--json"]).stdout.contains("\\\"end\\\":2}"))
+    }
 }

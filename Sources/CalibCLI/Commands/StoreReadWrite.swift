@@ -64,6 +64,7 @@ struct GetOptions: ParsableArguments {
     @Option(help: "The dataset to write for .npy/.txt when the payload holds several.") var dataset: String?
     @Flag(name: .customLong("no-verify"), help: "Skip the content-hash check (faster for large payloads).") var noVerify = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func execute(_ ws: WorkspaceOptions) throws {
         let s = try StoreCLI.open(ws)
@@ -81,7 +82,7 @@ struct GetOptions: ParsableArguments {
                       datasets: got.payload.arrays.map { DS(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape) },
                       attributes: got.payload.attributes.mapValues(\.description), output: output)
         if json { try printJSON(out); return }
-        print(StoreCLI.entryLine(got.entry))
+        print(StoreCLI.entryLine(got.entry, verbose: verbose))
         for a in got.payload.arrays { print("  \(a.name): \(a.dtype) \(a.shapeText)") }
         for (k, v) in out.attributes.sorted(by: { $0.key < $1.key }) { print("  @\(k) = \(v)") }
         if let output { print("wrote \(output)") }
@@ -118,6 +119,7 @@ struct StoreExplain: ParsableCommand {
     @OptionGroup var ws: WorkspaceOptions
     @OptionGroup var lookup: LookupOptions
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func run() throws {
         let l = lookup
@@ -127,7 +129,7 @@ struct StoreExplain: ParsableCommand {
         print("\(x.detector)/\(x.type) run \(x.run), tag \(x.tag)" + (x.globalTag.map { " (global tag \($0))" } ?? ""))
         print("rule: \(x.rule)")
         if x.candidates.isEmpty { print("no entry contains run \(x.run)") }
-        for c in x.candidates { print("  \(StoreCLI.entryLine(c.entry))\n      \(c.verdict)") }
+        for c in x.candidates { print("  \(StoreCLI.entryLine(c.entry, verbose: verbose))\n      \(c.verdict)") }
     }
 }
 
@@ -142,6 +144,7 @@ struct StoreList: ParsableCommand {
     @Option(help: "Only this type.") var type: String?
     @Option(help: "Only this tag (iovs).") var tag: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func run() throws {
         let s = try StoreCLI.open(ws)
@@ -157,7 +160,7 @@ struct StoreList: ParsableCommand {
             if json { try printJSON(t) } else { for x in t { print("\(x.detector)/\(x.type)\t\(x.name)\(x.alias.map { " (\($0))" } ?? "")\t\(x.state.rawValue)\t\(x.entryCount) entries") } }
         case .iovs:
             let e = try s.entries(detector: detector, type: type, tag: tag)
-            if json { try printJSON(e) } else { for x in e { print(StoreCLI.entryLine(x)) } }
+            if json { try printJSON(e) } else { for x in e { print(StoreCLI.entryLine(x, verbose: verbose)) } }
         case .globalTags:
             let g = try s.globalTags()
             if json { try printJSON(g) } else { for x in g { print("\(x.name)\tas of \(x.asOf)\t\(x.entries.count) entries\t\(x.comment)") } }
@@ -180,14 +183,15 @@ struct StoreHistory: ParsableCommand {
     @Argument(help: "Calibration type.") var type: String
     @Option(help: "Only this tag.") var tag: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func run() throws {
         let h = try StoreCLI.open(ws).history(detector: detector, type: type, tag: tag)
         if json { try printJSON(h); return }
         for e in h {
-            print(StoreCLI.entryLine(e))
+            print(StoreCLI.entryLine(e, verbose: verbose))
             let p = e.provenance
-            print("    \(p.commandLine) (calibctl \(p.softwareVersion))" + [p.links.campaign.map { " campaign \($0)" }, p.links.step.map { " step \($0)" },
+            print("    \(verbose ? p.commandLine : StoreCLI.shortComment(p.commandLine)) (calibctl \(p.softwareVersion))" + [p.links.campaign.map { " campaign \($0)" }, p.links.step.map { " step \($0)" },
                                                                             p.links.job.map { " job \($0)" }, p.links.inputRuns.map { " input runs \($0)" }].compactMap { $0 }.joined())
         }
     }
