@@ -159,4 +159,61 @@ import Testing
         }
         #expect(try run(["store", "list", "iovs", "--json"]).stdout.contains("\\\"end\\\":2}"))
     }
+
+    /// Completion scripts call back into calibctl for campaign, step, detector, type and tag names; the callback
+    /// reads the workspace and store read-only and fails silently.
+    @Test func completionOfNames() throws {
+        let tmp = TemporaryDirectory()
+        let env = ["CALIBCTL_HOME": tmp.file("home"), "CALIBCTL_STORE": tmp.file("store")]
+        func run(_ args: [String], _ e: [String: String]? = nil) throws -> ProcessResult {
+            try calibctl(args, environment: e ?? env, currentDirectory: TestPaths.packageRoot)
+        }
+        _ = try run(["campaign", "create", "demo", "--checklist", "Fixtures/checklists/cms-pixel-gain.yaml", "--runs", "1"])
+        _ = try run(["campaign", "create", "other", "--checklist", "Fixtures/exit-codes/approvers.yaml", "--runs", "1"])
+        _ = try run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"])
+        _ = try run(["put", "jf4m", "pedestals", "Fixtures/exit-codes/pedestals.txt", "--runs", "1-2", "--tag", "cxi_v1", "--create-tag"])
+        func complete(_ path: [String], _ arg: String, _ line: [String], _ e: [String: String]? = nil) throws -> [String] {
+            let r = try run(["---completion"] + path + ["--", arg, String(line.count - 1), String(line.last!.count)] + line, e)
+            #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr)")
+            return r.stdout.split(separator: "\n").map(String.init)
+        }
+        #expect(try complete(["step", "start"], "positional@0", ["calibctl", "step", "start", ""]) == ["demo", "other"])
+        #expect(try complete(["step", "start"], "positional@0", ["calibctl", "step", "start", "d"]) == ["demo"])
+        #expect(try complete(["step", "start"], "positional@1", ["calibctl", "step", "start", "other", ""]) == ["check"])
+        #expect(try complete(["step", "start"], "positional@1", ["calibctl", "step", "start", "demo", "ga"]) == ["gain-fit"])
+        #expect(try complete(["checklist", "show"], "--campaign", ["calibctl", "checklist", "show", "--campaign", ""]) == ["demo", "other"])
+        #expect(try complete(["get"], "positional@0", ["calibctl", "get", ""]) == ["jf4m"])
+        #expect(try complete(["get"], "positional@1", ["calibctl", "get", "jf4m", "ped"]) == ["pedestals"])
+        #expect(try complete(["get"], "--tag", ["calibctl", "get", "jf4m", "pedestals", "--tag", ""]).contains("cxi_v1"))
+        // --home on the line being completed wins; a missing workspace completes nothing and creates nothing.
+        #expect(try complete(["step", "start"], "positional@0", ["calibctl", "step", "start", "--home", tmp.file("nohome"), ""]).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: tmp.file("nohome")))
+        let missing = ["CALIBCTL_HOME": tmp.file("none"), "CALIBCTL_STORE": tmp.file("none/store")]
+        #expect(try complete(["get"], "positional@0", ["calibctl", "get", ""], missing).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: tmp.file("none")))
+        // The scripts name the callbacks.
+        for shell in ["bash", "zsh", "fish"] {
+            let script = try run(["--generate-completion-script", shell]).stdout
+            #expect(script.contains("---completion step start -- positional@1"), "\(shell)")
+        }
+    }
+
+    /// The README's quick start for a built binary works as written (in a temporary directory).
+    @Test func readmeQuickStartRuns() throws {
+        let readme = try String(contentsOfFile: TestPaths.packageRoot + "/README.md", encoding: .utf8)
+        guard let start = readme.range(of: "Quick start for someone who already holds a built `calibctl`"),
+              let block = readme[start.upperBound...].range(of: "```sh\n"),
+              let end = readme[block.upperBound...].range(of: "```") else { Issue.record("no quick start in README.md"); return }
+        let commands = readme[block.upperBound..<end.lowerBound].split(separator: "\n")
+            .map { $0.components(separatedBy: "#")[0].trimmingCharacters(in: .whitespaces) }
+        #expect(commands.count == 3 && commands.allSatisfy { $0.hasPrefix("calibctl ") })
+        let tmp = TemporaryDirectory()
+        for c in commands {
+            let args = c.replacingOccurrences(of: "/tmp/calibctl-try", with: tmp.path).split(separator: " ").dropFirst().map(String.init)
+            let r = try calibctl(args, environment: ["CALIBCTL_HOME": tmp.file("home")])
+            #expect(r.status == 0 && !r.stdout.isEmpty, "\(c): \(r.stderr)")
+        }
+        // Exactly the two main commands stay above it.
+        #expect(readme.components(separatedBy: "./scripts/").count - 1 == 2)
+    }
 }

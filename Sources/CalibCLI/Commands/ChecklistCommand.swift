@@ -88,7 +88,7 @@ struct ChecklistCommand: ParsableCommand {
 
         @OptionGroup var ws: WorkspaceOptions
         @Argument(help: "A checklist file (when no --campaign is given).") var file: String?
-        @Option(help: "Show this campaign's states.") var campaign: String?
+        @Option(help: "Show this campaign's states.", completion: .campaignName) var campaign: String?
         @Flag(help: "Print JSON (schema calibctl.checklist-show/1).") var json = false
 
         func run() throws {
@@ -110,7 +110,7 @@ struct ChecklistCommand: ParsableCommand {
 
         @OptionGroup var ws: WorkspaceOptions
         @Argument(help: "A checklist file (when no --campaign is given).") var file: String?
-        @Option(help: "Show this campaign's states.") var campaign: String?
+        @Option(help: "Show this campaign's states.", completion: .campaignName) var campaign: String?
         @Option(help: "dot or mermaid.") var format: Format = .dot
 
         func run() throws {

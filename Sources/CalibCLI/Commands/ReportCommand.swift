@@ -16,7 +16,7 @@ struct ReportCommand: ParsableCommand {
         """))
 
     @OptionGroup var ws: WorkspaceOptions
-    @Option(help: "The campaign.") var campaign: String?
+    @Option(help: "The campaign.", completion: .campaignName) var campaign: String?
     @Flag(help: "Print JSON (schema calibctl.report/1).") var json = false
     @Flag(help: "Print a self-contained HTML page.") var html = false
 

@@ -6,11 +6,11 @@ import Foundation
 
 /// Options of `put` (shared by `calibctl store put` and `calibctl put`).
 struct PutOptions: ParsableArguments {
-    @Argument(help: "Detector name or alias.") var detector: String
-    @Argument(help: "Calibration type.") var type: String
+    @Argument(help: "Detector name or alias.", completion: .detectorName) var detector: String
+    @Argument(help: "Calibration type.", completion: .typeName) var type: String
     @Argument(help: "Input files: FILE or DATASET=FILE (.h5 top-level datasets, .npy, LCLS .txt/.data).") var inputs: [String]
     @Option(parsing: .unconditional, help: "Validity: FIRST-LAST, FIRST- (open end), -LAST (also as --runs -200), or all.") var runs: String
-    @Option(help: "Tag name (default: 'default', created on first use).") var tag: String?
+    @Option(help: "Tag name (default: 'default', created on first use).", completion: .tagName) var tag: String?
     @Flag(name: .customLong("create-tag"), help: "Create --tag (open) if it does not exist.") var createTag = false
     @Option(name: .customLong("attr"), help: "A payload attribute KEY=VALUE (repeatable).") var attributes: [String] = []
     @Option(help: "Why these constants (kept in the provenance).") var comment: String = ""
@@ -140,9 +140,9 @@ struct StoreList: ParsableCommand {
     enum What: String, ExpressibleByArgument, CaseIterable { case detectors, types, tags, iovs, globalTags = "global-tags", rules }
     @OptionGroup var ws: WorkspaceOptions
     @Argument(help: "detectors, types, tags, iovs, global-tags or rules.") var what: What
-    @Option(help: "Only this detector.") var detector: String?
-    @Option(help: "Only this type.") var type: String?
-    @Option(help: "Only this tag (iovs).") var tag: String?
+    @Option(help: "Only this detector.", completion: .detectorName) var detector: String?
+    @Option(help: "Only this type.", completion: .typeName) var type: String?
+    @Option(help: "Only this tag (iovs).", completion: .tagName) var tag: String?
     @Flag(help: "Print JSON.") var json = false
     @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
@@ -179,9 +179,9 @@ struct StoreHistory: ParsableCommand {
         commandName: "history", abstract: "Every insertion for a detector/type, oldest first, with provenance.",
         discussion: "Example: calibctl store history jf4m pedestals --tag default")
     @OptionGroup var ws: WorkspaceOptions
-    @Argument(help: "Detector name or alias.") var detector: String
-    @Argument(help: "Calibration type.") var type: String
-    @Option(help: "Only this tag.") var tag: String?
+    @Argument(help: "Detector name or alias.", completion: .detectorName) var detector: String
+    @Argument(help: "Calibration type.", completion: .typeName) var type: String
+    @Option(help: "Only this tag.", completion: .tagName) var tag: String?
     @Flag(help: "Print JSON.") var json = false
     @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 

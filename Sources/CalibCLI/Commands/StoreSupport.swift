@@ -121,10 +121,10 @@ enum StoreCLI {
 
 /// Options every lookup verb shares.
 struct LookupOptions: ParsableArguments {
-    @Argument(help: "Detector name or alias.") var detector: String
-    @Argument(help: "Calibration type (pedestals, pixel_status, /calibration/ftof/attenuation, ...).") var type: String
+    @Argument(help: "Detector name or alias.", completion: .detectorName) var detector: String
+    @Argument(help: "Calibration type (pedestals, pixel_status, /calibration/ftof/attenuation, ...).", completion: .typeName) var type: String
     @Option(help: "The run to look up.") var run: Int64
-    @Option(help: "Tag name or alias (default: the tag 'default').") var tag: String?
+    @Option(help: "Tag name or alias (default: the tag 'default').", completion: .tagName) var tag: String?
     @Option(name: .customLong("global-tag"), help: "Resolve the tag through this global tag (and its as-of time).") var globalTag: String?
     @Option(name: .customLong("as-of"), help: "Ignore insertions after this UTC time (2026-11-21T20:00:00Z).") var asOf: String?
 }
