@@ -216,4 +216,39 @@ import Testing
         // Exactly the two main commands stay above it.
         #expect(readme.components(separatedBy: "./scripts/").count - 1 == 2)
     }
+
+    /// `checklist graph` draws the transitive reduction by default (CLAS12: 44 of 95 edges) with the same
+    /// reachability as the full graph; --full draws every edge.
+    @Test func graphIsTransitivelyReduced() throws {
+        let file = TestPaths.fixtures + "/checklists/clas12-rgx.yaml"
+        func edges(_ extra: [String]) throws -> [(String, String)] {
+            let r = try calibctl(["checklist", "graph", file] + extra)
+            #expect(r.status == 0)
+            return r.stdout.split(separator: "\n").compactMap { line in
+                let parts = line.components(separatedBy: " -> ")
+                guard parts.count == 2 else { return nil }
+                let id = { (s: String) in s.trimmingCharacters(in: .whitespaces).split(separator: "\"").first.map(String.init) ?? s }
+                return (id(parts[0]), id(parts[1]))
+            }
+        }
+        let reduced = try edges([]), full = try edges(["--full"])
+        #expect(reduced.count == 44 && full.count == 95)
+        func closure(_ e: [(String, String)]) -> Set<String> {
+            var next: [String: [String]] = [:]
+            for (a, b) in e { next[a, default: []].append(b) }
+            var out = Set<String>()
+            for start in next.keys {
+                var stack = next[start] ?? [], seen = Set<String>()
+                while let x = stack.popLast() {
+                    guard seen.insert(x).inserted else { continue }
+                    out.insert("\(start)>\(x)")
+                    stack += next[x] ?? []
+                }
+            }
+            return out
+        }
+        #expect(closure(reduced) == closure(full))
+        let mermaid = try calibctl(["checklist", "graph", file, "--format", "mermaid"]).stdout
+        #expect(mermaid.components(separatedBy: " --> ").count - 1 == 44)
+    }
 }

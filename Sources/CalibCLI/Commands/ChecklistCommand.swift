@@ -103,6 +103,10 @@ struct ChecklistCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The prerequisite graph as Graphviz dot or Mermaid, coloured by state; the critical path in red.",
             discussion: reflow("""
+            By default only the transitive reduction is drawn: an edge is left out when the step already waits for
+            that prerequisite through another one (same order, far fewer lines; CLAS12 RG-X: 44 of 95 edges).
+            --full draws every declared prerequisite.
+
             Example: calibctl checklist graph --campaign rgx-fall --format dot | dot -Tsvg > rgx.svg
             """))
 
@@ -112,10 +116,11 @@ struct ChecklistCommand: ParsableCommand {
         @Argument(help: "A checklist file (when no --campaign is given).") var file: String?
         @Option(help: "Show this campaign's states.", completion: .campaignName) var campaign: String?
         @Option(help: "dot or mermaid.") var format: Format = .dot
+        @Flag(help: "Draw every declared prerequisite, not only the transitive reduction.") var full = false
 
         func run() throws {
             let o = try ChecklistCommand.overview(file: file, campaign: campaign, ws: ws)
-            print(format == .dot ? ChecklistRendering.dot(o) : ChecklistRendering.mermaid(o), terminator: "")
+            print(format == .dot ? ChecklistRendering.dot(o, full: full) : ChecklistRendering.mermaid(o, full: full), terminator: "")
         }
     }
 }

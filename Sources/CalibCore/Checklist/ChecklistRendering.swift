@@ -67,9 +67,37 @@ public enum ChecklistRendering {
         return out
     }
 
-    /// Graphviz dot: prerequisite -> dependent edges, nodes filled by state, the critical path in bold red.
-    public static func dot(_ o: CampaignOverview) -> String {
+    /// The prerequisites to draw for each step. `full`: every declared one. Otherwise the transitive reduction: an
+    /// edge p -> r is left out when another prerequisite of r already (transitively) waits for p, so the picture keeps
+    /// the same order with far fewer lines (CLAS12 RG-X: 44 of 95 edges). Edges of the critical path are always kept.
+    public static func edges(_ o: CampaignOverview, full: Bool) -> [String: [String]] {
+        var byID: [String: [String]] = [:]
+        for r in o.steps { byID[r.id] = r.prerequisites }
+        if full { return byID }
+        var ancestors: [String: Set<String>] = [:]
+        func ancestorsOf(_ id: String) -> Set<String> {
+            if let a = ancestors[id] { return a }
+            var a = Set<String>()
+            for p in byID[id] ?? [] { a.insert(p); a.formUnion(ancestorsOf(p)) }
+            ancestors[id] = a
+            return a
+        }
+        let critical = Set(zip(o.criticalPath, o.criticalPath.dropFirst()).map { "\($0.0)>\($0.1)" })
+        var out: [String: [String]] = [:]
+        for r in o.steps {
+            out[r.id] = r.prerequisites.filter { p in
+                critical.contains("\(p)>\(r.id)") || !r.prerequisites.contains { q in q != p && ancestorsOf(q).contains(p) }
+            }
+        }
+        return out
+    }
+
+    /// Graphviz dot: prerequisite -> dependent edges (the transitive reduction unless `full`), nodes filled by
+    /// state, the critical path in bold red.
+    public static func dot(_ o: CampaignOverview, full: Bool = true) -> String {
+        let drawn = edges(o, full: full)
         var out = "digraph \(quote(o.campaign ?? o.checklist)) {\n  rankdir=LR;\n"
+        out += edgeComment(o, drawn, prefix: "  // ")
         out += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
         let critical = Set(zip(o.criticalPath, o.criticalPath.dropFirst()).map { "\($0.0)>\($0.1)" })
         let onPath = Set(o.criticalPath)
@@ -82,7 +110,7 @@ public enum ChecklistRendering {
             out += "  \(quote(r.id)) [\(attrs)];\n"
         }
         for r in o.steps {
-            for p in r.prerequisites {
+            for p in drawn[r.id] ?? [] {
                 let bold = critical.contains("\(p)>\(r.id)") ? " [color=\"#c62828\", penwidth=2]" : ""
                 out += "  \(quote(p)) -> \(quote(r.id))\(bold);\n"
             }
@@ -90,9 +118,16 @@ public enum ChecklistRendering {
         return out + "}\n"
     }
 
-    /// Mermaid flowchart with one class per state.
-    public static func mermaid(_ o: CampaignOverview) -> String {
-        var out = "flowchart LR\n"
+    /// "transitive reduction: 44 of 95 prerequisite edges drawn (--full draws all)", or nothing when all are drawn.
+    static func edgeComment(_ o: CampaignOverview, _ drawn: [String: [String]], prefix: String) -> String {
+        let all = o.steps.reduce(0) { $0 + $1.prerequisites.count }, shown = drawn.values.reduce(0) { $0 + $1.count }
+        return shown == all ? "" : "\(prefix)transitive reduction: \(shown) of \(all) prerequisite edges drawn (--full draws all)\n"
+    }
+
+    /// Mermaid flowchart with one class per state (the transitive reduction of the edges unless `full`).
+    public static func mermaid(_ o: CampaignOverview, full: Bool = true) -> String {
+        let drawn = edges(o, full: full)
+        var out = "flowchart LR\n" + edgeComment(o, drawn, prefix: "  %% ")
         var ids: [String: String] = [:]
         for (i, r) in o.steps.enumerated() { ids[r.id] = "s\(i)_" + r.id.map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() }
         for r in o.steps {
@@ -104,7 +139,7 @@ public enum ChecklistRendering {
         var linkIndex = 0
         var criticalLinks: [Int] = []
         for r in o.steps {
-            for p in r.prerequisites {
+            for p in drawn[r.id] ?? [] {
                 guard let a = ids[p], let b = ids[r.id] else { continue }
                 out += "  \(a) --> \(b)\n"
                 if onPath.contains("\(p)>\(r.id)") { criticalLinks.append(linkIndex) }
