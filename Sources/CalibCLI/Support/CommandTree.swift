@@ -48,6 +48,7 @@ enum CommandTree {
     static func check(_ arguments: [String]) throws {
         if arguments.first == "help" {
             let words = leadingWords(Array(arguments.dropFirst()))
+            if words == ["help"] { return }   // `calibctl help help`: the root help
             let r = resolve(words)
             if r.used < words.count { throw unknownCommand(words[r.used], under: r.path, among: r.command) }
             return
