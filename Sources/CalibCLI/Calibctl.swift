@@ -61,9 +61,20 @@ public enum CalibctlMain {
             Diagnostics.note("fix: build calibctl on this machine without -march=x86-64-v3 (Package.swift, numericFlags)")
             exit(ExitStatus.unavailable.rawValue)
         }
+        let args = arguments ?? Array(CommandLine.arguments.dropFirst())
         do {
-            var command = try Calibctl.parseAsRoot(arguments)
+            try CommandTree.check(args)
+            if CommandTree.isHelpRequest(args) {
+                // Help is laid out here so that no example is wrapped in the middle of a command.
+                print(CommandTree.help(for: CommandTree.helpTopic(args), columns: Terminal.width() ?? 80))
+                exit(0)
+            }
+            var command = try Calibctl.parseAsRoot(args)
             try command.run()
+            exit(0)
+        } catch let e as CleanExit where e.description == "--help" {
+            // Help is laid out here so that no example is wrapped in the middle of a command.
+            print(CommandTree.help(for: CommandTree.helpTopic(args), columns: Terminal.width() ?? 80))
             exit(0)
         } catch let e as DiagnosableError {
             Diagnostics.error(e.message)

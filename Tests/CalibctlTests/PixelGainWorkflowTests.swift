@@ -94,8 +94,8 @@ struct PixelGainWorkflowScenario {
         let html = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
         #expect(html.contains("<svg") && html.contains("Per FED") && html.contains("1201"))
 
-        // No sign-off yet: the payload is refused with exit 77 and the approve command as the fix.
-        let refused = try cli(["payload", String(run), "2026", "3"], expect: 77)
+        // No sign-off yet: the payload is refused with exit 65 (the step's state forbids it) and the approve command as the fix.
+        let refused = try cli(["payload", String(run), "2026", "3"], expect: 65)
         #expect(refused.stderr.contains("step approve pixelgain-\(run) validation"))
         _ = try cli(["step", "approve", "pixelgain-\(run)", "validation", "--note", "reviewed in test"])
         let payload = try json(["payload", String(run), "2026", "3"])

@@ -114,11 +114,12 @@ struct StatusRun: ParsableCommand {
                       failureClasses: st.failureClasses, feds: feds)
         if json { try printJSON(out) } else {
             print("run \(runNumber) (\(st.name)): \(st.summaryLine)")
-            print("FED    state       attempts  class / reason")
-            for f in feds {
-                let reason = [f.failureClass, f.reason].compactMap { $0 }.joined(separator: ": ")
-                print(String(format: "%-6d %-11@ %8d  %@", f.fed, f.state, f.attempts, reason))
-            }
+            print(TextTable([
+                .init("FED", .right), .init("state", style: TextTable.stateStyle), .init("attempts", .right),
+                .init("class / reason", truncatable: true, minWidth: 20),
+            ], rows: feds.map { f in
+                [String(f.fed), f.state, String(f.attempts), [f.failureClass, f.reason].compactMap { $0 }.joined(separator: ": ")]
+            }).render(), terminator: "")
             if !st.finished { print("note: jobs are still running; calibctl status \(runNumber) --watch follows them") }
             else if st.succeeded { print("all FEDs done; next: calibctl merge \(runNumber)") }
         }
@@ -145,8 +146,9 @@ struct ResubmitRun: ParsableCommand {
 /// `calibctl merge RUN`.
 struct MergeRun: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "merge", abstract: "Merge the per-FED fit outputs of a run into one verified HDF5 file.",
-        discussion: "Checks every FED output against its job's checksum, merges, reads the result back and compares.\n\nExample: calibctl merge 5000")
+        commandName: "merge", abstract: "Merge the per-FED fit outputs of a run into one verified HDF5 file (alias: hadd).",
+        discussion: "Checks every FED output against its job's checksum, merges, reads the result back and compares.\n\nExample: calibctl merge 5000",
+        aliases: ["hadd"])
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Flag(help: "Print JSON.") var json = false
@@ -192,7 +194,7 @@ struct PayloadRun: ParsableCommand {
         commandName: "payload", abstract: "Write the offline and HLT gain payloads of a run into the store.",
         discussion: reflow("""
         Tags SiPixelGainCalibration_<YEAR>_v<VERSION>_offline and _hlt, validity RUN- (open-ended), provenance with
-        the run, FEDs, input checksums, software version and configuration. Refuses (exit 77) while the validation
+        the run, FEDs, input checksums, software version and configuration. Refuses (exit 65) while the validation
         step is not done: its gates failed or its manual check is not signed off (calibctl step approve).
 
         Example: calibctl step approve pixelgain-5000 validation --note "plots fine" && calibctl payload 5000 2026 1

@@ -16,7 +16,7 @@ struct ReportCommand: ParsableCommand {
         """))
 
     @OptionGroup var ws: WorkspaceOptions
-    @Option(help: "The campaign.") var campaign: String?
+    @Option(help: "The campaign.", completion: .campaignName) var campaign: String?
     @Flag(help: "Print JSON (schema calibctl.report/1).") var json = false
     @Flag(help: "Print a self-contained HTML page.") var html = false
 
@@ -35,7 +35,7 @@ struct ReportCommand: ParsableCommand {
         }
         let r = try store.report(campaign: name)
         if json { try printJSON(r) } else if html { print(ReportRendering.html(r), terminator: "") } else {
-            print(ReportRendering.text(r), terminator: "")
+            print(ReportRendering.title(r) + TextTable.report(r).render(), terminator: "")
         }
     }
 }

@@ -26,8 +26,8 @@ struct StepGroupCommand: ParsableCommand {
 
     struct Target: ParsableArguments {
         @OptionGroup var ws: WorkspaceOptions
-        @Argument(help: "The campaign.") var campaign: String
-        @Argument(help: "The step id.") var step: String
+        @Argument(help: "The campaign.", completion: .campaignName) var campaign: String
+        @Argument(help: "The step id.", completion: .stepName) var step: String
         @Option(help: "A note for the log (required for skip: why the step is not necessary).") var note: String?
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -138,8 +138,8 @@ struct StepGroupCommand: ParsableCommand {
             abstract: "List the transitions of a campaign (or one step): who, when, from, to, note.",
             discussion: "Example: calibctl step log rgx-fall dc-alignment --json")
         @OptionGroup var ws: WorkspaceOptions
-        @Argument(help: "The campaign.") var campaign: String
-        @Argument(help: "Only this step.") var step: String?
+        @Argument(help: "The campaign.", completion: .campaignName) var campaign: String
+        @Argument(help: "Only this step.", completion: .stepName) var step: String?
         @Flag(help: "Include the `create` entries.") var all = false
         @Flag(help: "Print JSON.") var json = false
 
@@ -161,8 +161,8 @@ struct StepGroupCommand: ParsableCommand {
             abstract: "Record metrics NAME=VALUE for the step's current iteration; a step awaiting validation is then checked against its gates.",
             discussion: "Example: calibctl step metrics gain-2026a gain-fit fraction_good=0.991 mean_gain=152.3")
         @OptionGroup var ws: WorkspaceOptions
-        @Argument(help: "The campaign.") var campaign: String
-        @Argument(help: "The step id.") var step: String
+        @Argument(help: "The campaign.", completion: .campaignName) var campaign: String
+        @Argument(help: "The step id.", completion: .stepName) var step: String
         @Argument(help: "Metrics as NAME=VALUE.") var values: [String]
         @Flag(help: "Print JSON.") var json = false
 
@@ -200,13 +200,13 @@ struct StepGroupCommand: ParsableCommand {
             abstract: "Add resources used by the step's current iteration (runs, events, jobs, CPU, wall time, disk).",
             discussion: "Example: calibctl step effort rgx-fall ftof-calibration --runs 45 --events 4500000000 --cpu-hours 5000 --disk-written 52TB")
         @OptionGroup var ws: WorkspaceOptions
-        @Argument(help: "The campaign.") var campaign: String
-        @Argument(help: "The step id.") var step: String
-        @Option var runs: Int = 0
-        @Option var events: Int64 = 0
-        @Option var jobs: Int = 0
-        @Option(name: .customLong("cpu-hours")) var cpuHours: Double = 0
-        @Option(name: .customLong("wall-hours")) var wallHours: Double = 0
+        @Argument(help: "The campaign.", completion: .campaignName) var campaign: String
+        @Argument(help: "The step id.", completion: .stepName) var step: String
+        @Option(help: "Runs processed in this iteration.") var runs: Int = 0
+        @Option(help: "Events processed.") var events: Int64 = 0
+        @Option(help: "Batch jobs run (including retries).") var jobs: Int = 0
+        @Option(name: .customLong("cpu-hours"), help: "CPU time used, in hours (summed over jobs).") var cpuHours: Double = 0
+        @Option(name: .customLong("wall-hours"), help: "Wall-clock time used, in hours (summed over jobs).") var wallHours: Double = 0
         @Option(name: .customLong("disk-written"), help: "Bytes, or with a unit: 52TB, 800GB.") var diskWritten: String = "0"
         @Option(name: .customLong("disk-held"), help: "Bytes still held on transient disk.") var diskHeld: String = "0"
 

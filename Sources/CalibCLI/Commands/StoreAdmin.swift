@@ -22,7 +22,7 @@ struct StoreTag: ParsableCommand {
         @Argument var type: String
         @Argument(help: "Tag name.") var name: String
         @Option(help: "A second name for the tag.") var alias: String?
-        @Option var comment: String = ""
+        @Option(help: "A comment kept with it.") var comment: String = ""
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
             let t = try StoreCLI.open(ws, write: true).createTag(detector: detector, type: type, name: name, alias: alias, comment: comment)
@@ -53,7 +53,7 @@ struct StoreTag: ParsableCommand {
         @Argument var type: String
         @Argument(help: "Source tag.") var source: String
         @Argument(help: "New tag.") var destination: String
-        @Option var comment: String = ""
+        @Option(help: "A comment kept with it.") var comment: String = ""
         func run() throws {
             let t = try StoreCLI.open(ws, write: true).cloneTag(detector: detector, type: type, source: source, destination: destination, comment: comment)
             print("created tag \(t.name) of \(t.detector)/\(t.type) with \(t.entryCount) entries")
@@ -96,7 +96,7 @@ struct StoreGlobalTag: ParsableCommand {
         @Option(name: .customLong("entry"), help: "DETECTOR/TYPE=TAG (repeatable).") var entries: [String] = []
         @Option(help: "Start from this global tag's entries.") var base: String?
         @Option(name: .customLong("as-of"), help: "Insertions after this UTC time are ignored (default now).") var asOf: String?
-        @Option var comment: String = ""
+        @Option(help: "A comment kept with it.") var comment: String = ""
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
             let parsed = try entries.map { e -> GlobalTag.Entry in
@@ -283,6 +283,7 @@ struct StoreImport: ParsableCommand {
         for b in bundles { reports.append(try s.importBundle(b)) }
         var tree: LCLSTreeReport? = nil
         if let lcls { tree = try s.importLCLS(from: lcls, tag: tag, provenance: ProvenanceLinks(comment: comment)) }
+        if let lcls, let t = tree, t.files.isEmpty { throw StoreError(.badData, "no LCLS calibration file was imported from \(lcls)" + (t.skipped.isEmpty ? "" : " (\(t.skipped.count) skipped: \(t.skipped.prefix(3).joined(separator: "; ")))"), fix: "give the calib directory of an experiment: calib/<group>/<source>/<type>/<first>-<last|end>.data") }
         struct Out: Codable { var bundles: [ImportReport]; var lcls: LCLSTreeReport? }
         if json { try printJSON(Out(bundles: reports, lcls: tree)); return }
         for r in reports {

@@ -16,9 +16,9 @@ struct StoreBench: ParsableCommand {
         Example: calibctl bench store --dir /tmp/bench-store --json
         """))
     @Option(help: "Scratch store directory (removed first).") var dir: String = NSTemporaryDirectory() + "calibctl-bench-store"
-    @Option var entries: Int = 100_000
-    @Option var detectors: Int = 100
-    @Option var types: Int = 10
+    @Option(help: "IOV entries to insert.") var entries: Int = 100_000
+    @Option(help: "Detectors the entries are spread over.") var detectors: Int = 100
+    @Option(help: "Calibration types per detector.") var types: Int = 10
     @Option(help: "In-process lookups to time.") var lookups: Int = 20_000
     @Option(name: .customLong("large-mb"), help: "Size of the large payload in MB.") var largeMB: Int = 128
     @Option(name: .customLong("cli-calls"), help: "`calibctl get` processes to time.") var cliCalls: Int = 20

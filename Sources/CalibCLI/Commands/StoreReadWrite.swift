@@ -6,11 +6,11 @@ import Foundation
 
 /// Options of `put` (shared by `calibctl store put` and `calibctl put`).
 struct PutOptions: ParsableArguments {
-    @Argument(help: "Detector name or alias.") var detector: String
-    @Argument(help: "Calibration type.") var type: String
+    @Argument(help: "Detector name or alias.", completion: .detectorName) var detector: String
+    @Argument(help: "Calibration type.", completion: .typeName) var type: String
     @Argument(help: "Input files: FILE or DATASET=FILE (.h5 top-level datasets, .npy, LCLS .txt/.data).") var inputs: [String]
     @Option(parsing: .unconditional, help: "Validity: FIRST-LAST, FIRST- (open end), -LAST (= 0-LAST; also as --runs -200), RUN, or all (every run; a bare - is refused).") var runs: String
-    @Option(help: "Tag name (default: 'default', created on first use).") var tag: String?
+    @Option(help: "Tag name (default: 'default', created on first use).", completion: .tagName) var tag: String?
     @Flag(name: .customLong("create-tag"), help: "Create --tag (open) if it does not exist.") var createTag = false
     @Option(name: .customLong("attr"), help: "A payload attribute KEY=VALUE (repeatable).") var attributes: [String] = []
     @Option(help: "Why these constants (kept in the provenance).") var comment: String = ""
@@ -64,6 +64,7 @@ struct GetOptions: ParsableArguments {
     @Option(help: "The dataset to write for .npy/.txt when the payload holds several.") var dataset: String?
     @Flag(name: .customLong("no-verify"), help: "Skip the content-hash check (faster for large payloads).") var noVerify = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func execute(_ ws: WorkspaceOptions) throws {
         let s = try StoreCLI.open(ws)
@@ -81,7 +82,7 @@ struct GetOptions: ParsableArguments {
                       datasets: got.payload.arrays.map { DS(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape) },
                       attributes: got.payload.attributes.mapValues(\.description), output: output)
         if json { try printJSON(out); return }
-        print(StoreCLI.entryLine(got.entry))
+        print(StoreCLI.entryLine(got.entry, verbose: verbose))
         for a in got.payload.arrays { print("  \(a.name): \(a.dtype) \(a.shapeText)") }
         for (k, v) in out.attributes.sorted(by: { $0.key < $1.key }) { print("  @\(k) = \(v)") }
         if let output { print("wrote \(output)") }
@@ -118,6 +119,7 @@ struct StoreExplain: ParsableCommand {
     @OptionGroup var ws: WorkspaceOptions
     @OptionGroup var lookup: LookupOptions
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func run() throws {
         let l = lookup
@@ -127,7 +129,7 @@ struct StoreExplain: ParsableCommand {
         print("\(x.detector)/\(x.type) run \(x.run), tag \(x.tag)" + (x.globalTag.map { " (global tag \($0))" } ?? ""))
         print("rule: \(x.rule)")
         if x.candidates.isEmpty { print("no entry contains run \(x.run)") }
-        for c in x.candidates { print("  \(StoreCLI.entryLine(c.entry))\n      \(c.verdict)") }
+        for c in x.candidates { print("  \(StoreCLI.entryLine(c.entry, verbose: verbose))\n      \(c.verdict)") }
     }
 }
 
@@ -138,10 +140,11 @@ struct StoreList: ParsableCommand {
     enum What: String, ExpressibleByArgument, CaseIterable { case detectors, types, tags, iovs, globalTags = "global-tags", rules }
     @OptionGroup var ws: WorkspaceOptions
     @Argument(help: "detectors, types, tags, iovs, global-tags or rules.") var what: What
-    @Option(help: "Only this detector.") var detector: String?
-    @Option(help: "Only this type.") var type: String?
-    @Option(help: "Only this tag (iovs).") var tag: String?
+    @Option(help: "Only this detector.", completion: .detectorName) var detector: String?
+    @Option(help: "Only this type.", completion: .typeName) var type: String?
+    @Option(help: "Only this tag (iovs).", completion: .tagName) var tag: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func run() throws {
         let s = try StoreCLI.open(ws)
@@ -157,7 +160,7 @@ struct StoreList: ParsableCommand {
             if json { try printJSON(t) } else { for x in t { print("\(x.detector)/\(x.type)\t\(x.name)\(x.alias.map { " (\($0))" } ?? "")\t\(x.state.rawValue)\t\(x.entryCount) entries") } }
         case .iovs:
             let e = try s.entries(detector: detector, type: type, tag: tag)
-            if json { try printJSON(e) } else { for x in e { print(StoreCLI.entryLine(x)) } }
+            if json { try printJSON(e) } else { for x in e { print(StoreCLI.entryLine(x, verbose: verbose)) } }
         case .globalTags:
             let g = try s.globalTags()
             if json { try printJSON(g) } else { for x in g { print("\(x.name)\tas of \(x.asOf)\t\(x.entries.count) entries\t\(x.comment)") } }
@@ -176,18 +179,19 @@ struct StoreHistory: ParsableCommand {
         commandName: "history", abstract: "Every insertion for a detector/type, oldest first, with provenance.",
         discussion: "Example: calibctl store history jf4m pedestals --tag default")
     @OptionGroup var ws: WorkspaceOptions
-    @Argument(help: "Detector name or alias.") var detector: String
-    @Argument(help: "Calibration type.") var type: String
-    @Option(help: "Only this tag.") var tag: String?
+    @Argument(help: "Detector name or alias.", completion: .detectorName) var detector: String
+    @Argument(help: "Calibration type.", completion: .typeName) var type: String
+    @Option(help: "Only this tag.", completion: .tagName) var tag: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
     func run() throws {
         let h = try StoreCLI.open(ws).history(detector: detector, type: type, tag: tag)
         if json { try printJSON(h); return }
         for e in h {
-            print(StoreCLI.entryLine(e))
+            print(StoreCLI.entryLine(e, verbose: verbose))
             let p = e.provenance
-            print("    \(p.commandLine) (calibctl \(p.softwareVersion))" + [p.links.campaign.map { " campaign \($0)" }, p.links.step.map { " step \($0)" },
+            print("    \(verbose ? p.commandLine : StoreCLI.shortComment(p.commandLine)) (calibctl \(p.softwareVersion))" + [p.links.campaign.map { " campaign \($0)" }, p.links.step.map { " step \($0)" },
                                                                             p.links.job.map { " job \($0)" }, p.links.inputRuns.map { " input runs \($0)" }].compactMap { $0 }.joined())
         }
     }

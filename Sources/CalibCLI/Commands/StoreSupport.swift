@@ -27,10 +27,21 @@ enum StoreCLI {
         Int64(text).map { .int($0) } ?? Double(text).map { .double($0) } ?? .string(text)
     }
 
-    static func entryLine(_ e: IOVEntry) -> String {
+    /// One line per entry; the provenance comment in its short form unless `verbose` (`--json` has everything).
+    static func entryLine(_ e: IOVEntry, verbose: Bool = false) -> String {
         var s = "#\(e.id) \(e.detector)/\(e.type) [\(e.tag)] runs \(e.runs) -> \(e.sha256.prefix(12)) inserted \(e.insertedAt) by \(e.provenance.user)@\(e.provenance.host)"
-        if !e.provenance.links.comment.isEmpty { s += " \"\(e.provenance.links.comment)\"" }
+        let comment = verbose ? e.provenance.links.comment : shortComment(e.provenance.links.comment)
+        if !comment.isEmpty { s += " \"\(comment)\"" }
         return s
+    }
+
+    /// The provenance comment without the run configuration (`config {...}`, written by `calibctl payload`) and cut
+    /// to `limit` characters with an ellipsis.
+    static func shortComment(_ comment: String, limit: Int = 100) -> String {
+        var s = comment
+        if s.hasPrefix("config {") { s = "" }
+        else if let r = s.range(of: "; config {") { s = String(s[..<r.lowerBound]) }
+        return s.count > limit ? String(s.prefix(limit - 1)) + "…" : s
     }
 
     /// Reads the payload inputs of `put`: `FILE` or `DATASET=FILE`; `.h5/.hdf5` contribute all their top-level
@@ -115,10 +126,10 @@ enum StoreCLI {
 
 /// Options every lookup verb shares.
 struct LookupOptions: ParsableArguments {
-    @Argument(help: "Detector name or alias.") var detector: String
-    @Argument(help: "Calibration type (pedestals, pixel_status, /calibration/ftof/attenuation, ...).") var type: String
+    @Argument(help: "Detector name or alias.", completion: .detectorName) var detector: String
+    @Argument(help: "Calibration type (pedestals, pixel_status, /calibration/ftof/attenuation, ...).", completion: .typeName) var type: String
     @Option(help: "The run to look up.") var run: Int64
-    @Option(help: "Tag name or alias (default: the tag 'default').") var tag: String?
+    @Option(help: "Tag name or alias (default: the tag 'default').", completion: .tagName) var tag: String?
     @Option(name: .customLong("global-tag"), help: "Resolve the tag through this global tag (and its as-of time).") var globalTag: String?
     @Option(name: .customLong("as-of"), help: "Ignore insertions after this UTC time (2026-11-21T20:00:00Z).") var asOf: String?
 }

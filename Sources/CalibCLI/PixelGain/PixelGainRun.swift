@@ -112,7 +112,7 @@ enum WorkflowError: DiagnosableError {
         case .corruptConfig, .missingInputs, .noInputs, .verifyFailed: .dataError
         case .missingVCal: .dataError
         case .notFinished: .temporaryFailure
-        case .gatesFailed: .permissionDenied
+        case .gatesFailed: .dataError
         }
     }
 

@@ -2,10 +2,10 @@ import Foundation
 
 /// The survey report as a text table or a self-contained HTML page.
 public enum ReportRendering {
-    static let header = ["#", "step", "state", "iterations", "runs", "events", "jobs", "CPU h", "wall h",
+    public static let header = ["#", "step", "state", "iterations", "runs", "events", "jobs", "CPU h", "wall h",
                          "disk written", "disk held", "days"]
 
-    static func cells(_ r: CampaignReport.Row) -> [String] {
+    public static func cells(_ r: CampaignReport.Row) -> [String] {
         [r.number.map(String.init) ?? "", r.id, r.state?.rawValue ?? "", String(r.iterations), String(r.runs),
          String(r.events), String(r.jobs), String(format: "%.2f", r.cpuHours), String(format: "%.2f", r.wallHours),
          bytes(r.diskBytesWritten), bytes(r.diskBytesHeld), r.elapsedDays.map { String(format: "%.2f", $0) } ?? "-"]
@@ -19,8 +19,12 @@ public enum ReportRendering {
         return u == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[u])
     }
 
+    public static func title(_ r: CampaignReport) -> String {
+        "campaign \(r.campaign) (checklist \(r.checklist), runs \(r.runs))\n"
+    }
+
     public static func text(_ r: CampaignReport) -> String {
-        var out = "campaign \(r.campaign) (checklist \(r.checklist), runs \(r.runs))\n"
+        var out = title(r)
         out += ChecklistRendering.align([header] + r.steps.map(cells) + [cells(r.totals)])
         return out
     }
