@@ -210,7 +210,7 @@ public final class WorkflowEngine {
                 let r = try advance(campaign: c.name, deadline: deadline)
                 if !r.actions.isEmpty || !isSettled(r.line) { reports.append(r) }
             } catch {
-                let msg = (error as? DiagnosableError)?.message ?? "\(error)"
+                let msg = (error as? DiagnosableError).map { $0.message + ($0.fix.map { "; fix: \($0)" } ?? "") } ?? "\(error)"
                 reports.append(Report(campaign: c.name, actions: [], line: "\(c.name): error: \(msg)"))
                 errors.append("campaign \(c.name): \(msg)")
             }

@@ -90,7 +90,7 @@ struct WorkflowWorkspace {
         #expect(try w.state("d1", "lcls-export") == "done")
         #expect(approvals == ["dark-runs"], "only the e-log check needs a person on a first calibration: \(approvals)")
         let get = try w.cli(["get", "jungfrau", "pedestals", "--run", "105", "-o", "ped.h5"])
-        #expect(get.stdout.contains("pedestals: float32 3x2x64x128"), get.stdout)
+        #expect(get.stdout.contains("pedestals: float32 3x2x64x128"), "\(get.stdout)")
         #expect(FileManager.default.fileExists(atPath: w.root + "/ped.h5"))
         let report = try w.json(["report", "--campaign", "d1"]) as? [String: Any] ?? [:]
         let dp = (report["steps"] as? [[String: Any]] ?? []).first { $0["id"] as? String == "dark-process" } ?? [:]
@@ -131,9 +131,9 @@ struct WorkflowWorkspace {
 
         let reopen = try w.cli(["step", "reopen", "rgx", "dc-alignment", "--note", "wrong torus map"])
         #expect(reopen.stdout.contains("rf-global-offsets") && reopen.stdout.contains("ftof-calibration")
-                && reopen.stdout.contains("dc-t0-calibration"), reopen.stdout)
+                && reopen.stdout.contains("dc-t0-calibration"), "\(reopen.stdout)")
         let show = try w.cli(["checklist", "show", "--campaign", "rgx"]).stdout
-        #expect(show.contains("ftof-calibration: stale: dc-alignment reopened at "), show)
+        #expect(show.contains("ftof-calibration: stale: dc-alignment reopened at "), "\(show)")
         try w.tickUntil { try w.state("rgx", "dc-alignment") == "done" }
         let jobSets = try w.cli(["jobs", "list"]).stdout
         #expect(jobSets.contains("rgx.dc-alignment.2"))
@@ -158,7 +158,7 @@ struct WorkflowWorkspace {
         try w.cli(["campaign", "create", "broken", "--checklist", yaml, "--runs", "1"])
         try w.cli(["campaign", "create", "fine", "--checklist", yaml, "--runs", "1", "--param", "input=here"])
         let t = try w.cli(["tick"], expect: 1)
-        #expect(t.stderr.contains("campaign broken") && t.stderr.contains("--param input=VALUE"), t.stderr)
+        #expect(t.stderr.contains("campaign broken") && t.stderr.contains("--param input=VALUE"), "\(t.stderr)")
         try w.tickUntil { try w.state("fine", "s") == "done" }
         #expect(try w.state("broken", "s") == "ready")
     }
