@@ -218,4 +218,87 @@ struct WorkflowWorkspace {
         #expect(jobs == ["a": 4, "b": 4, "c": 1], "effort recorded exactly once per iteration: \(jobs)")
         #expect(try w.cli(["campaign", "verify", "k"]).status == 0)
     }
+
+    static let loopChecklist = """
+        checklist: loop
+        units:
+          telescope: [T1, T2, T3]
+        steps:
+          - id: calib
+            title: Iterate until the shift is small
+            phase: p
+            action:
+              per: telescope
+              memory: 200M
+              time: 10m
+              command: >-
+                if [ {telescope} = T3 ]; then exit 3; fi;
+                echo "shift=$(( 100 / ({iteration} * {iteration}) ))" >> $CALIBCTL_METRICS_FILE;
+                echo "{shard} {iteration}" > {output}/out.txt
+            success: {max_failed: 1}
+            repeat: {max_iterations: 5}
+            validation:
+              - {name: converged, metric: shift, max: 10}
+          - id: after
+            title: Uses the converged result
+            phase: p
+            prerequisites: [calib]
+            action: {command: "cat {workdir:calib}/telescope=T1/out.txt > {output}/copy.txt", memory: 200M, time: 10m}
+        """
+
+    /// An axis, a command writing a metric, a quorum rule and a convergence loop under `tick` on a scheduler: the
+    /// shift 100/i^2 passes at iteration 4, with the dead unit T3 allowed by the rule each time.
+    static func loopRuns(_ w: WorkflowWorkspace, scheduler: String) throws {
+        let yaml = w.root + "/loop.yaml"
+        try loopChecklist.write(toFile: yaml, atomically: true, encoding: .utf8)
+        try w.cli(["campaign", "create", "lp", "--checklist", yaml, "--runs", "1", "--scheduler", scheduler])
+        try w.tickUntil(timeout: 400) { try w.state("lp", "after") == "done" }
+        let runs = try w.json(["step", "runs", "lp", "calib"]) as? [[String: Any]] ?? []
+        #expect(runs.map { $0["iteration"] as? Int } == [1, 2, 3, 4], "\(scheduler): \(runs)")
+        #expect(runs.map { ($0["metrics"] as? [String: Double])?["shift"] } == [100, 25, 11, 6])
+        #expect(runs.allSatisfy { ($0["failedUnits"] as? [String: String])?.keys.sorted() == ["telescope=T3"] })
+        let sets = (try w.json(["jobs", "list"]) as? [[String: Any]] ?? []).compactMap { $0["scheduler"] as? String }
+        #expect(!sets.isEmpty && sets.allSatisfy { $0 == scheduler }, "\(sets)")
+        let copy = try String(contentsOfFile: w.root + "/home/campaigns/lp/after/i1/campaign/copy.txt", encoding: .utf8)
+        #expect(copy == "telescope=T1 4\n")
+    }
+
+    @Test func convergenceLoopOnLocal() throws {
+        try Self.loopRuns(WorkflowWorkspace("loop-local"), scheduler: "local")
+    }
+
+    /// The same on the real Slurm that scripts/test.sh starts (CALIBCTL_TEST_SLURM).
+    @Test func convergenceLoopOnSlurm() throws {
+        let env = ProcessInfo.processInfo.environment
+        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
+        guard let prefix = env["CALIBCTL_TEST_SLURM"] else {
+            Issue.record("CALIBCTL_TEST_SLURM is not set: run the tests with scripts/test.sh, which starts Slurm")
+            return
+        }
+        try Self.loopRuns(WorkflowWorkspace("loop-slurm", extra: [
+            "SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0"]), scheduler: "slurm")
+    }
+
+    /// The same on the real HTCondor pool that scripts/test.sh starts (CALIBCTL_TEST_CONDOR): jobs run in the pool's
+    /// chroot as its user, so the workspace lives under PREFIX/shared and the CLI runs with umask 000 (as the pixel
+    /// gain test does).
+    @Test func convergenceLoopOnHTCondor() throws {
+        let env = ProcessInfo.processInfo.environment
+        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
+        guard let prefix = env["CALIBCTL_TEST_CONDOR"] else {
+            Issue.record("CALIBCTL_TEST_CONDOR is not set: run the tests with scripts/test.sh, which starts HTCondor")
+            return
+        }
+        var worker = env["CALIBCTL_TEST_CONDOR_WORKER"] ?? ""
+        if worker.isEmpty {
+            let made = try runProcess(TestPaths.packageRoot + "/scripts/condor-worker-runtime.sh", [prefix, TestPaths.calibctl])
+            try #require(made.status == 0, "scripts/condor-worker-runtime.sh \(prefix) failed: \(made.stderr)")
+            worker = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let w = WorkflowWorkspace("loop-condor", in: prefix + "/shared", extra: [
+            "CALIBCTL_HTCONDOR_BIN": prefix + "/bin", "CALIBCTL_POLL_INTERVAL": "0", "CALIBCTL_WORKER": worker + " job run",
+        ], launcher: ["/bin/sh", "-c", "umask 000 && exec \"$0\" \"$@\""])
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: w.root)
+        try Self.loopRuns(w, scheduler: "htcondor")
+    }
 }
