@@ -2,7 +2,8 @@
 # The main job (README command 1): installs what calibctl needs, builds it (release), and runs an end-to-end pixel
 # gain calibration on the embedded defaults (local scheduler, a store in a local directory) in ./demo-workspace:
 # simulate a gain scan of 3 CMS FEDs of real size -> VCal tag in the store -> create -> submit -> status --watch ->
-# merge -> summary (HTML) -> sign-off -> payload (offline + HLT tags) -> get it back.
+# merge -> summary (HTML) -> sign-off -> payload (offline + HLT tags) -> get it back; then an LCLS dark calibration
+# (Jungfrau, 3 gain modes) that runs from `calibctl tick` alone, as cron would, up to the sign-off it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -53,7 +54,27 @@ calibctl get sipixel gain_offline --run $((run + 1)) --tag SiPixelGainCalibratio
 h5dump -H "$work/offline-$((run + 1)).h5" | grep -E 'DATASET|DATASPACE  SIMPLE' | head -4
 calibctl report --campaign pixelgain-$run
 
+say "LCLS dark calibration from cron: a shipped checklist, driven by nothing but tick (and one sign-off)"
+calibctl simulate dark -o "$work/darks/dark.h5" --shape 8x512x1024 --frames 300 --gain-modes 3 --seed 5
+calibctl store detector add jungfrau --kind jungfrau --comment "Jungfrau 4M"
+calibctl campaign create dark-100 --checklist lcls-dark --runs 100-110 --param input="$work/darks"
+tick_until() {   # tick (as cron would) until the step reaches the state
+  for _ in $(seq 1 300); do
+    calibctl tick | grep -v '^tick:' || true
+    calibctl checklist show --campaign dark-100 --json | grep -q "\"id\" : \"$1\"[^}]*\"state\" : \"$2\"" && return 0
+    sleep 1
+  done
+  echo "demo: $1 did not reach $2" >&2; return 1
+}
+tick_until dark-runs awaiting-validation
+calibctl step approve dark-100 dark-runs --note "demo: dark runs logged"
+tick_until lcls-export done
+calibctl checklist show --campaign dark-100
+calibctl report --campaign dark-100
+calibctl get jungfrau pedestals --run 105 -o "$work/pedestals-105.h5"
+
 say "done in $(( $(date +%s) - t0 )) s"
 echo "summary report: $CALIBCTL_HOME/runs/$run/summary.html"
 echo "merged fit:     $CALIBCTL_HOME/runs/$run/output/gain_run$run.h5"
 echo "store:          $CALIBCTL_STORE (calibctl store list iovs)"
+echo "dark constants: $work/pedestals-105.h5; LCLS calib tree under $CALIBCTL_HOME/campaigns/dark-100/lcls-export/i1/calib"

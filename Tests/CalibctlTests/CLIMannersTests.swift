@@ -145,6 +145,7 @@ import Testing
         let tmp = TemporaryDirectory()
         let env = ["CALIBCTL_HOME": tmp.file("home"), "CALIBCTL_STORE": tmp.file("store")]
         func run(_ args: [String]) throws -> ProcessResult { try calibctl(args, environment: env, currentDirectory: TestPaths.packageRoot) }
+        #expect(try run(["store", "init"]).status == 0)
         #expect(try run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"]).status == 0)
         let config = "config {" + String(repeating: "\"key\":1,", count: 150) + "\"end\":2}"
         let comment = "dark run 98; " + String(repeating: "fit outputs abc ", count: 10) + "; " + config
@@ -170,6 +171,7 @@ import Testing
         }
         _ = try run(["campaign", "create", "demo", "--checklist", "Fixtures/checklists/cms-pixel-gain.yaml", "--runs", "1"])
         _ = try run(["campaign", "create", "other", "--checklist", "Fixtures/exit-codes/approvers.yaml", "--runs", "1"])
+        _ = try run(["store", "init"])
         _ = try run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"])
         _ = try run(["put", "jf4m", "pedestals", "Fixtures/exit-codes/pedestals.txt", "--runs", "1-2", "--tag", "cxi_v1", "--create-tag"])
         func complete(_ path: [String], _ arg: String, _ line: [String], _ e: [String: String]? = nil) throws -> [String] {
