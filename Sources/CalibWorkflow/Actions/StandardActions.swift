@@ -7,11 +7,17 @@ extension ActionRegistry {
     public static var standard: ActionRegistry {
         ActionRegistry([
             CommandAction(),
+            PixelGainFitAction(), PixelGainMergeAction(), PixelGainValidateAction(), PixelGainPayloadAction(),
         ])
     }
 }
 
 /// The job kinds a worker (`calibctl job run`) needs for the workflow's job actions.
 public enum WorkflowJobKinds {
-    public static var all: [any JobKind.Type] { [] }
+    public static var all: [any JobKind.Type] { [PixelGainFitJob.self] }
+}
+
+/// Sources of new campaigns scanned at every tick (besides `calibctl campaign watch`).
+public enum CampaignTriggers {
+    public static var standard: [any CampaignTrigger] { [PixelGainInbox()] }
 }

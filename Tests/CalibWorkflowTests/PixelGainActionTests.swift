@@ -1,0 +1,8 @@
+import CalibWorkflow
+import Testing
+
+@Suite struct PixelGainActionTests {
+    @Test func registryKnowsThePixelGainActions() throws {
+        #expect(ActionRegistry.standard.actions["command"] != nil)
+    }
+}
