@@ -54,6 +54,6 @@ h5dump -H "$work/offline-$((run + 1)).h5" | grep -E 'DATASET|DATASPACE  SIMPLE' 
 calibctl report --campaign pixelgain-$run
 
 say "done in $(( $(date +%s) - t0 )) s"
-echo "summary report: $CALIBCTL_HOME/runs/$run/summary.html"
+echo "summary report: $CALIBCTL_HOME/campaigns/pixelgain-$run/validation/i1/summary.html"
 echo "merged fit:     $CALIBCTL_HOME/runs/$run/output/gain_run$run.h5"
 echo "store:          $CALIBCTL_STORE (calibctl store list iovs)"
