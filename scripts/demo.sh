@@ -74,7 +74,7 @@ calibctl report --campaign dark-100
 calibctl get jungfrau pedestals --run 105 -o "$work/pedestals-105.h5"
 
 say "done in $(( $(date +%s) - t0 )) s"
-echo "summary report: $CALIBCTL_HOME/runs/$run/summary.html"
+echo "summary report: $CALIBCTL_HOME/campaigns/pixelgain-$run/validation/i1/summary.html"
 echo "merged fit:     $CALIBCTL_HOME/runs/$run/output/gain_run$run.h5"
 echo "store:          $CALIBCTL_STORE (calibctl store list iovs)"
 echo "dark constants: $work/pedestals-105.h5; LCLS calib tree under $CALIBCTL_HOME/campaigns/dark-100/lcls-export/i1/calib"

@@ -66,13 +66,25 @@ extension WorkflowEngine {
 /// through the engine is moved on (`WorkflowEngine.advanceAll`). One campaign's error is reported and the others go on.
 public struct WorkflowTickParticipant: TickParticipant {
     public let engine: WorkflowEngine
+    /// Other sources of new campaigns (the pixel gain inbox).
+    public var triggers: [any CampaignTrigger]
     public var name: String { "workflow" }
 
-    public init(engine: WorkflowEngine) { self.engine = engine }
+    public init(engine: WorkflowEngine, triggers: [any CampaignTrigger] = CampaignTriggers.standard) {
+        self.engine = engine
+        self.triggers = triggers
+    }
 
     public func tick(_ context: TickContext) throws -> TickContribution {
         var lines = try engine.scanWatches(deadline: context.deadline)
-        let (reports, errors) = engine.advanceAll(deadline: context.deadline)
+        var triggerErrors: [String] = []
+        for t in triggers {
+            do { lines += try t.scan(engine: engine, deadline: context.deadline) } catch {
+                triggerErrors.append("\(t.name): \((error as? DiagnosableError)?.message ?? "\(error)")")
+            }
+        }
+        var (reports, errors) = engine.advanceAll(deadline: context.deadline)
+        errors = triggerErrors + errors
         for r in reports {
             lines += r.actions.map { "\(r.campaign): \($0)" }
             lines.append(r.line)

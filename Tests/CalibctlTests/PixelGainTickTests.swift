@@ -41,7 +41,7 @@ import Testing
 
         _ = try cli(["step", "approve", "pixelgain-6100", "validation", "--note", "plots fine"])
         let after = try cli(["tick"])
-        #expect(after.stdout.contains("pixelgain-6100: release ready"), "\(after.stdout) \(after.stderr)")
+        #expect(after.stdout.contains("pixelgain-6100: ready for a person: release"), "\(after.stdout) \(after.stderr)")
         let got = try cli(["get", "sipixel", "gain_offline", "--run", "6200", "--tag", "SiPixelGainCalibration_2026_v7_offline", "--json"])
         #expect(got.stdout.contains("SiPixelGainCalibration_2026_v7_offline") && got.stdout.contains("written by calibctl tick"))
     }

@@ -9,7 +9,6 @@ import Foundation
 enum JobKinds {
     static var registry: JobKindRegistry {
         var r = JobKindRegistry.builtIn
-        r.register(PixelGainFitJob.self)
         for k in WorkflowJobKinds.all { r.register(k) }
         return r
     }

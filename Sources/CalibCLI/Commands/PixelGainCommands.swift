@@ -3,10 +3,19 @@ import CalibCore
 import CalibIO
 import CalibRunner
 import CalibStore
+import CalibWorkflow
 import Foundation
 
 // The pixel gain calibration verbs, with the words of the reference tool (run.py) so its users feel at home:
-// create, submit, status, resubmit, merge, summary, payload. docs/workflow.md.
+// create, submit, status, resubmit, merge, summary, payload. They parse and render; the work is
+// CalibWorkflow's `PixelGainRuns` over the workflow engine (the campaign pixelgain-RUN). docs/workflow.md.
+
+extension WorkspaceOptions {
+    /// The pixel gain front end over this workspace's workflow engine.
+    func pixelGainRuns() throws -> PixelGainRuns {
+        PixelGainRuns(engine: try JobsContext(workspace).workflowEngine())
+    }
+}
 
 /// `calibctl create RUN -t VCALTAG`.
 struct CreateRun: ParsableCommand {
@@ -14,9 +23,11 @@ struct CreateRun: ParsableCommand {
         commandName: "create",
         abstract: "Create a pixel gain calibration run: a run directory, one job per FED, and its campaign.",
         discussion: reflow("""
-        Reads the VCal-to-electrons conversion of RUN from the store (type vcal, tag VCALTAG) and refuses if it is
-        missing. FEDs: --fed, else every fed_<id>.h5 in INPUT_DIR (restricted by --bpix-only / --fpix-only).
-        Never deletes anything: an existing run is refused, or with --force moved aside (<dir>.moved-<time>).
+        Creates the campaign pixelgain-RUN of the shipped cms-pixel-gain checklist with the run's parameters. Reads the
+        VCal-to-electrons conversion of RUN from the store (type vcal, tag VCALTAG) and refuses if it is missing.
+        FEDs: --fed, else every fed_<id>.h5 in INPUT_DIR (restricted by --bpix-only / --fpix-only). Never deletes
+        anything: an existing run is refused, or with --force its outputs are moved aside (<dir>.moved-<time>) and
+        the run becomes the campaign pixelgain-RUN-vN.
 
         Example:
           calibctl create 5000 -t VCal_2026_v1 -i /data/scans/5000 --fed 1200 --fed 1201 --scheduler slurm
@@ -39,15 +50,14 @@ struct CreateRun: ParsableCommand {
     func run() throws {
         guard !(bpixOnly && fpixOnly) else { throw UsageError("--bpix-only and --fpix-only exclude each other") }
         guard runNumber > 0 else { throw UsageError("run number \(runNumber) must be positive") }
-        let wf = try PixelGainWorkflow(ws.workspace)
-        var r = PixelGainWorkflow.CreateRequest(run: runNumber, vcalTag: vcalTag, input: input, output: output)
+        var r = PixelGainRuns.CreateRequest(run: runNumber, vcalTag: vcalTag, input: input, output: output)
         r.feds = feds
-        r.partition = bpixOnly ? .bpix : fpixOnly ? .fpix : .all
+        r.partition = bpixOnly ? "bpix" : fpixOnly ? "fpix" : nil
         r.scheduler = scheduler
         r.force = force
         r.memoryMB = memory
         r.timeLimitSeconds = timeLimit
-        let c = try wf.create(r)
+        let c = try ws.pixelGainRuns().create(r)
         if json { try printJSON(c); return }
         print("created run \(c.run): \(c.feds.count) FED job(s) on \(c.scheduler), campaign \(c.campaign)")
         print("  input  \(c.inputDirectory)\n  output \(c.outputDirectory)\n  vcal   \(c.vcalTag) (\(c.vcalPayload.prefix(12)))")
@@ -64,7 +74,7 @@ struct SubmitRun: ParsableCommand {
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
 
     func run() throws {
-        let n = try PixelGainWorkflow(ws.workspace).submit(run: runNumber)
+        let n = try ws.pixelGainRuns().submit(run: runNumber)
         print(n == 0 ? "run \(runNumber): nothing new to submit" : "run \(runNumber): submitted \(n) job(s); follow with calibctl status \(runNumber) --watch")
     }
 }
@@ -98,16 +108,16 @@ struct StatusRun: ParsableCommand {
     }
 
     func run() throws {
-        let wf = try PixelGainWorkflow(ws.workspace)
-        var st = try wf.refresh(run: runNumber, force: pollNow)
+        let wf = try ws.pixelGainRuns()
+        var st = try wf.status(run: runNumber, force: pollNow)
         while watch && !st.finished {
             if Diagnostics.isTerminal { Diagnostics.write("\r\(st.summaryLine)   ") }
             Thread.sleep(forTimeInterval: interval)
-            st = try wf.refresh(run: runNumber, force: pollNow)
+            st = try wf.status(run: runNumber, force: pollNow)
         }
         if watch && Diagnostics.isTerminal { Diagnostics.write("\n") }
         let feds = (st.shards ?? []).map {
-            Out.FED(fed: PixelGainWorkflow.fed(of: $0.key), state: $0.state?.rawValue ?? "created", attempts: $0.attempts,
+            Out.FED(fed: PixelGain.fed(of: $0.key), state: $0.state?.rawValue ?? "created", attempts: $0.attempts,
                     failureClass: $0.failureClass?.rawValue, reason: $0.reason, exitCode: $0.exitCode, batchID: $0.batchID)
         }
         let out = Out(run: runNumber, jobSet: st.name, finished: st.finished, succeeded: st.succeeded, counts: st.counts,
@@ -137,7 +147,7 @@ struct ResubmitRun: ParsableCommand {
     @Option(name: .customLong("fed"), help: "Only these FEDs (repeatable).") var feds: [Int] = []
 
     func run() throws {
-        let done = try PixelGainWorkflow(ws.workspace).resubmit(run: runNumber, feds: feds)
+        let done = try ws.pixelGainRuns().resubmit(run: runNumber, feds: feds)
         print(done.isEmpty ? "run \(runNumber): nothing to resubmit (no failed or lost FED jobs\(feds.isEmpty ? "" : " among those given"))"
                            : "run \(runNumber): resubmitted FED(s) \(done.map(String.init).joined(separator: ", "))")
     }
@@ -147,14 +157,20 @@ struct ResubmitRun: ParsableCommand {
 struct MergeRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge", abstract: "Merge the per-FED fit outputs of a run into one verified HDF5 file (alias: hadd).",
-        discussion: "Checks every FED output against its job's checksum, merges, reads the result back and compares.\n\nExample: calibctl merge 5000",
+        discussion: reflow("""
+        Runs the merge step: checks every FED output against its job's checksum, merges, reads the result back and
+        compares. A merged run is not merged again (its result is shown); once its payloads are published this is
+        refused (exit 65): redo it on purpose with calibctl step reopen pixelgain-RUN merge --note "why".
+
+        Example: calibctl merge 5000
+        """),
         aliases: ["hadd"])
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let r = try PixelGainWorkflow(ws.workspace).merge(run: runNumber)
+        let r = try ws.pixelGainRuns().merge(run: runNumber)
         if json { try printJSON(r); return }
         print("merged run \(runNumber): \(r.feds) FED(s), \(r.modules) modules, \(r.pixels) pixels -> \(r.output) (verified)")
     }
@@ -167,21 +183,23 @@ struct SummaryRun: ParsableCommand {
         discussion: reflow("""
         One self-contained HTML file: distributions of gain, pedestal and chi2/ndf, status counts, per-FED and
         per-layer tables, maps of bad pixels, and the comparison with the previous payload in the store. Records
-        the validation step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`.
+        the validation step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`. A
+        previous payload that cannot be compared (another module geometry) is noted, not compared.
 
-        Example: calibctl summary 5000 && xdg-open ~/.calibctl/runs/5000/summary.html
+        Example: calibctl summary 5000 -o summary.html && xdg-open summary.html
         """))
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
-    @Option(name: .shortAndLong, help: "Write the report here instead of HOME/runs/RUN/summary.html.") var output: String?
+    @Option(name: .shortAndLong, help: "Also write the report here (it is kept in the validation step's directory).") var output: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let r = try PixelGainWorkflow(ws.workspace).summary(run: runNumber, output: output)
+        let r = try ws.pixelGainRuns().summary(run: runNumber, output: output)
         if json { try printJSON(r); return }
         let v = r.validation
         print(String(format: "run %d: %.3f%% good pixels, mean gain %.2f e/ADC, mean pedestal %.2f ADC, median chi2/ndf %.3f",
                      runNumber, 100 * v.fractionGood, v.meanGain, v.meanPedestal, v.medianChi2ndf))
+        if let n = v.comparisonNote { print("  \(n)") }
         if let t = v.previousTag { print(String(format: "  vs %@: mean gain shift %.3f%%, %d pixel(s) changed by > 1 bin", t, 100 * v.meanGainShift, v.changedPixels)) }
         print("validation: \(r.validationState)")
         print("report: \(r.report)")
@@ -195,7 +213,8 @@ struct PayloadRun: ParsableCommand {
         discussion: reflow("""
         Tags SiPixelGainCalibration_<YEAR>_v<VERSION>_offline and _hlt, validity RUN- (open-ended), provenance with
         the run, FEDs, input checksums, software version and configuration. Refuses (exit 65) while the validation
-        step is not done: its gates failed or its manual check is not signed off (calibctl step approve).
+        step is not done: its gates failed or its manual check is not signed off (calibctl step approve). A tag
+        already holding another run's payload is refused (exit 65): choose a new version.
 
         Example: calibctl step approve pixelgain-5000 validation --note "plots fine" && calibctl payload 5000 2026 1
         """))
@@ -207,7 +226,7 @@ struct PayloadRun: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let r = try PixelGainWorkflow(ws.workspace).payload(run: runNumber, year: year, version: version, comment: comment)
+        let r = try ws.pixelGainRuns().payload(run: runNumber, year: year, version: version, comment: comment)
         if json { try printJSON(r); return }
         print("run \(runNumber): \(r.modules) modules, \(r.replacedPixels) pixel(s) replaced by module means, \(r.noisyPixels) noisy, \(r.deadPixels) dead")
         print("  \(r.offlineTag)  runs \(r.validity)  \(r.offlineSHA256.prefix(16))")
@@ -239,7 +258,7 @@ struct VCalCommand: ParsableCommand {
                 try PayloadArray(name: "slope", values: conv.map(\.slope)),
                 try PayloadArray(name: "offset", values: conv.map(\.offset)),
             ], attributes: ["vcal_high_to_low": .double(CMSPixelTopology.vcalHighToLow), "radiation_correction": .double(correction)])
-            let e = try store.put(detector: PixelGainWorkflow.detector, type: "vcal", runs: try RunRange(parsing: runs),
+            let e = try store.put(detector: PixelGain.detector, type: "vcal", runs: try RunRange(parsing: runs),
                                   payload: p, tag: tag, provenance: ProvenanceLinks(comment: "calibctl vcal put"), createTag: true)
             print("vcal tag \(tag): \(m) modules, runs \(e.runs), payload \(e.sha256.prefix(16))")
         }

@@ -5,12 +5,11 @@ import CalibRunner
 import CalibWorkflow
 import Foundation
 
-/// Campaign work added to every tick: the workflow engine (every campaign, docs/workflow.md) and the pixel gain
-/// inbox.
+/// Campaign work added to every tick: the workflow engine (every campaign, its watched directories and triggers such
+/// as the pixel gain inbox; docs/workflow.md).
 enum TickParticipants {
     static func all(_ context: JobsContext) throws -> [any TickParticipant] {
-        [PixelGainTickParticipant(workflow: try PixelGainWorkflow(context)),
-         WorkflowTickParticipant(engine: try context.workflowEngine())]
+        [WorkflowTickParticipant(engine: try context.workflowEngine())]
     }
 }
 

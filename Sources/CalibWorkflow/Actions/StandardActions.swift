@@ -9,11 +9,17 @@ extension ActionRegistry {
             CommandAction(),
             DarkProcessAction(), DarkConstantsAction(), ComparePreviousAction(), StoreDeployAction(),
             LCLSExportAction(),
+            PixelGainFitAction(), PixelGainMergeAction(), PixelGainValidateAction(), PixelGainPayloadAction(),
         ])
     }
 }
 
 /// The job kinds a worker (`calibctl job run`) needs for the workflow's job actions.
 public enum WorkflowJobKinds {
-    public static var all: [any JobKind.Type] { [DarkProcessJob.self] }
+    public static var all: [any JobKind.Type] { [DarkProcessJob.self, PixelGainFitJob.self] }
+}
+
+/// Sources of new campaigns scanned at every tick (besides `calibctl campaign watch`).
+public enum CampaignTriggers {
+    public static var standard: [any CampaignTrigger] { [PixelGainInbox()] }
 }

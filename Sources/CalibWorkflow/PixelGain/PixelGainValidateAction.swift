@@ -1,22 +1,25 @@
 import CalibCore
 import CalibIO
+import CalibStore
 import Foundation
 
 /// Validation of a merged run and its self-contained HTML summary (inline SVG, no scripts, no external files).
-struct GainRunValidation: Codable {
-    var run: Int
-    var pixels: Int
-    var fractionGood: Double
-    var meanGain: Double
-    var meanPedestal: Double
-    var medianChi2ndf: Double
-    var statusCounts: [String: Int]
-    var previousTag: String?
-    var previousRuns: String?
-    var meanGainShift: Double
-    var meanPedestalShift: Double
-    var changedPixels: Int
-    var comparedPixels: Int
+public struct GainRunValidation: Codable, Sendable {
+    public var run: Int
+    public var pixels: Int
+    public var fractionGood: Double
+    public var meanGain: Double
+    public var meanPedestal: Double
+    public var medianChi2ndf: Double
+    public var statusCounts: [String: Int]
+    public var previousTag: String?
+    public var previousRuns: String?
+    public var meanGainShift: Double
+    public var meanPedestalShift: Double
+    public var changedPixels: Int
+    public var comparedPixels: Int
+    /// Why the comparison with the previous payload was skipped (e.g. another module geometry), if it was.
+    public var comparisonNote: String?
 
     var metrics: [String: Double] {
         ["fraction_good": fractionGood, "mean_gain": meanGain, "mean_pedestal": meanPedestal,
@@ -36,16 +39,70 @@ enum PixelLayer {
     }
 }
 
+/// The newest offline gain payload of an earlier run, decoded per pixel (for the comparison).
+struct PreviousPayload {
+    var tag: String
+    var run: String
+    var pedestal: [Float]
+    var gain: [Float]
+    var detIDs: [Int64]
+
+    /// The newest offline gain payload in the store from an earlier run, decoded per pixel with this run's module
+    /// geometry; nil and a note when there is none or it cannot be compared (another module geometry, a payload that
+    /// does not match its own shape). Never traps on what the store holds.
+    static func find(store: ConstantsStore?, before run: Int, rows: Int, cols: Int) -> (PreviousPayload?, note: String?) {
+        guard let store, let entries = try? store.entries(detector: PixelGain.detector, type: "gain_offline") else { return (nil, nil) }
+        let candidates = entries.filter { $0.runs.first < Int64(run) }.sorted { $0.insertedAtMicroseconds > $1.insertedAtMicroseconds }
+        guard let e = candidates.first else { return (nil, nil) }
+        let what = "previous payload \(e.tag) (runs \(e.runs.description), \(e.sha256.prefix(12)))"
+        func skip(_ why: String) -> (PreviousPayload?, note: String?) { (nil, "\(what): \(why); comparison skipped") }
+        guard let p = try? store.readPayload(sha256: e.sha256), let blobArray = p["offline"],
+              let blob: [UInt8] = try? blobArray.values(as: UInt8.self),
+              let det: [Int64] = try? p["detid"]?.values(as: Int64.self) else { return skip("cannot be read") }
+        let enc = GainPayloadEncoder()
+        guard rows > 0, cols > 0, rows % enc.rowsPerGroup == 0 else { return skip("this run's modules are \(rows) x \(cols) pixels") }
+        let size = cols * (rows + rows / enc.rowsPerGroup)
+        let shape = blobArray.shape
+        let prevRows = p.attributes["rows_per_module"]?.intValue, prevCols = p.attributes["cols_per_module"]?.intValue
+        if let r = prevRows, let c = prevCols, r != Int64(rows) || c != Int64(cols) {
+            return skip("its modules are \(r) x \(c) pixels, this run's \(rows) x \(cols)")
+        }
+        guard shape.count == 2, shape[1] == size, shape[0] * shape[1] == blob.count, det.count == shape[0] else {
+            return skip("another module geometry (\(shape.map(String.init).joined(separator: " x ")) bytes for \(det.count) modules; this run needs \(size) bytes per module of \(rows) x \(cols) pixels)")
+        }
+        var ped: [Float] = [], gainPerPixel: [Float] = []
+        ped.reserveCapacity(shape[0] * rows * cols)
+        gainPerPixel.reserveCapacity(shape[0] * rows * cols)
+        let groups = rows / enc.rowsPerGroup
+        for m in 0..<shape[0] {
+            let dec = enc.decodeOffline(Array(blob[(m * size)..<((m + 1) * size)]), rows: rows, cols: cols)
+            ped += dec.pedestal
+            var g = [Float](repeating: .nan, count: rows * cols)
+            for r in 0..<rows { for c in 0..<cols { g[r * cols + c] = dec.gain[c * groups + r / enc.rowsPerGroup] } }
+            gainPerPixel += g
+        }
+        return (PreviousPayload(tag: e.tag, run: e.runs.description, pedestal: ped, gain: gainPerPixel, detIDs: det), nil)
+    }
+}
+
+/// What the report says about where the run came from.
+struct SummaryInfo {
+    var campaign: String
+    var vcalTag: String
+    var vcalPayload: String
+    var createdBy: String
+    var createdAt: Date
+}
+
 struct SummaryReport {
-    let config: PixelGainRunConfig
+    let info: SummaryInfo
     let data: GainRunData
     let validation: GainRunValidation
-    let previous: (tag: String, run: String, pedestal: [Float], gain: [Float], detIDs: [Int64])?
+    let previous: PreviousPayload?
     let steps: [CampaignStep]
 
     /// Computes the validation metrics (and the comparison with the previous payload, if any).
-    static func validate(_ d: GainRunData, previous: (tag: String, run: String, pedestal: [Float], gain: [Float], detIDs: [Int64])?)
-        -> GainRunValidation {
+    static func validate(_ d: GainRunData, previous: PreviousPayload?) -> GainRunValidation {
         var counts: [String: Int] = [:]
         for s in GainPixelStatus.allCases { counts[s.description] = 0 }
         var good = 0, sg = 0.0, sp = 0.0
@@ -62,7 +119,7 @@ struct SummaryReport {
                                   meanGain: meanGain, meanPedestal: meanPed,
                                   medianChi2ndf: chi.isEmpty ? 0 : Double(chi[chi.count / 2]), statusCounts: counts,
                                   previousTag: previous?.tag, previousRuns: previous?.run, meanGainShift: 0,
-                                  meanPedestalShift: 0, changedPixels: 0, comparedPixels: 0)
+                                  meanPedestalShift: 0, changedPixels: 0, comparedPixels: 0, comparisonNote: nil)
         if let prev = previous {
             let index = Dictionary(prev.detIDs.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             var pg = 0.0, cg = 0.0, pp = 0.0, cp = 0.0, n = 0, changed = 0
@@ -70,6 +127,7 @@ struct SummaryReport {
             for m in 0..<d.modules {
                 guard let pm = index[d.detIDs[m]] else { continue }
                 let base = pm * d.pixelsPerModule
+                guard base + d.pixelsPerModule <= min(prev.gain.count, prev.pedestal.count) else { continue }
                 for (k, p) in d.module(m).enumerated() {
                     let s = GainPixelStatus(rawValue: d.status[p]) ?? .notANumber
                     let og = prev.gain[base + k], op = prev.pedestal[base + k]
@@ -113,11 +171,11 @@ struct SummaryReport {
         .ok{color:#17702a;font-weight:bold}.bad{color:#b3261e;font-weight:bold}.maps svg{margin:4px}h2{margin-top:28px}
         .charts svg{margin-right:12px}</style></head><body>
         <h1>Pixel gain calibration, run \(d.run)</h1>
-        <p>\(d.feds.count) FED(s), \(d.modules) modules, \(d.gain.count) pixels. VCal tag <b>\(esc(config.vcalTag))</b>
-        (payload \(config.vcalPayload.prefix(12))). Created by \(esc(config.createdBy)) on \(esc(config.host)),
-        \(ISO8601DateFormatter().string(from: config.createdAt)); calibctl \(CalibctlVersion.string).
+        <p>\(d.feds.count) FED(s), \(d.modules) modules, \(d.gain.count) pixels. VCal tag <b>\(esc(info.vcalTag))</b>
+        (payload \(info.vcalPayload.prefix(12))). Created by \(esc(info.createdBy)),
+        \(ISO8601DateFormatter().string(from: info.createdAt)); calibctl \(CalibctlVersion.string).
         Merged file: <code>\(esc(d.path))</code>.</p>
-        <h2>Campaign \(esc(config.campaign))</h2><table><tr><th class="l">step</th><th class="l">state</th><th>iteration</th><th class="l">gates</th></tr>
+        <h2>Campaign \(esc(info.campaign))</h2><table><tr><th class="l">step</th><th class="l">state</th><th>iteration</th><th class="l">gates</th></tr>
         """
         for s in steps {
             let cls = s.state == .done ? "ok" : (s.state == .failed || s.state == .awaitingSignOff ? "bad" : "")
@@ -183,6 +241,8 @@ struct SummaryReport {
             h += "<tr><td class=\"l\">relative shift of the mean gain</td><td>\(pct(v.meanGainShift))</td></tr>"
             h += "<tr><td class=\"l\">mean pedestal shift (ADC)</td><td>\(f(v.meanPedestalShift, 3))</td></tr>"
             h += "<tr><td class=\"l\">pixels changed by more than one 8-bit bin</td><td>\(v.changedPixels)</td></tr></table>"
+        } else if let note = v.comparisonNote {
+            h += "<p class=\"bad\">\(esc(note)).</p>"
         } else {
             h += "<p>No earlier offline gain payload for this detector in the store: nothing to compare with.</p>"
         }
@@ -191,32 +251,38 @@ struct SummaryReport {
     }
 }
 
-extension PixelGainWorkflow {
-    struct SummaryResult: Codable {
-        var run: Int
-        var report: String
-        var validation: GainRunValidation
-        var validationState: String
-    }
+/// `action: {builtin: pixel-gain-validate, per: campaign}` (inline): validates the merged file of the `merge` step
+/// (fraction of good pixels, mean gain and pedestal, median chi2/ndf, shifts against the previous offline payload in
+/// the store) and writes the self-contained HTML report `summary.html` and `validation.json` into the step
+/// directory (its outputs). A previous payload that cannot be compared (another module geometry) is skipped with a
+/// note in the report, never a crash.
+public struct PixelGainValidateAction: WorkflowAction {
+    public static let actionName = "pixel-gain-validate"
+    public var name: String { Self.actionName }
+    public var mode: ActionMode { .inline }
+    public init() {}
 
-    /// Validates the merged run (records the validation step's metrics and evaluates its gates) and writes the
-    /// HTML summary next to the run's config.
-    func summary(run: Int, output: String? = nil) throws -> SummaryResult {
-        let lay = layout(run)
-        let c = try lay.load()
-        guard FileManager.default.fileExists(atPath: lay.merged(c)) else {
-            throw WorkflowError.notFinished(run: run, what: "summarise", detail: "the run is not merged yet (calibctl merge \(run))")
-        }
-        let d = try GainRunData(path: lay.merged(c))
-        let prev = previousOffline(before: run, rows: d.rows, cols: d.cols)
-        let v = SummaryReport.validate(d, previous: prev)
-        try startStepIfReady(c, Self.stepValidation, note: "summary of run \(run)")
-        try finishStep(c, Self.stepValidation, metrics: v.metrics)
-        let steps = try campaigns.steps(of: c.campaign)
-        let html = SummaryReport(config: c, data: d, validation: v, previous: prev, steps: steps).html()
-        let path = output.map(Workspace.absolutePath) ?? lay.report
-        try AtomicFile.write(Data(html.utf8), to: path)
-        return SummaryResult(run: run, report: path, validation: v,
-                             validationState: try campaigns.step(Self.stepValidation, of: c.campaign).state.rawValue)
+    public func runInline(unit: WorkUnit, context: ActionContext) throws -> InlineResult {
+        let run = PixelGain.run(context)
+        let merged = try PixelGain.output(context, step: PixelGain.stepMerge, named: "merged")
+        let d = try GainRunData(path: merged.path)
+        let (prev, note) = PreviousPayload.find(store: try? context.store(), before: run, rows: d.rows, cols: d.cols)
+        var v = SummaryReport.validate(d, previous: prev)
+        v.comparisonNote = note
+        let fitIteration = (try? context.campaigns.step(PixelGain.stepFit, of: context.campaign.name).iteration) ?? 1
+        let vcal = try? VCalTable.read(context.engine.stepDirectory(campaign: context.campaign.name, step: PixelGain.stepFit,
+                                                                    iteration: max(fitIteration, 1)) + "/vcal.json")
+        let info = SummaryInfo(campaign: context.campaign.name, vcalTag: context.param(PixelGain.Param.vcalTag) ?? vcal?.tag ?? "?",
+                               vcalPayload: vcal?.payload ?? "?", createdBy: context.campaign.createdBy,
+                               createdAt: context.campaign.createdAt)
+        let steps = try context.campaigns.steps(of: context.campaign)
+        let html = SummaryReport(info: info, data: d, validation: v, previous: prev, steps: steps).html()
+        try FileManager.default.createDirectory(atPath: context.stepDirectory, withIntermediateDirectories: true)
+        let report = context.stepDirectory + "/summary.html", json = context.stepDirectory + "/validation.json"
+        try AtomicFile.write(Data(html.utf8), to: report)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(v), to: json)
+        return InlineResult(metrics: v.metrics, outputs: ["summary.html": report, "validation.json": json], message: note)
     }
 }
