@@ -146,6 +146,32 @@ struct WorkflowWorkspace {
         #expect(try w.cli(["campaign", "verify", "rgx"]).status == 0)
     }
 
+    /// `jobs create --campaign C --step S` checks the names, makes the job set the step's iteration, and the engine
+    /// records its metrics and effort when it finishes; the tick's summary counts what the campaigns submitted.
+    @Test func jobSetsMadeByHandBelongToTheirStep() throws {
+        let w = WorkflowWorkspace("adopt")
+        let yaml = w.root + "/m.yaml"
+        try """
+            checklist: m
+            steps:
+              - {id: manual, title: M, phase: p, validation: [{name: g, metric: v, max: 5}]}
+              - {id: auto, title: A, phase: p, prerequisites: [manual], action: {per: run, command: "true"}}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        try w.cli(["campaign", "create", "m", "--checklist", yaml, "--runs", "1-3"])
+        let typo = try w.cli(["jobs", "create", "x", "--shards", "2", "--shell", "true", "--campaign", "m", "--step", "manul"], expect: 64)
+        #expect(typo.stderr.contains("did you mean 'manual'"), "\(typo.stderr)")
+        #expect(try w.cli(["jobs", "list"]).stdout.contains("x") == false)
+        try w.cli(["jobs", "create", "by-hand", "--shards", "2", "--shell", "echo v=3 >> $CALIBCTL_METRICS_FILE",
+                   "--campaign", "m", "--step", "manual", "--submit"])
+        #expect(try w.state("m", "manual") == "running")
+        var out = try w.tickUntil { try w.state("m", "manual") == "done" }
+        let report = try w.json(["report", "--campaign", "m"]) as? [String: Any] ?? [:]
+        let manual = (report["steps"] as? [[String: Any]] ?? []).first { $0["id"] as? String == "manual" } ?? [:]
+        #expect(manual["jobs"] as? Int == 2, "\(manual)")
+        out += try w.tickUntil { try w.state("m", "auto") == "done" }
+        #expect(out.contains(", 3 submitted,"), "the tick line counts the 3 jobs the engine submitted: \(out)")
+    }
+
     /// One campaign that cannot move (its command needs a parameter it lacks) is reported, exit 1; the other runs on.
     @Test func oneBrokenCampaignNeverStopsTheOthers() throws {
         let w = WorkflowWorkspace("isolation")

@@ -2,6 +2,7 @@ import ArgumentParser
 import CalibCore
 import CalibIO
 import CalibRunner
+import CalibWorkflow
 import Foundation
 
 /// `calibctl jobs create|submit|status|cancel|retry|log|list|results`: job sets of any origin.
@@ -69,12 +70,35 @@ struct JobsCommand: ParsableCommand {
             var parameters = ps
             if let shell { parameters["shell"] = shell }
             if let argv { parameters["argv"] = argv }
-            let defs = keyList.map { ShardDefinition(key: $0, spec: JobSpec(kind: CommandJobKind.name, outputs: outs,
-                                                                              parameters: parameters)) }
+            // The job runs in the environment of whoever creates it, also when a cron tick (with `env -i`) retries it.
+            let environment = CampaignSettings.capturedEnvironment()
+            let defs = keyList.map { key -> ShardDefinition in
+                var spec = JobSpec(kind: CommandJobKind.name, outputs: outs, parameters: parameters)
+                spec.environment = environment
+                return ShardDefinition(key: key, spec: spec)
+            }
             let ctx = try JobsContext(ws.workspace)
-            try ctx.engine.createJobSet(JobSetDefinition(name: name, scheduler: scheduler, campaign: campaign, step: step,
-                                                         memoryMB: memory, timeLimitSeconds: seconds, shards: defs))
-            print("created job set \(name): \(defs.count) shard(s) on \(scheduler)")
+            guard (campaign == nil) == (step == nil) else {
+                throw UsageError("give --campaign and --step together", fix: "e.g. --campaign rgx-fall --step dc-alignment")
+            }
+            let workflow = try ctx.workflowEngine()
+            if let campaign, let step {
+                // Unknown names are refused (with "did you mean") before anything is written.
+                let s = try workflow.campaigns.step(step, of: campaign)
+                guard [.ready, .failed, .running].contains(s.state) else {
+                    throw CampaignError.illegalTransition(campaign: campaign, step: step, state: s.state, command: .start,
+                                                          allowed: [], unmet: s.unmetPrerequisites)
+                }
+            }
+            try ctx.database.transaction {
+                try ctx.engine.createJobSet(JobSetDefinition(name: name, scheduler: scheduler, campaign: campaign, step: step,
+                                                             memoryMB: memory, timeLimitSeconds: seconds, shards: defs))
+                // The job set becomes the step's current iteration: it starts the step, and when it is final the engine
+                // records its metrics and effort and evaluates the gates, as for a step's own action.
+                if let campaign, let step { try workflow.adopt(jobSet: name, campaign: campaign, step: step) }
+            }
+            print("created job set \(name): \(defs.count) shard(s) on \(scheduler)"
+                  + (campaign.map { " for campaign \($0), step \(step!) (its metrics and effort are recorded when it finishes)" } ?? ""))
             if submit {
                 let n = try ctx.engine.submit(jobSet: name)
                 print("submitted \(n) shard(s)")
