@@ -317,6 +317,11 @@ struct WorkflowWorkspace {
         #expect(!sets.isEmpty && sets.allSatisfy { $0 == scheduler }, "\(sets)")
         let copy = try String(contentsOfFile: w.root + "/home/campaigns/lp/after/i1/campaign/copy.txt", encoding: .utf8)
         #expect(copy == "telescope=T1 4\n")
+        // The report names the unit the step went on without (by its quorum rule).
+        let report = try w.json(["report", "--campaign", "lp"]) as? [String: Any] ?? [:]
+        let calib = (report["steps"] as? [[String: Any]] ?? []).first { $0["id"] as? String == "calib" } ?? [:]
+        #expect((calib["failedUnits"] as? [String: String])?.keys.sorted() == ["telescope=T3"], "\(calib)")
+        #expect(try w.cli(["report", "--campaign", "lp"]).stdout.contains("calib: 1 unit(s) failed: telescope=T3"))
     }
 
     @Test func convergenceLoopOnLocal() throws {

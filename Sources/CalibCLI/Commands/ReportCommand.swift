@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalibCore
 import CalibIO
+import CalibWorkflow
 import Foundation
 
 /// `calibctl report`: the task-force survey table from the records.
@@ -33,9 +34,20 @@ struct ReportCommand: ParsableCommand {
             }
             name = all[0].name
         }
-        let r = try store.report(campaign: name)
+        var r = try store.report(campaign: name)
+        let engine = try JobsContext(ws.workspace).workflowEngine()
+        for i in r.steps.indices {
+            if let last = try engine.stepRuns(campaign: name, step: r.steps[i].id).last, !last.failedUnits.isEmpty {
+                r.steps[i].failedUnits = last.failedUnits
+            }
+        }
         if json { try printJSON(r) } else if html { print(ReportRendering.html(r), terminator: "") } else {
             print(ReportRendering.title(r) + TextTable.report(r).render(), terminator: "")
+            let notes = r.steps.compactMap { s in
+                s.failedUnits.map { f in "  \(s.id): \(f.count) unit(s) failed: "
+                    + f.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ") }
+            }
+            if !notes.isEmpty { print("failed units (latest iteration):\n" + notes.joined(separator: "\n")) }
         }
     }
 }
