@@ -116,7 +116,7 @@ struct PixelGainReport {
         var quantities: [DetectorMaps.Quantity] = [
             .init(key: "gain", title: "mean gain", unit: "e/ADC", scale: ColourScale(.sequential, lo: g.0, hi: g.1), value: { $0.meanGain }),
             .init(key: "pedestal", title: "mean pedestal", unit: "ADC", scale: ColourScale(.sequential, lo: p.0, hi: p.1), value: { $0.meanPedestal }),
-            .init(key: "status", title: "pixels without a usable fit", unit: "(fraction)", scale: ColourScale(.bad, lo: 0, hi: 0.1),
+            .init(key: "status", title: "pixels without a usable fit", unit: "fraction", scale: ColourScale(.bad, lo: 0, hi: 0.1),
                   value: { $0.badFraction }, digits: 4, showROCs: true),
         ]
         if let cmp {
@@ -250,8 +250,12 @@ struct PixelGainReport {
         ])
         if !cmp.skippedModules.isEmpty { h += "<p class=\"warn\">Not compared: \(HTML.esc(cmp.skippedModules.prefix(10).joined(separator: "; "))).</p>" }
         // Column-group gains, module shifts.
+        // On the payload's own 8-bit grid, so its quantised gains are not drawn as spikes between empty bins.
+        let enc = GainPayloadEncoder(), bin = Double(enc.gainMax - enc.gainMin) / 253
         let gr = DetectorMaps.range(cmp.groupGainsNow + cmp.groupGainsPrev, pad: 0.3)
-        var now = Histogram(lo: gr.0, hi: gr.1, bins: 60), before = Histogram(lo: gr.0, hi: gr.1, bins: 60)
+        let glo = Double(enc.gainMin) + (((gr.0 - Double(enc.gainMin)) / bin).rounded(.down) - 0.5) * bin
+        let bins = max(1, min(200, Int(((gr.1 - glo) / bin).rounded(.up))))
+        var now = Histogram(lo: glo, hi: glo + Double(bins) * bin, bins: bins), before = Histogram(lo: glo, hi: glo + Double(bins) * bin, bins: bins)
         for x in cmp.groupGainsNow { now.fill(x) }
         for x in cmp.groupGainsPrev { before.fill(x) }
         let shifts = cmp.modules.map { $0.gainShift * 100 }.filter(\.isFinite), pshifts = cmp.modules.map(\.pedestalShift).filter(\.isFinite)
@@ -260,7 +264,7 @@ struct PixelGainReport {
         for x in shifts { sh.fill(x) }
         for x in pshifts { ph.fill(x) }
         h += "<div class=\"flex\">"
-        h += SVG.histogram(now, title: "Gain per column group (80 rows), as the payload stores it", xLabel: "electrons per ADC count (outline: payload in use)", reference: before)
+        h += SVG.histogram(now, title: "Gain per column group (80 rows), as the payload stores it", xLabel: "electrons per ADC count, bins of the payload's 8-bit precision", reference: before)
         h += SVG.histogram(sh, title: "Per module: mean gain shift", xLabel: "(this run - payload) / payload, %")
         h += SVG.histogram(ph, title: "Per module: mean pedestal shift", xLabel: "this run - payload, ADC")
         h += "</div>"

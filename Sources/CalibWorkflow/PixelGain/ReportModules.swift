@@ -122,10 +122,10 @@ struct DetectorMaps {
         }
         if map.hasPrefix("BPix"), let layer = Int(map.dropFirst(6)) {
             let ladders = PixelModulePosition.ladders[layer - 1], mods = PixelModulePosition.modulesPerLadder
-            let left = 26.0, top = 18.0, width = 330.0, cellH = 13.0
+            let left = 26.0, top = 18.0, width = 200.0, cellH = 13.0
             let cw = width / Double(ladders), height = top + Double(mods) * cellH + 22
             s = head + " width=\"\(ReportSVG.n(left + width + 4))\" height=\"\(ReportSVG.n(height))\">"
-            s += "<text x=\"\(ReportSVG.n(left))\" y=\"12\" font-size=\"11\" font-weight=\"bold\">\(map): \(HTML.esc(q.title))</text>"
+            s += "<text x=\"\(ReportSVG.n(left))\" y=\"12\" font-size=\"10\" font-weight=\"bold\">\(map): \(HTML.esc(q.title))</text>"
             for lad in 1...ladders {
                 for mod in 1...mods {
                     let x = left + Double(lad - 1) * cw, y = top + Double(mods - mod) * cellH
@@ -153,11 +153,11 @@ struct DetectorMaps {
             return s + "</svg>"
         }
         guard map.hasPrefix("FPix"), let disk = Int(map.dropFirst(6)) else { return "" }
-        let size = 250.0, cx = size / 2, cy = size / 2 + 8
+        let size = 232.0, cx = size / 2, cy = size / 2 + 8
         let rings: [(blades: Int, first: Int, r0: Double, r1: Double)] = [
-            (PixelModulePosition.innerBlades, 1, 28, 66), (PixelModulePosition.outerBlades, PixelModulePosition.innerBlades + 1, 70, 116)]
+            (PixelModulePosition.innerBlades, 1, 26, 60), (PixelModulePosition.outerBlades, PixelModulePosition.innerBlades + 1, 64, 106)]
         s = head + " width=\"\(ReportSVG.n(size))\" height=\"\(ReportSVG.n(size + 14))\">"
-        s += "<text x=\"2\" y=\"12\" font-size=\"11\" font-weight=\"bold\">\(map) (\(PixelModulePosition.diskSide(disk))): \(HTML.esc(q.title))</text>"
+        s += "<text x=\"2\" y=\"12\" font-size=\"10\" font-weight=\"bold\">\(map) (\(PixelModulePosition.diskSide(disk))): \(HTML.esc(q.title))</text>"
         var outlines = ""
         for ring in rings {
             let span = 2 * Double.pi / Double(ring.blades)

@@ -43,7 +43,7 @@ public struct ReportDocument: Sendable {
     nav ol{columns:3;font-size:12px;margin:4px 0}svg{overflow:visible}svg text{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif}
     canvas{image-rendering:pixelated;border:1px solid #999}
     @page{size:A4 landscape;margin:10mm}
-    @media print{body{margin:0;max-width:none;font-size:11px}section{break-before:page;margin-top:0}nav{display:none}
+    @media print{body{margin:0;max-width:none;font-size:11px}section{break-before:page;margin-top:0}section:first-of-type{break-before:auto;margin-top:14px}nav{display:none}
       .card,table,svg{break-inside:avoid}}
     """
 
