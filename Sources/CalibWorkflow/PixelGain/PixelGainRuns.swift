@@ -213,7 +213,10 @@ public final class PixelGainRuns {
         let failed = st.failed.filter { feds.isEmpty || feds.contains(PixelGain.fed(of: $0.key)) }
         guard !failed.isEmpty else { return [] }
         let report = try jobs.retry(jobSet: js, shards: failed.map(\.index), force: true)
-        try resumeIfRetried(c, jobSet: js)
+        // The new attempts may have finished already (a fast local job): the step runs again regardless.
+        if !report.retried.isEmpty, [.failed, .awaitingSignOff].contains(try state(c, PixelGain.stepFit).state) {
+            try engine.resume(campaign: c.name, step: PixelGain.stepFit, note: "FED jobs resubmitted (calibctl resubmit)")
+        }
         return report.retried.compactMap { i in failed.first { $0.index == i }.map { PixelGain.fed(of: $0.key) } }
     }
 
@@ -244,7 +247,9 @@ public final class PixelGainRuns {
         let fit = try state(c, PixelGain.stepFit)
         guard fit.state.satisfiesDependents else {
             var detail = "the fit step is \(fit.state.rawValue)"
-            if let js = try engine.currentJobSet(campaign: c.name, step: PixelGain.stepFit) {
+            if fit.state == .awaitingSignOff {
+                detail = "the fit's quality gates failed (\(fit.gates?.failingSummary ?? "see calibctl checklist show \(c.name)")) and nobody signed off: inspect it, then calibctl step approve \(c.name) \(PixelGain.stepFit) --note \"why it is fine\""
+            } else if let js = try engine.currentJobSet(campaign: c.name, step: PixelGain.stepFit) {
                 let st = try jobs.status(jobSet: js)
                 let failed = st.failed.map { String(PixelGain.fed(of: $0.key)) }
                 detail = failed.isEmpty ? "jobs are still running (\(st.summaryLine))"
