@@ -179,22 +179,47 @@ struct MergeRun: ParsableCommand {
 /// `calibctl summary RUN`.
 struct SummaryRun: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "summary", abstract: "Validate a merged run and write its HTML summary report.",
+        commandName: "summary", abstract: "Validate a merged run and write its summary report (HTML and PDF).",
         discussion: reflow("""
-        One self-contained HTML file: distributions of gain, pedestal and chi2/ndf, status counts, per-FED and
-        per-layer tables, maps of bad pixels, and the comparison with the previous payload in the store. Records
-        the validation step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`. A
-        previous payload that cannot be compared (another module geometry) is noted, not compared.
+        One self-contained HTML file a pixel expert signs off on: gain, pedestal and status maps per BPix layer and
+        FPix disk in the detector's geometry (bad modules and ROCs outlined), a drill-down of the worst modules
+        (160 x 416 maps, per-ROC figures), example fits of every status re-fitted from the scan files, the per-module
+        comparison with the payload in use, the per-FED and per-layer tables with the failed FEDs and why. The PDF
+        (headless Chromium's print-to-PDF) is written next to it when Chromium is installed. Records the validation
+        step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`.
 
-        Example: calibctl summary 5000 -o summary.html && xdg-open summary.html
+        --module DETID adds that module's drill-down (decimal or 0x hex; repeatable). --archive also writes
+        pixelgain-RUN-report.tar.gz next to the report (run.py's twiki): report, PDF, merged fit, every FED job's
+        logs and a text summary.
+
+        Examples:
+          calibctl summary 5000 -o summary.html
+          calibctl summary 5000 --module 0x12000005 -o module.html
+          calibctl summary 5000 --archive
         """))
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Option(name: .shortAndLong, help: "Also write the report here (it is kept in the validation step's directory).") var output: String?
+    @Option(name: .customLong("module"), help: ArgumentHelp("Drill into this module too (detid, decimal or 0x hex; repeatable).", valueName: "detid"))
+    var modules: [String] = []
+    @Flag(name: .customLong("no-pdf"), help: "Do not print the PDF.") var noPDF = false
+    @Flag(help: "Also write the archive pixelgain-RUN-report.tar.gz (report, PDF, merged fit, FED logs, text summary).") var archive = false
     @Flag(help: "Print JSON.") var json = false
 
+    static func parseDetID(_ s: String) throws -> Int64 {
+        let t = s.lowercased()
+        if t.hasPrefix("0x"), let v = Int64(t.dropFirst(2), radix: 16) { return v }
+        if let v = Int64(t) { return v }
+        throw UsageError("--module \(s) is not a detid", fix: "give it in decimal or as 0x hex, e.g. --module 0x12000005")
+    }
+
     func run() throws {
-        let r = try ws.pixelGainRuns().summary(run: runNumber, output: output)
+        var req = PixelGainRuns.SummaryRequest(output: output)
+        req.modules = try modules.map(Self.parseDetID)
+        req.pdf = !noPDF
+        req.archive = archive
+        let r = try ws.pixelGainRuns().summary(run: runNumber, req)
+        if let note = r.pdfNote { Diagnostics.warning(note) }
         if json { try printJSON(r); return }
         let v = r.validation
         print(String(format: "run %d: %.3f%% good pixels, mean gain %.2f e/ADC, mean pedestal %.2f ADC, median chi2/ndf %.3f",
@@ -203,6 +228,8 @@ struct SummaryRun: ParsableCommand {
         if let t = v.previousTag { print(String(format: "  vs %@: mean gain shift %.3f%%, %d pixel(s) changed by > 1 bin", t, 100 * v.meanGainShift, v.changedPixels)) }
         print("validation: \(r.validationState)")
         print("report: \(r.report)")
+        if let p = r.pdf { print("pdf: \(p)") }
+        if let a = r.archive { print("archive: \(a)") }
     }
 }
 
