@@ -46,11 +46,14 @@ public struct GainScanSimulator: Sendable {
         return vcal.map { Float(c.slope * Double($0) * CMSPixelTopology.vcalHighToLow + c.offset) }
     }
 
-    /// Fills one module's pixel-major n/sum/sumsq (pixels x points) and truth arrays (pixels each).
+    /// Fills one module's pixel-major n/sum/sumsq (pixels x points) and truth arrays (pixels each). With `readings`
+    /// (pixels x points x injections bytes) every single ADC reading is kept too (the first n of each point are
+    /// valid): the raw-dump writer emits them as hits, from the same random numbers.
     public func generateModule(globalModule m: Int, n: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>,
                                sumsq: UnsafeMutablePointer<Float>, truthGain: UnsafeMutablePointer<Float>,
                                truthPedestal: UnsafeMutablePointer<Float>, truthPlateau: UnsafeMutablePointer<Float>,
-                               truthNoise: UnsafeMutablePointer<Float>, truthKind: UnsafeMutablePointer<UInt8>) {
+                               truthNoise: UnsafeMutablePointer<Float>, truthKind: UnsafeMutablePointer<UInt8>,
+                               readings: UnsafeMutablePointer<UInt8>? = nil) {
         var rng = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(m) &* 0xD1B5_4A32_D192_ED03)
         let x = electrons(globalModule: m)
         let np = vcal.count
@@ -92,6 +95,7 @@ public struct GainScanSimulator: Sendable {
                         for l in 0..<min(4, entries - i) {
                             let adc = kind == .stuck ? stuckValue : min(max((y + noise * g[l]).rounded(), 0), 255)
                             s += adc; q += adc * adc
+                            if let readings { readings[(o + k) * injections + i + l] = UInt8(adc) }
                         }
                         i += 4
                     }
