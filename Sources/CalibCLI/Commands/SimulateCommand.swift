@@ -39,6 +39,9 @@ struct SimulateGain: ParsableCommand {
     @Option(help: ArgumentHelp("Pedestal distribution of good pixels MEAN,SIGMA,MIN,MAX in ADC (default 35,10,5,120).",
                                discussion: "Irradiated modules: --pedestal=-50,20,-80,-20 (the lowest points read 0, clamped)."))
     var pedestal: String?
+    @Flag(help: "Also write the CMS raw dump GainCalibration_<FED>_<RUN>.dmp of each FED (with calib.json and cabling_<FED>.json) from the same readings (docs/formats-cms-raw.md).")
+    var dmp = false
+    @Flag(help: "With --dmp: corrupt the dumps (error words, a stuck channel, a truncated last block).") var corrupt = false
     @Flag(help: "Print a JSON summary.") var json = false
 
     func run() throws {
@@ -67,6 +70,11 @@ struct SimulateGain: ParsableCommand {
         var paths: [String] = []
         for id in ids {
             paths += try sim.write(directory: output, feds: [id], modulesPerFED: modulesPerFed)
+            if dmp {
+                paths.append(try sim.writeDump(directory: output, fed: id,
+                                               modules: modulesPerFed ?? CMSPixelTopology.modules(fed: id),
+                                               corruptions: corrupt ? .init() : nil))
+            }
             if Diagnostics.isTerminal && !json { Diagnostics.info("wrote \(paths.last!)") }
         }
         let seconds = Date().timeIntervalSince(t0)
