@@ -125,9 +125,17 @@ public final class CMSDumpDecoder {
     public let cabling: CMSCablingMap
     public let pixels: Int
     public let points: Int
-    public var n: [Float], sum: [Float], sumsq: [Float]
+    /// n, sum, sum of squares of (pixel, point) side by side (one cache line per hit instead of three).
+    var acc: [Float]
     var table: [Int32]          // (link << 5 | roc) -> entry index or -1
-    var rowIn: [[Bool]], colIn: [[Bool]]
+    var entryBase: [Int32]      // entry -> module * pixels + rowOffset * cols + colOffset
+    var entryLayer1: [Bool]
+    var patternMask: [UInt8]    // [pattern][rocRow][rocCol]: 1 if injected
+
+    /// The accumulated entries, sums and sums of squares ([pixel][point] each).
+    public var n: [Float] { stride(from: 0, to: acc.count, by: 3).map { acc[$0] } }
+    public var sum: [Float] { stride(from: 1, to: acc.count, by: 3).map { acc[$0] } }
+    public var sumsq: [Float] { stride(from: 2, to: acc.count, by: 3).map { acc[$0] } }
 
     public init(calib: CMSCalibConfiguration, cabling: CMSCablingMap) throws {
         guard calib.nTriggers > 0, !calib.vcal.isEmpty, !calib.rowPatterns.isEmpty, !calib.colPatterns.isEmpty else {
@@ -137,13 +145,22 @@ public final class CMSDumpDecoder {
         self.calib = calib; self.cabling = cabling
         pixels = cabling.modules * cabling.moduleRows * cabling.moduleCols
         points = calib.vcal.count
-        n = [Float](repeating: 0, count: pixels * points); sum = n; sumsq = n
+        acc = [Float](repeating: 0, count: 3 * pixels * points)
         table = [Int32](repeating: -1, count: 64 * 32)
         for (i, e) in cabling.entries.enumerated() where (0..<64).contains(e.link) && (0..<32).contains(e.roc) {
             table[e.link << 5 | e.roc] = Int32(i)
         }
-        rowIn = calib.rowPatterns.map { p in (0..<max(cabling.rocRows, 1)).map { p.contains($0) } }
-        colIn = calib.colPatterns.map { p in (0..<max(cabling.rocCols, 1)).map { p.contains($0) } }
+        let ppm = cabling.moduleRows * cabling.moduleCols
+        entryBase = cabling.entries.map { Int32($0.module * ppm + $0.rowOffset * cabling.moduleCols + $0.colOffset) }
+        entryLayer1 = cabling.entries.map(\.layer1)
+        let rr = max(cabling.rocRows, 1), rc = max(cabling.rocCols, 1)
+        patternMask = [UInt8](repeating: 0, count: calib.patterns * rr * rc)
+        for p in 0..<calib.patterns {
+            let (r, c) = calib.patternParts(p)
+            for row in calib.rowPatterns[r] where (0..<rr).contains(row) {
+                for col in calib.colPatterns[c] where (0..<rc).contains(col) { patternMask[(p * rr + row) * rc + col] = 1 }
+            }
+        }
     }
 
     @inline(__always) static func isHeader(_ w: UInt64) -> Bool { w & 0xFF00_0000_0000_000F == 0x5000_0000_0000_0000 }
@@ -162,16 +179,17 @@ public final class CMSDumpDecoder {
         var run = -1, blocks = 0, events = 0, hits = 0, fill = 0, bytes = 0
         var inBlock = false, first = true, skipEvent = false
         var lastEvent = -1
-        var rowP = 0, colP = 0, point = 0
-        let ppm = cabling.moduleRows * cabling.moduleCols, mc = cabling.moduleCols, np = points
+        var maskBase = 0, point = 0
+        let mc = cabling.moduleCols, np = points
         let rocRows = cabling.rocRows, rocCols = cabling.rocCols
         let chunk = 1 << 20  // words (8 MB)
         var carry = Data()
-        try n.withUnsafeMutableBufferPointer { nb in
-        try sum.withUnsafeMutableBufferPointer { sb in
-        try sumsq.withUnsafeMutableBufferPointer { qb in
+        try acc.withUnsafeMutableBufferPointer { ab in
         try table.withUnsafeBufferPointer { tb in
-        let entries = cabling.entries
+        try entryBase.withUnsafeBufferPointer { eb in
+        try entryLayer1.withUnsafeBufferPointer { l1 in
+        try patternMask.withUnsafeBufferPointer { pm in
+        let a = ab.baseAddress!
         while true {
             guard var data = try fh.read(upToCount: chunk * 8), !data.isEmpty else { break }
             bytes += data.count
@@ -194,9 +212,8 @@ public final class CMSDumpDecoder {
                             if roc > 25 { errors[roc] += 1; continue }
                             let ei = Int(tb[link << 5 | roc])
                             if ei < 0 { an.unknownChannel += 1; continue }
-                            let e = entries[ei]
                             var row: Int, col: Int
-                            if e.layer1 {
+                            if l1[ei] {
                                 row = Int((x >> 8) & 0x7F); col = Int((x >> 15) & 0x3F)
                             } else {
                                 let dcol = Int((x >> 16) & 31), pxid = Int((x >> 8) & 0xFF)
@@ -204,10 +221,10 @@ public final class CMSDumpDecoder {
                                 col = 2 &* dcol &+ (pxid & 1); row = 80 &- pxid >> 1
                             }
                             if row >= rocRows || col >= rocCols { an.invalidAddress += 1; continue }
-                            if !(rowIn[rowP][row] && colIn[colP][col]) { an.hitsOutsidePattern += 1; continue }
+                            if pm[maskBase &+ row &* rocCols &+ col] == 0 { an.hitsOutsidePattern += 1; continue }
                             let adc = Float(x & 0xFF)
-                            let idx = ((e.module &* ppm) &+ (e.rowOffset &+ row) &* mc &+ e.colOffset &+ col) &* np &+ point
-                            nb[idx] += 1; sb[idx] += adc; qb[idx] = qb[idx].addingProduct(adc, adc)
+                            let idx = ((Int(eb[ei]) &+ row &* mc &+ col) &* np &+ point) &* 3
+                            a[idx] += 1; a[idx &+ 1] += adc; a[idx &+ 2] = a[idx &+ 2].addingProduct(adc, adc)
                             hits += 1
                         }
                         continue
@@ -222,7 +239,7 @@ public final class CMSDumpDecoder {
                         lastEvent = ev
                         if let loc = calib.locate(event: ev) {
                             skipEvent = false
-                            (rowP, colP) = calib.patternParts(loc.pattern); point = loc.point
+                            maskBase = loc.pattern &* rocRows &* rocCols; point = loc.point
                         } else { skipEvent = true; an.eventsOutsideScan += 1 }
                         continue
                     }
@@ -232,7 +249,7 @@ public final class CMSDumpDecoder {
             }
         }
         if !carry.isEmpty || inBlock { an.truncatedBlocks += 1 }
-        } } } }
+        } } } } }
         for (code, c) in errors.enumerated() where c > 0 { an.errorWords[String(code)] = c }
         return CMSDumpSummary(file: path, fed: expectedFED, run: run, blocks: blocks, events: events, hits: hits,
                               fillWords: fill, bytes: bytes, anomalies: an, seconds: Date().timeIntervalSince(t0))
@@ -281,7 +298,8 @@ public enum CMSRawDump {
         let conv = mods.map { CMSPixelTopology.vcalConversion(globalModule: $0, radiationCorrection: radiationCorrection) }
         try f.write(F.moduleVCalSlope, conv.map(\.slope))
         try f.write(F.moduleVCalOffset, conv.map(\.offset))
-        for (name, a) in [(F.n, dec.n), (F.sum, dec.sum), (F.sumsq, dec.sumsq)] {
+        let (nv, sv, qv) = (dec.n, dec.sum, dec.sumsq)
+        for (name, a) in [(F.n, nv), (F.sum, sv), (F.sumsq, qv)] {
             try f.write(name, a, shape: [M * ppm, np], chunks: [ppm, np])
         }
         try f.close()
