@@ -103,6 +103,25 @@ struct WorkflowWorkspace {
         #expect(again.stdout.contains("0 submitted") && !again.stdout.contains("started iteration"))
     }
 
+    /// A facility's own file layout (psana's LCLS export: /jungfrau4m/raw with the gain mode in bits 14-15) goes
+    /// through the shipped lcls-dark checklist by campaign parameters alone.
+    @Test func lclsDarkReadsAFacilityLayoutByParameters() throws {
+        let w = WorkflowWorkspace("dark-layout")
+        try w.cli(["simulate", "dark", "-o", "D/r0123.h5", "--layout", "lcls", "--shape", "2x32x64", "--frames", "150",
+                   "--gain-modes", "3", "--seed", "4"])
+        try FileManager.default.removeItem(atPath: w.root + "/D/r0123.truth.h5")
+        try w.cli(["store", "init"])
+        try w.cli(["store", "detector", "add", "jungfrau", "--kind", "jungfrau"])
+        try w.cli(["campaign", "create", "lay", "--checklist", "lcls-dark", "--runs", "300-301", "--param", "input=D",
+                   "--param", "dataset=/jungfrau4m/raw", "--param", "gain_source=bits"])
+        try w.tickUntil { try w.state("lay", "dark-runs") == "awaiting-validation" }
+        try w.cli(["step", "approve", "lay", "dark-runs", "--note", "logged"])
+        try w.tickUntil { try w.state("lay", "lcls-export") == "done" }
+        let runs = try w.json(["step", "runs", "lay", "dark-process"]) as? [[String: Any]] ?? []
+        #expect((runs.first?["metrics"] as? [String: Double])?["frames.sum"] == 150, "\(runs)")
+        #expect(try w.cli(["get", "jungfrau", "pedestals", "--run", "300"]).stdout.contains("float32 3x2x32x64"))
+    }
+
     /// The CTA example: four telescopes' pedestal and flat-field commands, then the array step, from `tick` alone;
     /// `checklist show --json` gives the per-unit states.
     @Test func ctaArrayRunsFromTick() throws {

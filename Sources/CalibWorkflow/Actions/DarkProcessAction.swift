@@ -19,7 +19,11 @@ public struct DarkProcessAction: WorkflowAction {
 
     /// The `with:` keys mapped onto `DarkOptions`.
     static let optionKeys = ["nrecs1", "nrecs", "int_lo", "int_hi", "rms_lo", "rms_hi", "nsigma_lo", "nsigma_hi",
-                             "fraclm", "common_mode", "frames_per_block"]
+                             "fraclm", "common_mode", "frames_per_block", "min_frames", "data_mask"] + layoutKeys
+
+    /// The input-layout keys (docs/formats-numerics.md): taken from `with:`, else from the campaign's parameters
+    /// (`--param dataset=/entry/data/data --param gain_source=fixed:0`), since the layout belongs to the data.
+    static let layoutKeys = ["dataset", "frame_axes", "gain_source", "gain_bits"]
 
     public func spec(for unit: WorkUnit, context: ActionContext) throws -> JobSpec {
         guard let modeText = unit.value("gain-mode") else {
@@ -77,6 +81,31 @@ public struct DarkProcessAction: WorkflowAction {
         try value("nsigma_hi") { (v: Float) in o.nSigmaHi = v }
         try value("fraclm") { (v: Float) in o.fraclm = v }
         try value("frames_per_block") { (v: Int) in o.framesPerBlock = v }
+        try value("min_frames") { (v: Int) in o.minFrames = v }
+        if let m = context.with("data_mask") {
+            guard let v = UInt16(m.hasPrefix("0x") ? String(m.dropFirst(2)) : m, radix: m.hasPrefix("0x") ? 16 : 10) else {
+                throw context.badParameter("dark-process parameter data_mask '\(m)' is not a 16-bit mask", fix: "e.g. data_mask: \"0x3fff\"")
+            }
+            o.dataMask = v
+        }
+        func layout(_ key: String) -> String? { context.with(key) ?? context.param(key) }
+        if let d = layout("dataset") { o.dataset = d }
+        if let a = layout("frame_axes") {
+            guard let v = Int(a), (1...2).contains(v) else {
+                throw context.badParameter("dark-process parameter frame_axes '\(a)' is not 1 or 2", fix: "frame_axes: \"1\" (or 2 to pool EuXFEL memory cells)")
+            }
+            o.frameAxes = v
+        }
+        if let g = layout("gain_source") {
+            guard let src = DarkGainSource(parsing: g) else {
+                throw context.badParameter("dark-process parameter gain_source '\(g)' is not known", fix: "use bits, dataset:/PATH or fixed:0|1|2")
+            }
+            o.gainSource = src
+        }
+        if let b = layout("gain_bits") {
+            guard let v = Bool(b) else { throw context.badParameter("dark-process parameter gain_bits '\(b)' is not true or false", fix: "gain_bits: \"false\"") }
+            o.gainBits = v
+        }
         if let cm = context.with("common_mode"), cm != "none" {
             guard let m = CommonModeMode(rawValue: cm) else {
                 throw context.badParameter("dark-process parameter common_mode '\(cm)' is not known",
@@ -110,7 +139,7 @@ public enum DarkRunInputs {
 
     /// The dark runs (`format = calibctl.dark_run`) among `input`: the file itself, or the `*.h5` files directly in
     /// the directory, by name. Other HDF5 files (truth, results) are left out.
-    public static func candidates(_ input: String) throws -> [Candidate] {
+    public static func candidates(_ input: String, options: DarkOptions = DarkOptions()) throws -> [Candidate] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             throw BuiltinActionError("dark-run input \(input) does not exist",
@@ -126,6 +155,28 @@ public enum DarkRunInputs {
         }
         var out: [Candidate] = []
         for p in files {
+            if let dataset = options.dataset {
+                // Another facility's layout: any file holding the dataset; frames per mode from the gain source.
+                guard let f = try? HDF5File.open(p), f.exists(dataset), let ds = try? f.dataset(dataset),
+                      ds.shape.count > options.frameAxes else {
+                    if !isDir.boolValue {
+                        throw BuiltinActionError("\(p) has no dataset \(dataset) with \(options.frameAxes) frame axis/axes and a detector shape",
+                                                 fix: "check the campaign's dataset and frame_axes parameters (h5dump -H \(p))")
+                    }
+                    continue
+                }
+                let n = ds.shape.prefix(options.frameAxes).reduce(1, *)
+                var perMode: [Int: Int] = [:]
+                switch options.gainSource {
+                case .fixed(let g)?: perMode[g] = n
+                case .dataset(let path)?:
+                    for m in (try? f.read(path, as: UInt8.self)) ?? [] { perMode[Int(m), default: 0] += 1 }
+                case .bits?, nil:
+                    for g in 0...2 { perMode[g] = n }   // known only from the values: DarkFit picks the frames
+                }
+                out.append(Candidate(path: p, framesPerMode: perMode))
+                continue
+            }
             guard let f = try? HDF5File.open(p),
                   (try? f.attributeIfPresent(DarkFormat.attrFormat))?.stringValue == DarkFormat.runKind,
                   f.exists(DarkFormat.frames), let ds = try? f.dataset(DarkFormat.frames), let n = ds.shape.first else {
@@ -147,8 +198,8 @@ public enum DarkRunInputs {
     }
 
     /// The dark run holding the most frames of gain mode `mode` (ties: the first by name).
-    public static func file(for mode: Int, in input: String) throws -> (path: String, frames: Int) {
-        let all = try candidates(input)
+    public static func file(for mode: Int, in input: String, options: DarkOptions = DarkOptions()) throws -> (path: String, frames: Int) {
+        let all = try candidates(input, options: options)
         var best: (path: String, frames: Int)? = nil
         for c in all {
             let n = c.framesPerMode[mode] ?? 0
@@ -206,7 +257,7 @@ public struct DarkProcessJob: JobKind {
             JobOutcome(exitCode: e.exitStatus.rawValue, message: e.message + (e.fix.map { "; fix: \($0)" } ?? ""))
         }
         let file: String
-        do { file = try DarkRunInputs.file(for: g, in: input).path } catch let e as DiagnosableError { return failed(e) }
+        do { file = try DarkRunInputs.file(for: g, in: input, options: options).path } catch let e as DiagnosableError { return failed(e) }
         let threads = spec.parameters["threads"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         let summary: DarkFitSummary
         do {
