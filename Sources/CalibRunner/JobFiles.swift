@@ -120,7 +120,14 @@ public enum JobError: DiagnosableError, Equatable {
 }
 
 extension SchedulerError: DiagnosableError {
-    public var exitStatus: ExitStatus { .unavailable }
-    public var message: String { "\(scheduler) scheduler: \(operation) failed: \(detail)" }
-    public var fix: String? { "check that \(scheduler) is running and reachable; the command can be repeated safely" }
+    /// 69 when the scheduler could not be reached (repeat later), 65 when it refused the request (docs/exit-codes.md).
+    public var exitStatus: ExitStatus { permanent ? .dataError : .unavailable }
+    public var message: String {
+        permanent ? "\(scheduler) refused \(operation) (a permanent error: repeating it cannot help): \(detail)"
+                  : "\(scheduler) scheduler: \(operation) failed (transient: \(scheduler) could not be reached or did not answer): \(detail)"
+    }
+    public var fix: String? {
+        permanent ? "the refused shards are recorded as failed (launch-failure, with \(scheduler)'s message) and are not resubmitted by themselves; fix the cause (scheduler settings, memory or time request), then `calibctl jobs retry JOBSET`"
+                  : "check that \(scheduler) is running and reachable; the command can be repeated safely (every tick does)"
+    }
 }

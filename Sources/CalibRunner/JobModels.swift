@@ -151,8 +151,11 @@ public struct UpdateReport: Sendable, Codable, Equatable {
     public var submitted = 0
     public var retried = 0
     public var recovered = 0
-    /// Scheduler problems (the command goes on with the other schedulers).
+    /// Transient scheduler problems: unreachable, timed out (the command goes on with the other schedulers; the next
+    /// tick repeats what failed).
     public var errors: [String] = []
+    /// Permanent refusals: the scheduler refused a submission; its shards are recorded as failed (launch-failure).
+    public var refused: [String] = []
     public var budgetExhausted = false
 
     public init() {}
