@@ -81,10 +81,12 @@ public enum JobError: DiagnosableError, Equatable {
     case unknownScheduler(String, known: [String])
     case noSuchShards(jobSet: String, shards: [Int])
     case badParameter(String, detail: String)
+    /// The object exists but its state forbids the command (exit 65).
+    case refused(String, fix: String)
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .badSpec, .io: .dataError
+        case .badSpec, .io, .refused: .dataError
         case .unknownKind, .unknownJobSet, .jobSetExists, .badName, .noSuchShards, .badParameter: .usage
         case .unknownScheduler: .configError
         }
@@ -101,6 +103,7 @@ public enum JobError: DiagnosableError, Equatable {
         case .unknownScheduler(let s, _): "unknown scheduler '\(s)'"
         case .noSuchShards(let j, let s): "job set '\(j)' has no shard(s) \(s.map(String.init).joined(separator: ", "))"
         case .badParameter(let what, let d): "\(what): \(d)"
+        case .refused(let what, _): what
         }
     }
 
@@ -115,6 +118,7 @@ public enum JobError: DiagnosableError, Equatable {
         case .unknownScheduler(_, let known): "use one of: \(known.joined(separator: ", "))"
         case .noSuchShards: "see the shard indices with `calibctl jobs status NAME`"
         case .badParameter: nil
+        case .refused(_, let fix): fix
         }
     }
 }
