@@ -54,9 +54,10 @@ extension JobEngine {
                 var failedInQueue: [String] = []
                 for r in rows {
                     guard let b = r.text("batch_id"), let o = observed[b] else { continue }
-                    if try apply(o, to: r) {
+                    if let recorded = try applyRecording(o, to: r) {
                         report.transitions += 1
-                        if (o.state == .failed && sched.keepsFailedJobsQueued) || (o.state == .failed && r.text("state") == "held") {
+                        // Failed while still queued (HTCondor holds; a hold past the limit on any scheduler): removed.
+                        if recorded == .failed && (sched.keepsFailedJobsQueued || r.text("state") == "held" || o.state == .held) {
                             failedInQueue.append(b)
                         }
                     }
@@ -77,8 +78,11 @@ extension JobEngine {
     }
 
     /// Records one observation; returns true if the attempt changed.
-    func apply(_ o: ObservedJob, to r: SQLRow) throws -> Bool {
-        guard let id = r.int("id"), let current = JobState(rawValue: r.text("state") ?? "") else { return false }
+    func apply(_ o: ObservedJob, to r: SQLRow) throws -> Bool { try applyRecording(o, to: r) != nil }
+
+    /// Records one observation; returns the state recorded, nil if the attempt did not change.
+    func applyRecording(_ o: ObservedJob, to r: SQLRow) throws -> JobState? {
+        guard let id = r.int("id"), let current = JobState(rawValue: r.text("state") ?? "") else { return nil }
         var o = o
         var resultJSON: String?
         let number = Int(r.int("number") ?? 1)
@@ -109,7 +113,7 @@ extension JobEngine {
                 o.state = .failed; o.failureClass = .launchFailure
                 o.reason = "held for more than \(Int(heldLimitSeconds / 60)) min: \(o.reason ?? r.text("reason") ?? "no reason given")"
             } else if current == .held && o.reason == r.text("reason") {
-                return false
+                return nil
             }
         }
         if o.state == .succeeded {
@@ -137,7 +141,7 @@ extension JobEngine {
         }
         let startedChanged = (r.double("started") == nil) != (o.startTime == nil)
         let reasonChanged = o.state == .held && o.reason != r.text("reason")
-        guard o.state != current || startedChanged || reasonChanged else { return false }
+        guard o.state != current || startedChanged || reasonChanged else { return nil }
         let changed = try database.run("""
             UPDATE attempts SET state = ?, exit_code = ?, signal = ?, failure_class = ?, reason = ?,
               started = COALESCE(?, started), ended = ?, cpu_s = ?, peak_mem_mb = ?, result = ?, updated = ?
@@ -145,7 +149,7 @@ extension JobEngine {
             """, o.state.rawValue, o.exitCode, o.signal, o.failureClass?.rawValue, o.reason,
             o.startTime?.timeIntervalSince1970, o.state.isFinal ? (o.endTime ?? Date()).timeIntervalSince1970 : nil,
             o.cpuSeconds, o.peakMemoryMB, resultJSON, Date().timeIntervalSince1970, id, current.rawValue)
-        return changed > 0
+        return changed > 0 ? o.state : nil
     }
 
     static func encodeResult(_ r: JobResult) -> String? {

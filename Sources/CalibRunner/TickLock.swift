@@ -95,10 +95,21 @@ public final class TickLock {
             // new holder that has not written its record yet. Wait and look again before replacing anything.
             if round == 0, let h = holder, h.isDeadHere {
                 Thread.sleep(forTimeInterval: Self.settleSeconds)
+                // Takeovers are serialised by a second lock, so that two ticks cannot both replace the file: the
+                // second one finds, under this lock, that the file it looked at is no longer the one at `path`.
+                let guardFD = open(path + ".takeover", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                var guarded = false
+                if guardFD >= 0 {
+                    for _ in 0..<200 where !guarded {
+                        if flock(guardFD, LOCK_EX | LOCK_NB) == 0 { guarded = true } else { usleep(10_000) }
+                    }
+                }
+                defer { if guardFD >= 0 { flock(guardFD, LOCK_UN); close(guardFD) } }
                 let again = Holder.parse(Self.read(f))
                 var mine = stat(), current = stat()
                 let samePath = fstat(f, &mine) == 0 && stat(path, &current) == 0 && mine.st_ino == current.st_ino
-                if again == h && samePath && flock(f, LOCK_EX | LOCK_NB) != 0 {
+                    && mine.st_dev == current.st_dev
+                if guarded && again == h && samePath && flock(f, LOCK_EX | LOCK_NB) != 0 {
                     close(f)
                     let tmp = AtomicFile.temporaryPath(for: path)
                     if FileManager.default.createFile(atPath: tmp, contents: Data()), rename(tmp, path) == 0 {

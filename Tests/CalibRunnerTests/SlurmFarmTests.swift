@@ -1,0 +1,221 @@
+@testable import CalibRunner
+import CalibCore
+import CalibIO
+import CalibTestSupport
+import Foundation
+import Testing
+
+/// Issue 14: the runner on a farm's Slurm (default limits, refusals, forgotten jobs, slurmdbd), with scripted Slurm
+/// tools (`FakeSlurm`) that behave like Slurm 22.05 with its defaults. Each test failed before its fix.
+@Suite struct SlurmFarmTests {
+    typealias Env = SchedulerTestEnvironment
+
+    func slurm(_ fake: FakeSlurm, _ env: [String: String] = [:]) -> SlurmScheduler {
+        SlurmScheduler(tools: SchedulerTools(binDirectory: fake.bin, environment: env, timeoutSeconds: 20),
+                       minimumPollInterval: 0)
+    }
+
+    /// 80-character directory, as a home on a farm.
+    func longDirectory(_ tmp: TemporaryDirectory) -> String {
+        let d = tmp.path + "/" + String(repeating: "h", count: max(1, 80 - tmp.path.count - 1))
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Defect 1: a submission larger than MaxArraySize (1001 by default) is split into arrays the controller
+    /// accepts; the limit is asked once (`scontrol show config`) and cached; findSubmitted maps the arrays back.
+    @Test func arraysAreSplitAtMaxArraySizeAskedOnce() throws {
+        let fake = try FakeSlurm(maxArraySize: 1001)
+        let dir = TemporaryDirectory("farm-split")
+        let s = slurm(fake)
+        let sub = Submission(jobSetID: "big", name: "big.s1-0000abcd",
+                             shards: (0..<2500).map { Env.shard($0, ["/bin/true"], in: dir.path) }, directory: dir.path)
+        let ids = try s.submit(sub)
+        #expect(ids.count == 2500)
+        let calls = fake.calls("sbatch")
+        #expect(calls.count == 3)
+        #expect(calls.map { $0.contains("--array=0-1000") } == [true, true, false])
+        #expect(calls[2].contains("--array=0-497"))
+        #expect(Set(ids.values).count == 2500)
+        // The same adapter value (and copies of it) does not ask the controller again.
+        let again = Submission(jobSetID: "big", name: "big.s2-0000abcd",
+                               shards: (0..<1002).map { Env.shard($0, ["/bin/true"], in: dir.path) }, directory: dir.path)
+        let copy = s
+        _ = try copy.submit(again)
+        #expect(fake.calls("config").count == 1)
+        // A crash after sbatch: findSubmitted finds every shard of every array, by its deterministic names.
+        #expect(try s.findSubmitted(sub) == ids)
+        #expect(try s.findSubmitted(Submission(jobSetID: "big", name: "big.s9-00000000", shards: sub.shards,
+                                               directory: dir.path)).isEmpty)
+    }
+
+    /// Defect 2: the batch script does not grow with the number of shards (Slurm's max_script_size is 4 MB; 10,000
+    /// shards under an 80-character home made a 5.6 MB script). The task list is a separate file.
+    @Test func batchScriptSizeDoesNotGrowWithShards() throws {
+        let fake = try FakeSlurm(maxArraySize: 100_001, maxScriptSize: 4_194_304)
+        let tmp = TemporaryDirectory("farm-script")
+        let dir = longDirectory(tmp)
+        func submission(_ n: Int) -> Submission {
+            Submission(jobSetID: "many", name: "many.s\(n)-0000abcd", shards: (0..<n).map { i in
+                ShardRequest(index: i, command: ["/opt/calibctl/bin/calibctl", "job", "run", "\(dir)/jobs/many/shard-\(i)/spec.json",
+                                                 "--attempt", "1"],
+                             workDirectory: "\(dir)/jobs/many/shard-\(i)", stdoutPath: "\(dir)/jobs/many/shard-\(i)/attempt-1.out",
+                             stderrPath: "\(dir)/jobs/many/shard-\(i)/attempt-1.err", memoryMB: 100, timeLimitSeconds: 60)
+            }, directory: dir)
+        }
+        let s = slurm(fake)
+        let small = try s.submit(submission(10)), large = try s.submit(submission(10_000))
+        #expect(small.count == 10 && large.count == 10_000)
+        let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/many.s10-0000abcd.sbatch"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: dir + "/many.s10000-0000abcd.sbatch"))
+        #expect(a.count == b.count && b.count < 2048)
+        #expect(fake.calls("sbatch").count == 2)
+    }
+
+    /// Defect 3: a refusal is permanent (named so, the scheduler's message, exit 65, the shards failed as
+    /// launch-failure, never resubmitted by a tick); an unreachable controller is transient (exit 69, retried).
+    @Test func refusalIsPermanentAndUnreachableIsTransient() throws {
+        let fake = try FakeSlurm()
+        let dir = TemporaryDirectory("farm-refuse")
+        let sub = Submission(jobSetID: "r", name: "r.s1-0000abcd", shards: [Env.shard(0, ["/bin/true"], in: dir.path)],
+                             directory: dir.path)
+        do {
+            _ = try slurm(fake, ["FAKE_SBATCH_MODE": "refuse"]).submit(sub)
+            Issue.record("a refused submission did not throw")
+        } catch let e as SchedulerError {
+            #expect(e.permanent)
+            #expect(e.exitStatus == .dataError)
+            #expect(e.message.contains("refused") && e.message.contains("Invalid partition name specified"))
+            #expect(e.message.contains("permanent"))
+        }
+        do {
+            _ = try slurm(fake, ["FAKE_SBATCH_MODE": "unreachable"]).submit(sub)
+            Issue.record("an unreachable controller did not throw")
+        } catch let e as SchedulerError {
+            #expect(!e.permanent)
+            #expect(e.exitStatus == .unavailable)
+            #expect(e.message.contains("transient") && e.message.contains("Unable to contact"))
+        }
+
+        // Through the engine: recorded as failed with Slurm's message; later updates do not submit again.
+        let f = EngineFixture()
+        let e = try f.engine(slurm(fake, ["FAKE_SBATCH_MODE": "refuse"]))
+        try e.createJobSet(JobSetDefinition(name: "refused", scheduler: "slurm", memoryMB: 100, timeLimitSeconds: 60,
+                                            shards: (0..<3).map { ShardDefinition(key: "i=\($0)", spec: JobSpec(kind: "command", parameters: ["shell": "true"])) }))
+        let before = fake.calls("sbatch").count
+        #expect(throws: SchedulerError.self) { try e.submit(jobSet: "refused") }
+        let st = try e.status(jobSet: "refused")
+        #expect(st.counts["failed"] == 3)
+        #expect(st.failed.allSatisfy { $0.failureClass == .launchFailure && ($0.reason ?? "").contains("Invalid partition name") })
+        #expect(st.finished)
+        let r1 = try e.update(force: true), r2 = try e.update(force: true)
+        #expect(r1.errors.isEmpty && r2.errors.isEmpty)
+        #expect(fake.calls("sbatch").count == before + 1)
+    }
+
+    /// Defect 3 (transient side, through the engine): an unreachable controller leaves the shards `created`; the
+    /// next update submits them.
+    @Test func unreachableControllerIsRetriedByTheNextUpdate() throws {
+        let fake = try FakeSlurm()
+        let f = EngineFixture()
+        let down = try f.engine(slurm(fake, ["FAKE_SBATCH_MODE": "unreachable"]))
+        try down.createJobSet(JobSetDefinition(name: "later", scheduler: "slurm", memoryMB: 100, timeLimitSeconds: 60,
+                                               shards: [ShardDefinition(key: "i=0", spec: JobSpec(kind: "command", parameters: ["shell": "true"]))]))
+        do { try down.submit(jobSet: "later"); Issue.record("no error") } catch let e as SchedulerError { #expect(!e.permanent) }
+        #expect(try down.status(jobSet: "later").counts["created"] == 1)
+        let up = try f.engine(slurm(fake))
+        let r = try up.update(force: true)
+        #expect(r.submitted == 1 && r.errors.isEmpty)
+    }
+
+    /// Defect 4: Slurm forgot finished jobs (MinJobAge passed, no jobcomp, no slurmdbd): the shards' result records
+    /// say exit 0, so they succeeded — not lost and run again. After a controller restart that reports finished jobs
+    /// as CANCELLED, the result records win too.
+    @Test func forgottenOrMislabelledFinishedJobsAreNotRerun() throws {
+        let fake = try FakeSlurm()
+        let f = EngineFixture()
+        let e = try f.engine(slurm(fake))
+        try e.createJobSet(JobSetDefinition(name: "forgot", scheduler: "slurm", memoryMB: 100, timeLimitSeconds: 60,
+                                            shards: (0..<6).map { ShardDefinition(key: "i=\($0)", spec: JobSpec(kind: "command", parameters: ["shell": "true"])) }))
+        #expect(try e.submit(jobSet: "forgot") == 6)
+        // Every shard ran and wrote its result record (what `calibctl job run` does last).
+        for i in 0..<6 {
+            let spec = f.tmp.path + "/jobs/forgot/shard-\(i)/spec.json"
+            try JobResult(kind: "command", exitCode: i == 5 ? 3 : 0, startTime: Date(), endTime: Date())
+                .write(to: JobRunner.resultPath(specPath: spec, attempt: 1))
+        }
+        // Shards 0-2: forgotten; shards 3-5: CANCELLED after a slurmctld restart.
+        try fake.setJobs(fake.jobs.filter { !$0.hasPrefix("100_0|") && !$0.hasPrefix("100_1|") && !$0.hasPrefix("100_2|") }
+            .map { $0.replacingOccurrences(of: "|PENDING|", with: "|CANCELLED|") })
+        let sbatchBefore = fake.calls("sbatch").count
+        try e.update(force: true)
+        try e.update(force: true)
+        let st = try e.status(jobSet: "forgot", history: true)
+        #expect(st.counts["succeeded"] == 5, "\(st.counts)")
+        #expect(st.failed.map(\.index) == [5])
+        #expect(st.failed.first?.failureClass == .userError)
+        #expect(st.shards?.allSatisfy { $0.attempts == 1 } == true)
+        #expect(fake.calls("sbatch").count == sbatchBefore)  // nothing ran twice
+    }
+
+    /// Defect 4 (sacct): where slurmdbd exists, ONE sacct call answers for every job squeue no longer shows.
+    @Test func sacctAnswersForForgottenJobsInOneCall() throws {
+        let fake = try FakeSlurm()
+        let dir = TemporaryDirectory("farm-sacct")
+        let s = slurm(fake)
+        let a = try s.submit(Submission(jobSetID: "x", name: "x.s1-0000abcd",
+                                        shards: (0..<2).map { Env.shard($0, ["/bin/true"], in: dir.path) }, directory: dir.path))
+        let b = try s.submit(Submission(jobSetID: "x", name: "x.s2-0000abcd",
+                                        shards: [Env.shard(0, ["/bin/true"], in: dir.path)], directory: dir.path))
+        try fake.setJobs([])
+        try fake.setSacct([
+            "\(a[0]!)|x.s1-0000abcd|COMPLETED|0:0|2026-12-06T01:00:00|2026-12-06T01:00:01",
+            "\(a[1]!)|x.s1-0000abcd|FAILED|3:0|2026-12-06T01:00:00|2026-12-06T01:00:01",
+            "\(b[0]!)|x.s2-0000abcd|CANCELLED by 0|0:15|2026-12-06T01:00:00|2026-12-06T01:00:01",
+        ])
+        let o = try s.poll([a[0]!, a[1]!, b[0]!, "999_0"])
+        #expect(o[a[0]!]?.state == .succeeded)
+        #expect(o[a[1]!]?.failureClass == .userError && o[a[1]!]?.exitCode == 3)
+        #expect(o[b[0]!]?.state == .cancelled)
+        #expect(o["999_0"]?.state == .lost)
+        #expect(fake.calls("sacct").count == 1)
+        // Without accounting, sacct is asked once per process and then left alone.
+        let fake2 = try FakeSlurm()
+        let s2 = slurm(fake2)
+        _ = try s2.poll(["5_0"])
+        _ = try s2.poll(["5_0"])
+        #expect(fake2.calls("sacct").count == 1)
+    }
+
+    /// Defect 6: an sbatch still in flight (its calibctl was killed) is found before anything is submitted again.
+    @Test func submissionInFlightIsNotSubmittedAgain() throws {
+        let fake = try FakeSlurm()
+        let dir = TemporaryDirectory("farm-inflight")
+        let sub = Submission(jobSetID: "f", name: "f.s1-0000abcd", shards: [Env.shard(0, ["/bin/true"], in: dir.path)],
+                             directory: dir.path)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        try SlurmScheduler.taskList(sub.shards).write(toFile: dir.file("f.s1-0000abcd.tasks"), atomically: true, encoding: .utf8)
+        let pid = sleeper.processIdentifier
+        try "\(pid) \(Spawn.processStart(pid)!.start)\n".write(toFile: dir.file("f.s1-0000abcd.inflight"), atomically: true, encoding: .utf8)
+        do {
+            _ = try slurm(fake).findSubmitted(sub)
+            Issue.record("an in-flight sbatch was not noticed")
+        } catch let e as SchedulerError {
+            #expect(!e.permanent && e.detail.contains("still running"))
+        }
+        kill(pid, SIGKILL)
+        while Spawn.isAlive(pid) { usleep(10_000) }
+        #expect(try slurm(fake).findSubmitted(sub).isEmpty)
+    }
+
+    /// Defect 6: scheduler tools run in calibctl's process group, and die with it (PR_SET_PDEATHSIG).
+    @Test func toolsRunInTheCallersProcessGroup() throws {
+        let out = try SchedulerTools().run("sh", ["-c", "ps -o pgid= -p $$; ps -o sid= -p $$"], scheduler: "test", operation: "pgid")
+        let f = out.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(f.first == String(getpgrp()), "\(out)")
+        #expect(f.last == String(getsid(0)), "\(out)")
+    }
+}
