@@ -219,3 +219,63 @@ import Testing
         #expect(f.last == String(getsid(0)), "\(out)")
     }
 }
+
+/// Issue 14 on a REAL private Slurm configured like a farm: Slurm's default MaxArraySize (1001) and max_script_size
+/// (4 MB), a short MinJobAge (2 s) and no jobcomp file (sites that rely on slurmdbd). Started with
+/// scripts/slurm-up.sh under a temporary prefix (SLURM_UP_MAX_ARRAY_SIZE=default SLURM_UP_MIN_JOB_AGE=2
+/// SLURM_UP_JOBCOMP=none); the shared test cluster is not touched. ~1.5 min (Slurm purges old jobs every 60 s).
+@Suite(.enabled(if: !SchedulerTestEnvironment.skipRequested, SchedulerTestEnvironment.skipComment))
+struct SlurmFarmClusterTests {
+    typealias Env = SchedulerTestEnvironment
+
+    @Test(.timeLimit(.minutes(5))) func defaultLimitsAndForgottenJobsOnARealCluster() throws {
+        guard Env.prefix("CALIBCTL_TEST_SLURM", what: "Slurm") != nil else { return }
+        let tmp = TemporaryDirectory("slurm-farm")
+        let prefix = tmp.path + "/slurm"
+        let up = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-up.sh", prefix], environment: [
+            "SLURM_UP_MAX_ARRAY_SIZE": "default", "SLURM_UP_MIN_JOB_AGE": "2", "SLURM_UP_JOBCOMP": "none"])
+        try #require(up.status == 0, "\(up.stderr)")
+        defer { _ = try? Env.script("slurm-down.sh", [prefix, "--purge"]) }
+        let tools = SchedulerTools(environment: ["SLURM_CONF": prefix + "/etc/slurm.conf"], timeoutSeconds: 30)
+        let slurm = SlurmScheduler(tools: tools, minimumPollInterval: 0)
+        #expect(try slurm.maxArraySize() == 1001)
+
+        // Defect 1 for real: 1,005 held shards are accepted as two arrays and found again by name.
+        let holding = SlurmScheduler(tools: tools, extraSubmitArguments: ["--hold"])
+        let big = Submission(jobSetID: "farm", name: Env.uniqueName("farm-big"),
+                             shards: (0..<1005).map { Env.shard($0, ["/bin/true"], in: tmp.path) }, directory: tmp.path)
+        let ids = try holding.submit(big)
+        #expect(ids.count == 1005)
+        let arrays = Set(ids.values.map { String($0.split(separator: "_")[0]) })
+        #expect(arrays.count == 2)
+        #expect(try holding.findSubmitted(big) == ids)
+        let held = try slurm.poll([ids[0]!, ids[1004]!])
+        #expect(held.values.allSatisfy { $0.state == .held })
+        try slurm.cancel(arrays.sorted())
+
+        // Defect 4 for real: three shards finish, Slurm forgets them (MinJobAge 2 s, no jobcomp, no slurmdbd) before
+        // calibctl looks; their result records make them succeeded, and nothing runs twice.
+        let f = EngineFixture()
+        let e = try f.engine(slurm)
+        try e.createJobSet(JobSetDefinition(name: "forget", scheduler: "slurm", memoryMB: 100, timeLimitSeconds: 120,
+                                            shards: (0..<3).map { ShardDefinition(key: "i=\($0)", spec: JobSpec(kind: "command", parameters: ["shell": "echo run >> {dir}/runs"])) }))
+        #expect(try e.submit(jobSet: "forget") == 3)
+        let batch = try e.status(jobSet: "forget").shards!.compactMap(\.batchID)
+        let array = String(batch[0].split(separator: "_")[0])
+        let deadline = Date().addingTimeInterval(150)
+        var forgotten = false
+        while !forgotten && Date() < deadline {
+            Thread.sleep(forTimeInterval: 3)
+            let show = try tools.run("scontrol", ["show", "job", "-o", array], scheduler: "slurm", operation: "test")
+            forgotten = SlurmOutputParser.isInvalidJobID(show.stderr)
+        }
+        try #require(forgotten, "Slurm did not purge array \(array) within 150 s")
+        try e.update(force: true)
+        try e.update(force: true)
+        let st = try e.status(jobSet: "forget", history: true)
+        #expect(st.counts["succeeded"] == 3, "\(st.counts) \(st.failed.map { $0.reason ?? "" })")
+        #expect(st.shards?.allSatisfy { $0.attempts == 1 } == true)
+        #expect(st.shards?.first?.history?.first?.reason?.contains("forgotten") == true)
+        #expect(f.runs("forget", 3) == [1, 1, 1])
+    }
+}
