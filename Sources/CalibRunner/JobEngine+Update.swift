@@ -13,8 +13,8 @@ extension JobEngine {
         let live = try database.query("""
             SELECT a.id AS id, a.batch_id AS batch_id, a.scheduler AS scheduler, a.state AS state,
                    a.started AS started, a.number AS number, a.updated AS updated, a.reason AS reason,
-                   s.spec_path AS spec_path
-            FROM attempts a JOIN shards s ON s.id = a.shard
+                   s.spec_path AS spec_path, j.directory AS dir
+            FROM attempts a JOIN shards s ON s.id = a.shard JOIN job_sets j ON j.id = s.job_set
             WHERE a.state IN \(Self.liveStates) AND a.batch_id IS NOT NULL
             """)
         let bySched = Dictionary(grouping: live) { $0.text("scheduler") ?? "" }
@@ -53,7 +53,10 @@ extension JobEngine {
                     """, name, now, rows.count)
                 var failedInQueue: [String] = []
                 for r in rows {
-                    guard let b = r.text("batch_id"), let o = observed[b] else { continue }
+                    guard let b = r.text("batch_id"), var o = observed[b] else { continue }
+                    if o.state.isFinal {
+                        o = sched.refine(o, submissionDirectory: ((r.text("dir") ?? "") as NSString).appendingPathComponent("scheduler"))
+                    }
                     if let recorded = try applyRecording(o, to: r) {
                         report.transitions += 1
                         // Failed while still queued (HTCondor holds; a hold past the limit on any scheduler): removed.

@@ -240,6 +240,27 @@ public struct SlurmScheduler: BatchScheduler {
         return result
     }
 
+    /// Slurm's memory enforcement without the cgroup plugin (`JobAcctGatherParams=OverMemoryKill`) kills the job with
+    /// SIGKILL and reports FAILED 0:9, which reads as a node failure; slurmstepd says why in the array task's Slurm
+    /// output file (`DIR/slurm-A_T.out`: "exceeded memory limit"): then it is out-of-memory.
+    public func refine(_ observed: ObservedJob, submissionDirectory: String) -> ObservedJob {
+        guard observed.state == .failed, observed.failureClass == .nodeFailure || observed.failureClass == .launchFailure
+        else { return observed }
+        let path = (submissionDirectory as NSString).appendingPathComponent("slurm-\(observed.batchID).out")
+        guard let fh = FileHandle(forReadingAtPath: path) else { return observed }
+        defer { try? fh.close() }
+        let size = (try? fh.seekToEnd()) ?? 0
+        try? fh.seek(toOffset: size > 8192 ? size - 8192 : 0)
+        let tail = String(decoding: fh.readDataToEndOfFile(), as: UTF8.self)
+        guard let line = tail.split(separator: "\n").first(where: {
+            $0.contains("exceeded memory limit") || $0.contains("Exceeded job memory limit") || $0.contains("oom-kill")
+                || $0.contains("Out Of Memory") }) else { return observed }
+        var o = observed
+        o.failureClass = .outOfMemory
+        o.reason = String(line.prefix(300))
+        return o
+    }
+
     public func cancel(_ batchIDs: [String]) throws {
         try tools.runChunked("scancel", batchIDs, scheduler: name, operation: "cancel") {
             SlurmOutputParser.isInvalidJobID($0.stderr)

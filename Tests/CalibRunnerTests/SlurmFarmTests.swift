@@ -278,4 +278,31 @@ struct SlurmFarmClusterTests {
         #expect(st.shards?.first?.history?.first?.reason?.contains("forgotten") == true)
         #expect(f.runs("forget", 3) == [1, 1, 1])
     }
+
+    /// Out-of-memory for real on a Slurm that enforces memory (SLURM_UP_ENFORCE_MEMORY=1: OverMemoryKill, sampled
+    /// every second): a shard that touches 150 MB with 120 MB requested is killed, classified out-of-memory (Slurm
+    /// itself says FAILED 0:9; its output file says "exceeded memory limit"), and retried with 240 MB, which suffices.
+    @Test(.timeLimit(.minutes(4))) func outOfMemoryOnASlurmThatEnforcesMemory() throws {
+        guard Env.prefix("CALIBCTL_TEST_SLURM", what: "Slurm") != nil else { return }
+        let tmp = TemporaryDirectory("slurm-oom")
+        let prefix = tmp.path + "/slurm"
+        let up = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-up.sh", prefix],
+                                environment: ["SLURM_UP_ENFORCE_MEMORY": "1"])
+        try #require(up.status == 0, "\(up.stderr)")
+        defer { _ = try? Env.script("slurm-down.sh", [prefix, "--purge"]) }
+        let slurm = SlurmScheduler(tools: SchedulerTools(environment: ["SLURM_CONF": prefix + "/etc/slurm.conf"], timeoutSeconds: 30),
+                                   minimumPollInterval: 0)
+        let f = EngineFixture()
+        let e = try f.engine(slurm)
+        let py = "a = bytearray(150 * 1024 * 1024)\nfor i in range(0, len(a), 4096): a[i] = 1\nimport time; time.sleep(4)"
+        try e.createJobSet(JobSetDefinition(name: "oom", scheduler: "slurm", memoryMB: 120, timeLimitSeconds: 120,
+                                            shards: [ShardDefinition(key: "i=0", spec: JobSpec(kind: "command", parameters: ["argv": "[\"\(TestPaths.python)\", \"-c\", \"\(py.replacingOccurrences(of: "\n", with: "\\n"))\"]"]))]))
+        try e.submit(jobSet: "oom")
+        let st = try f.wait(e, "oom", timeout: 150)
+        let h = try #require(st.shards?.first?.history)
+        #expect(h.first?.failureClass == .outOfMemory, "\(h.map { "\($0.state) \($0.failureClass?.rawValue ?? "-") \($0.reason ?? "")" })")
+        #expect(h.first?.reason?.contains("memory limit") == true)
+        #expect(h.count == 2 && h.last?.memoryMB == 240 && h.last?.state == .succeeded,
+                "\(h.map { "\($0.state) \($0.memoryMB) \($0.reason ?? "")" })")
+    }
 }
