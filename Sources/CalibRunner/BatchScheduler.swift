@@ -126,15 +126,17 @@ public protocol BatchScheduler: Sendable {
     /// that hit its time or memory limit or could not start): the engine then removes them with `cancel` once it
     /// has recorded the failure, so they neither occupy the queue nor run again if someone releases them.
     var keepsFailedJobsQueued: Bool { get }
-
-    /// Refines a final observation with what the scheduler wrote into the submission directory (e.g. Slurm's own
-    /// output file saying the job exceeded its memory). Default: unchanged.
-    func refine(_ observed: ObservedJob, submissionDirectory: String) -> ObservedJob
 }
 
 extension BatchScheduler {
     public var keepsFailedJobsQueued: Bool { false }
-    public func refine(_ observed: ObservedJob, submissionDirectory: String) -> ObservedJob { observed }
+}
+
+/// A scheduler that can refine a final observation with what it wrote into the submission directory (Slurm: its own
+/// output file saying the job exceeded its memory). A separate protocol, so `BatchScheduler` conformers elsewhere
+/// are unaffected.
+public protocol ObservationRefining {
+    func refine(_ observed: ObservedJob, submissionDirectory: String) -> ObservedJob
 }
 
 /// Scheduler failures. Two kinds, told apart because they need different reactions:

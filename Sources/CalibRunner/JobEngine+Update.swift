@@ -54,8 +54,8 @@ extension JobEngine {
                 var failedInQueue: [String] = []
                 for r in rows {
                     guard let b = r.text("batch_id"), var o = observed[b] else { continue }
-                    if o.state.isFinal {
-                        o = sched.refine(o, submissionDirectory: ((r.text("dir") ?? "") as NSString).appendingPathComponent("scheduler"))
+                    if o.state.isFinal, let refining = sched as? any ObservationRefining {
+                        o = refining.refine(o, submissionDirectory: ((r.text("dir") ?? "") as NSString).appendingPathComponent("scheduler"))
                     }
                     if let recorded = try applyRecording(o, to: r) {
                         report.transitions += 1

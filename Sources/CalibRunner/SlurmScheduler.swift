@@ -5,7 +5,7 @@ import Foundation
 /// Batch ids are `ARRAYJOB_TASK` (e.g. `5_3`), the task id being the shard index. Works without slurmdbd (as many
 /// small sites run): finished jobs stay in squeue for MinJobAge; after that `scontrol show job`, then the jobcomp file
 /// (`JobCompType=jobcomp/filetxt`), are asked; a job none of them knows is `.lost`.
-public struct SlurmScheduler: BatchScheduler {
+public struct SlurmScheduler: BatchScheduler, ObservationRefining {
     public let name = "slurm"
     public let minimumPollInterval: TimeInterval
     /// How to run sbatch/squeue/scontrol/scancel (bin directory, SLURM_CONF, timeout).
