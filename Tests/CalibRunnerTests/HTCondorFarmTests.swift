@@ -16,7 +16,7 @@ struct HTCondorFarmTests {
         let tmp = TemporaryDirectory("condor-oom")
         let prefix = tmp.path + "/condor"
         let up = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/condor-up.sh", prefix],
-                                environment: ["CONDOR_UP_ENFORCE_MEMORY": "1"])
+                                environment: ["CONDOR_UP_ENFORCE_MEMORY": "1", "CONDOR_UP_PORT": "9718"])
         defer { _ = try? runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/condor-down.sh", prefix, "--purge"]) }
         try #require(up.status == 0, "\(up.stderr)")
         let dir = try HTCondorSchedulerTests.sharedDirectory(prefix)

@@ -224,7 +224,9 @@ import Testing
 /// (4 MB), a short MinJobAge (2 s) and no jobcomp file (sites that rely on slurmdbd). Started with
 /// scripts/slurm-up.sh under a temporary prefix (SLURM_UP_MAX_ARRAY_SIZE=default SLURM_UP_MIN_JOB_AGE=2
 /// SLURM_UP_JOBCOMP=none); the shared test cluster is not touched. ~1.5 min (Slurm purges old jobs every 60 s).
-@Suite(.enabled(if: !SchedulerTestEnvironment.skipRequested, SchedulerTestEnvironment.skipComment))
+/// The two tests run one after the other, on their own port ranges (other suites start private clusters from 6817 up,
+/// and two clusters starting at once could pick the same free port).
+@Suite(.serialized, .enabled(if: !SchedulerTestEnvironment.skipRequested, SchedulerTestEnvironment.skipComment))
 struct SlurmFarmClusterTests {
     typealias Env = SchedulerTestEnvironment
 
@@ -233,9 +235,9 @@ struct SlurmFarmClusterTests {
         let tmp = TemporaryDirectory("slurm-farm")
         let prefix = tmp.path + "/slurm"
         let up = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-up.sh", prefix], environment: [
-            "SLURM_UP_MAX_ARRAY_SIZE": "default", "SLURM_UP_MIN_JOB_AGE": "2", "SLURM_UP_JOBCOMP": "none"])
+            "SLURM_UP_MAX_ARRAY_SIZE": "default", "SLURM_UP_MIN_JOB_AGE": "2", "SLURM_UP_JOBCOMP": "none", "SLURM_UP_PORT": "7117"])
+        defer { _ = try? runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-down.sh", prefix, "--purge"]) }
         try #require(up.status == 0, "\(up.stderr)")
-        defer { _ = try? Env.script("slurm-down.sh", [prefix, "--purge"]) }
         let tools = SchedulerTools(environment: ["SLURM_CONF": prefix + "/etc/slurm.conf"], timeoutSeconds: 30)
         let slurm = SlurmScheduler(tools: tools, minimumPollInterval: 0)
         #expect(try slurm.maxArraySize() == 1001)
@@ -287,9 +289,9 @@ struct SlurmFarmClusterTests {
         let tmp = TemporaryDirectory("slurm-oom")
         let prefix = tmp.path + "/slurm"
         let up = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-up.sh", prefix],
-                                environment: ["SLURM_UP_ENFORCE_MEMORY": "1"])
+                                environment: ["SLURM_UP_ENFORCE_MEMORY": "1", "SLURM_UP_PORT": "7217"])
+        defer { _ = try? runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-down.sh", prefix, "--purge"]) }
         try #require(up.status == 0, "\(up.stderr)")
-        defer { _ = try? Env.script("slurm-down.sh", [prefix, "--purge"]) }
         let slurm = SlurmScheduler(tools: SchedulerTools(environment: ["SLURM_CONF": prefix + "/etc/slurm.conf"], timeoutSeconds: 30),
                                    minimumPollInterval: 0)
         let f = EngineFixture()
