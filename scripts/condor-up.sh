@@ -16,6 +16,8 @@
 # Environment: CONDOR_TEST_USER (default calibtest), CONDOR_DEBIAN_MIRROR (default: the Debian mirror apt already uses),
 #              CONDOR_UP_TIMEOUT (seconds to wait for an Unclaimed slot, default 60),
 #              CONDOR_UP_PORT (first collector port to try, default 9618),
+#              CONDOR_UP_ENFORCE_MEMORY (1: the farm's memory policy `use POLICY : HOLD_IF_MEMORY_EXCEEDED`, memory
+#              measured every 2 s, so a job using more than request_memory is held, code 21 subcode 102),
 #              CONDOR_CHROOT_CACHE (a tar of the finished chroot, written after the first build and unpacked instead of
 #              debootstrap + apt on later builds; default /var/cache/calibctl/condor-trixie-minicondor.tar; empty: off).
 # Stop with scripts/condor-down.sh PREFIX. Diagnostics go to stderr; exit 0 ok, 1 failure, 64 usage, 77 not root.
@@ -203,6 +205,14 @@ NEGOTIATOR_MIN_INTERVAL = 1
 SHARED_PORT_PORT = $port
 COLLECTOR_HOST = \$(CONDOR_HOST):$port
 EOF
+if [[ "${CONDOR_UP_ENFORCE_MEMORY:-0}" == 1 ]]; then
+    cat >>"$cfg" <<EOF
+# CONDOR_UP_ENFORCE_MEMORY=1: hold jobs that use more memory than they requested (as farms do).
+use POLICY : HOLD_IF_MEMORY_EXCEEDED
+STARTER_UPDATE_INTERVAL = 2
+POLLING_INTERVAL = 2
+EOF
+fi
 
 for d in /run/condor /run/lock/condor /var/spool/condor /var/lib/condor/execute /var/log/condor; do
     mkdir -p "$ROOT$d"

@@ -35,6 +35,8 @@ struct JobsContext {
         var extraSubmitArguments: [String]?
         var extraSubmitLines: [String]?
         var jobCompletionLog: String?
+        /// Slurm: tasks per array; absent = the controller's MaxArraySize (asked once).
+        var maxArraySize: Int?
     }
 
     struct Settings: Codable {
@@ -42,6 +44,8 @@ struct JobsContext {
         var slurm: BatchSettings?
         var htcondor: BatchSettings?
         var workerCommand: [String]?
+        /// Minutes a job may stay held before it counts as failed (default 60).
+        var heldLimitMinutes: Double?
     }
 
     /// This executable's absolute path (`/proc/self/exe`), used to start executors and workers.
@@ -78,7 +82,8 @@ struct JobsContext {
         let slurm = SlurmScheduler(tools: tools(s.slurm, binOverride: env["CALIBCTL_SLURM_BIN"]),
                                    jobCompletionLog: s.slurm?.jobCompletionLog,
                                    extraSubmitArguments: s.slurm?.extraSubmitArguments ?? [],
-                                   minimumPollInterval: poll ?? s.slurm?.minimumPollInterval ?? 60)
+                                   minimumPollInterval: poll ?? s.slurm?.minimumPollInterval ?? 60,
+                                   maxArraySize: s.slurm?.maxArraySize)
         let condor = HTCondorScheduler(tools: tools(s.htcondor, binOverride: env["CALIBCTL_HTCONDOR_BIN"]),
                                        extraSubmitLines: s.htcondor?.extraSubmitLines ?? [],
                                        minimumPollInterval: poll ?? s.htcondor?.minimumPollInterval ?? 60)
@@ -93,6 +98,9 @@ struct JobsContext {
         engine = try JobEngine(database: database, workspace: ws, schedulers: Self.schedulers(ws, s),
                                workerCommand: ProcessInfo.processInfo.environment["CALIBCTL_WORKER"].map { $0.split(separator: " ").map(String.init) }
                                    ?? s.workerCommand ?? [Self.selfPath, "job", "run"])
+        if let m = ProcessInfo.processInfo.environment["CALIBCTL_HELD_LIMIT"].flatMap(Double.init) ?? s.heldLimitMinutes.map({ $0 * 60 }) {
+            engine.heldLimitSeconds = m
+        }
     }
 }
 

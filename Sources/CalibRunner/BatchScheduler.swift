@@ -132,15 +132,47 @@ extension BatchScheduler {
     public var keepsFailedJobsQueued: Bool { false }
 }
 
-/// Scheduler failures: the batch system is unreachable or refused a command.
+/// A scheduler that can refine a final observation with what it wrote into the submission directory (Slurm: its own
+/// output file saying the job exceeded its memory). A separate protocol, so `BatchScheduler` conformers elsewhere
+/// are unaffected.
+public protocol ObservationRefining {
+    func refine(_ observed: ObservedJob, submissionDirectory: String) -> ObservedJob
+}
+
+/// Scheduler failures. Two kinds, told apart because they need different reactions:
+/// - transient (`permanent == false`): the batch system could not be reached or did not answer in time (controller
+///   down, network, timeout). Nothing was decided; the same command is repeated by the next tick (exit 69).
+/// - permanent (`permanent == true`): the batch system answered and REFUSED the request (invalid array specification,
+///   script too large, unknown partition, memory that no node has). Repeating it cannot help: the engine records the
+///   refused shards as failed (`launch-failure`, reason = the scheduler's own message) and never resubmits them by
+///   itself (exit 65).
 public struct SchedulerError: Error, Sendable {
     public let scheduler: String
     public let operation: String
     public let detail: String
+    /// True when the scheduler refused the request (see above); false when it could not be reached.
+    public let permanent: Bool
 
-    public init(scheduler: String, operation: String, detail: String) {
+    public init(scheduler: String, operation: String, detail: String, permanent: Bool = false) {
         self.scheduler = scheduler
         self.operation = operation
         self.detail = detail
+        self.permanent = permanent
+    }
+
+    /// Messages of Slurm and HTCondor clients that mean "could not reach / could not get an answer" rather than
+    /// "refused": a non-zero exit whose stderr contains none of them is a refusal.
+    public static let transientMarkers = [
+        "unable to contact", "socket timed out", "connect failure", "connection refused", "zero bytes were transmitted",
+        "temporarily", "try again", "communication connection failure", "not responding", "timed out",
+        "network is unreachable", "transport endpoint", "munge", "authentication", "failed to connect",
+        "can't find address", "cannot connect", "could not connect", "connection reset", "no route to host",
+        "failed to start transaction", "too many open files", "interrupted system call",
+    ]
+
+    /// Classifies a submit tool's non-zero exit by its stderr: permanent unless it reads as unreachable.
+    public static func isTransientMessage(_ stderr: String) -> Bool {
+        let s = stderr.lowercased()
+        return s.isEmpty || transientMarkers.contains { s.contains($0) }
     }
 }

@@ -14,6 +14,14 @@ public enum HTCondorOutputParser {
     public static let timeLimitHoldCodes: Set<Int> = [46, 47]
     /// Hold reason codes that mean the job exceeded its memory (JobOutOfResources).
     public static let memoryHoldCodes: Set<Int> = [34]
+    /// HoldReasonCode 21 (StartdHeldJob: the startd's WANT_HOLD) with subcode 102 is the standard policy
+    /// `use POLICY : HOLD_IF_MEMORY_EXCEEDED` ("memory usage exceeded request_memory"): out of memory.
+    public static func isMemoryHold(code: Int?, subCode: Int?, reason: String?) -> Bool {
+        if let code, memoryHoldCodes.contains(code) { return true }
+        if code == 21 && subCode == 102 { return true }
+        let r = (reason ?? "").lowercased()
+        return r.contains("memory usage exceeded") || r.contains("exceeded request_memory")
+    }
     /// Hold reason codes that mean the job could not be started: failed to execute, unopenable stdin/stdout/stderr,
     /// file transfer or initial-directory errors.
     public static let launchHoldCodes: Set<Int> = [6, 7, 8, 9, 10, 12, 13, 14]
@@ -127,12 +135,17 @@ public enum HTCondorOutputParser {
             }
         case 5:
             job.reason = row.holdReason
-            if let cls = failedByHold(row.holdReasonCode) {
+            if isMemoryHold(code: row.holdReasonCode, subCode: row.holdReasonSubCode, reason: row.holdReason) {
+                job.state = .failed
+                job.failureClass = .outOfMemory
+                job.endTime = row.enteredCurrentStatus
+            } else if let cls = failedByHold(row.holdReasonCode) {
                 job.state = .failed
                 job.failureClass = cls
                 job.endTime = row.enteredCurrentStatus
             } else {
                 job.state = .held
+                job.endTime = row.enteredCurrentStatus  // held since (the engine fails a hold that lasts too long)
             }
         default:
             job.state = .running

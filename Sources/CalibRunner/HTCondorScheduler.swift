@@ -74,11 +74,13 @@ public struct HTCondorScheduler: BatchScheduler {
         try ShardScript.write(submitFile(submission, scriptPath: script), to: submitPath, mode: 0o644, scheduler: name)
         let args = ["-terse", submitPath]
         let out = try tools.run("condor_submit", args, scheduler: name, operation: "submit \(submission.name)",
-                                currentDirectory: dir)
+                                currentDirectory: dir,
+                                inFlightMarker: (dir as NSString).appendingPathComponent("\(submission.name).inflight"))
         guard out.status == 0, let (cluster, first, last) = HTCondorOutputParser.parseSubmitted(out.stdout),
               last - first + 1 == submission.shards.count else {
             throw SchedulerError(scheduler: name, operation: "submit \(submission.name)",
-                                 detail: out.describe("condor_submit", args) + (out.status == 0 ? " (unexpected output: \(out.stdout.prefix(200)))" : ""))
+                                 detail: out.describe("condor_submit", args) + (out.status == 0 ? " (unexpected output: \(out.stdout.prefix(200)))" : ""),
+                                 permanent: out.status != 0 && !SchedulerError.isTransientMessage(out.stderr + out.stdout))
         }
         var ids: [Int: String] = [:]
         for (k, shard) in submission.shards.enumerated() { ids[shard.index] = "\(cluster).\(first + k)" }
@@ -87,6 +89,11 @@ public struct HTCondorScheduler: BatchScheduler {
 
     public func findSubmitted(_ submission: Submission) throws -> [Int: String] {
         try ShardScript.checkName(submission.name, what: "submission name", scheduler: name)
+        let marker = (submission.directory as NSString).appendingPathComponent("\(submission.name).inflight")
+        if let pid = InFlight.livePID(marker) {
+            throw SchedulerError(scheduler: name, operation: "find \(submission.name)",
+                                 detail: "condor_submit of \(submission.name) is still running (pid \(pid)); its jobs are recorded by the next tick once it has finished")
+        }
         let constraint = "JobBatchName == \(HTCondorOutputParser.classAdString(submission.name))"
         var rows: [HTCondorOutputParser.Row] = []
         for tool in ["condor_q", "condor_history"] {

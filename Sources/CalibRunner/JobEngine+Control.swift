@@ -1,5 +1,8 @@
 import CalibIO
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension JobEngine {
     /// Cancels the live attempts of the job set (all shards, or those listed): asks the scheduler to cancel them and
@@ -67,6 +70,11 @@ extension JobEngine {
                     if shards != nil { out.skipped[String(idx)] = "succeeded (add --force to run it again)" }
                     continue
                 }
+                let attempts = Int(r.int("attempts") ?? 0)
+                if attempts >= js.policy.maxAttempts && !force {
+                    out.skipped[String(idx)] = "reached the attempt cap (\(attempts) of \(js.policy.maxAttempts)); add --force to run it anyway"
+                    continue
+                }
                 let c = FailureClass(rawValue: r.text("failure_class") ?? "")
                 let res = js.policy.nextResources(after: c, memoryMB: Int(r.int("memory_mb") ?? Int64(js.memoryMB)),
                                                   timeLimitSeconds: Int(r.int("time_limit_s") ?? Int64(js.timeLimit)))
@@ -80,6 +88,56 @@ extension JobEngine {
         var report = UpdateReport()
         try resolveCreated(jobSetID: js.id, report: &report, throwErrors: true)
         return out
+    }
+
+    /// What `delete` did.
+    public struct DeleteReport: Sendable, Codable, Equatable {
+        public var jobSet: String
+        public var shards: Int
+        public var attempts: Int
+        /// Where the job set's directory (specs, logs, result records, OUTPUTS) was moved; nothing is deleted.
+        public var movedTo: String?
+    }
+
+    /// Deletes a finished job set's records (job set, shards, attempts) so that its name can be used again. Refused
+    /// while a shard is live (cancel it first) and for a job set of a campaign step (the campaign refers to it). Files
+    /// are never deleted: the job set's directory is moved to `HOME/jobs/.deleted/NAME-<time>`.
+    @discardableResult
+    public func delete(jobSet name: String) throws -> DeleteReport {
+        let js = try jobSetRow(name)
+        if let c = js.campaign {
+            throw JobError.refused("job set '\(name)' belongs to campaign \(c), step \(js.step ?? "?")",
+                                   fix: "the campaign refers to it; it cannot be deleted")
+        }
+        let live = try database.first("""
+            SELECT COUNT(*) AS n FROM attempts a JOIN shards s ON s.id = a.shard
+            WHERE s.job_set = ? AND a.state IN ('created','submitted','pending','running','held')
+            """, js.id)?.int("n") ?? 0
+        if live > 0 {
+            throw JobError.refused("job set '\(name)' has \(live) live shard(s)",
+                                   fix: "wait for them or `calibctl jobs cancel \(name)`, then delete it")
+        }
+        var report = DeleteReport(jobSet: name, shards: 0, attempts: 0, movedTo: nil)
+        try database.transaction {
+            report.attempts = Int(try database.first("""
+                SELECT COUNT(*) AS n FROM attempts WHERE shard IN (SELECT id FROM shards WHERE job_set = ?)
+                """, js.id)?.int("n") ?? 0)
+            report.shards = Int(try database.first("SELECT COUNT(*) AS n FROM shards WHERE job_set = ?", js.id)?.int("n") ?? 0)
+            try database.run("DELETE FROM attempts WHERE shard IN (SELECT id FROM shards WHERE job_set = ?)", js.id)
+            try database.run("DELETE FROM shards WHERE job_set = ?", js.id)
+            try database.run("DELETE FROM job_sets WHERE id = ?", js.id)
+            if FileManager.default.fileExists(atPath: js.directory) {
+                let trash = (workspace.jobsDirectory as NSString).appendingPathComponent(".deleted")
+                try JobFiles.mkdirs(trash)
+                let stamp = String(format: "%.0f", Date().timeIntervalSince1970)
+                let dest = (trash as NSString).appendingPathComponent("\(name)-\(stamp)")
+                guard rename(js.directory, dest) == 0 else {
+                    throw JobError.io(path: js.directory, detail: "cannot move it to \(dest): \(String(cString: strerror(errno)))")
+                }
+                report.movedTo = dest
+            }
+        }
+        return report
     }
 
     func checkShards(_ js: JobSetRow, _ shards: [Int]?) throws {

@@ -7,7 +7,8 @@ extension JobEngine {
     public func status(jobSet name: String, failedOnly: Bool = false, history: Bool = false) throws -> JobSetStatus {
         let js = try jobSetRow(name)
         var counts: [String: Int] = [:], classes: [String: Int] = [:]
-        var all: [ShardStatus] = [], failed: [ShardStatus] = []
+        var all: [ShardStatus] = [], failed: [ShardStatus] = [], held: [ShardStatus] = []
+        var warnings: [String] = []
         var anyRetryPending = false
         var histories: [Int64: [AttemptStatus]] = [:]
         do {
@@ -36,6 +37,13 @@ extension JobEngine {
                                 peakMemoryMB: a?.peakMemoryMB, nextAction: nil, history: nil)
             let h = histories[r.int("shard_id") ?? 0]
             if history { s.history = h ?? [] }
+            if state == .held { held.append(s) }
+            // A job that used far more memory than it asked for passes on a scheduler that does not enforce memory,
+            // and fails (or is killed) on one that does: say so while the peak is known.
+            if let peak = a?.peakMemoryMB, let req = a?.memoryMB, req > 0, peak > Double(req) * Self.memoryWarningFactor {
+                warnings.append(String(format: "shard %d [%@] attempt %d used %.0f MB of memory, %.1f times the %d MB it requested; ask for more (--memory)",
+                                       s.index, s.key, s.attempts, peak, peak / Double(req), req))
+            }
             if let st = state, st.isFinal, st != .succeeded {
                 if let c = a?.failureClass { classes[c.rawValue, default: 0] += 1 }
                 let hist = (h ?? []).map(\.failureClass)
@@ -51,8 +59,11 @@ extension JobEngine {
                             created: js.created, shardCount: total, counts: counts, failureClasses: classes,
                             finished: finalCount == total && !anyRetryPending,
                             succeeded: (counts["succeeded"] ?? 0) == total, policy: js.policy, failed: failed,
-                            shards: failedOnly ? nil : all)
+                            held: held, warnings: warnings, shards: failedOnly ? nil : all)
     }
+
+    /// Peak memory above this multiple of the request is reported as a warning by `status`.
+    public static let memoryWarningFactor = 1.5
 
     static func attempt(_ r: SQLRow) -> AttemptStatus {
         let d = { (k: String) in r.double(k).map { Date(timeIntervalSince1970: $0) } }

@@ -12,8 +12,9 @@ extension JobEngine {
         try resolveCreated(jobSetID: nil, report: &report)
         let live = try database.query("""
             SELECT a.id AS id, a.batch_id AS batch_id, a.scheduler AS scheduler, a.state AS state,
-                   a.started AS started, a.number AS number, s.spec_path AS spec_path
-            FROM attempts a JOIN shards s ON s.id = a.shard
+                   a.started AS started, a.number AS number, a.updated AS updated, a.reason AS reason,
+                   s.spec_path AS spec_path, j.directory AS dir
+            FROM attempts a JOIN shards s ON s.id = a.shard JOIN job_sets j ON j.id = s.job_set
             WHERE a.state IN \(Self.liveStates) AND a.batch_id IS NOT NULL
             """)
         let bySched = Dictionary(grouping: live) { $0.text("scheduler") ?? "" }
@@ -52,10 +53,16 @@ extension JobEngine {
                     """, name, now, rows.count)
                 var failedInQueue: [String] = []
                 for r in rows {
-                    guard let b = r.text("batch_id"), let o = observed[b] else { continue }
-                    if try apply(o, to: r) {
+                    guard let b = r.text("batch_id"), var o = observed[b] else { continue }
+                    if o.state.isFinal, let refining = sched as? any ObservationRefining {
+                        o = refining.refine(o, submissionDirectory: ((r.text("dir") ?? "") as NSString).appendingPathComponent("scheduler"))
+                    }
+                    if let recorded = try applyRecording(o, to: r) {
                         report.transitions += 1
-                        if o.state == .failed && sched.keepsFailedJobsQueued { failedInQueue.append(b) }
+                        // Failed while still queued (HTCondor holds; a hold past the limit on any scheduler): removed.
+                        if recorded == .failed && (sched.keepsFailedJobsQueued || r.text("state") == "held" || o.state == .held) {
+                            failedInQueue.append(b)
+                        }
                     }
                 }
                 // One call removes every job that failed but is still queued (held); the failure is recorded first,
@@ -74,12 +81,44 @@ extension JobEngine {
     }
 
     /// Records one observation; returns true if the attempt changed.
-    func apply(_ o: ObservedJob, to r: SQLRow) throws -> Bool {
-        guard let id = r.int("id"), let current = JobState(rawValue: r.text("state") ?? "") else { return false }
+    func apply(_ o: ObservedJob, to r: SQLRow) throws -> Bool { try applyRecording(o, to: r) != nil }
+
+    /// Records one observation; returns the state recorded, nil if the attempt did not change.
+    func applyRecording(_ o: ObservedJob, to r: SQLRow) throws -> JobState? {
+        guard let id = r.int("id"), let current = JobState(rawValue: r.text("state") ?? "") else { return nil }
         var o = o
         var resultJSON: String?
         let number = Int(r.int("number") ?? 1)
         let resultPath = JobRunner.resultPath(specPath: r.text("spec_path") ?? "", attempt: number)
+        // The shard's own result record is evidence the scheduler may have lost: a job Slurm forgot (MinJobAge passed,
+        // no jobcomp, no slurmdbd), or one reported cancelled / failed by a node failure after a controller restart,
+        // whose record says it finished, did finish: it is never re-run nor mislabelled.
+        // A record of a command killed by a signal proves nothing about the kill (time limit, node): not used.
+        if o.state == .lost || o.state == .cancelled || (o.state == .failed && o.failureClass == .nodeFailure),
+           let res = try? JobResult.read(resultPath), res.signal == nil {
+            let said = o.state == .lost ? "was forgotten by the scheduler" : "was reported \(o.state.rawValue) by the scheduler"
+            o.endTime = res.endTime
+            o.startTime = o.startTime ?? res.startTime
+            if res.exitCode == 0 {
+                o.state = .succeeded; o.failureClass = nil; o.exitCode = 0; o.signal = nil
+                o.reason = "\(said); its result record says it finished with exit 0"
+            } else {
+                o.state = .failed; o.failureClass = .userError; o.exitCode = res.exitCode; o.signal = res.signal
+                o.reason = res.message ?? "\(said); its result record says exit status \(res.exitCode)"
+            }
+        }
+        // A hold that lasts too long counts as a failure (the engine then removes the job from the queue).
+        if o.state == .held {
+            let since = o.endTime?.timeIntervalSince1970
+                ?? (current == .held ? r.double("updated") : nil) ?? Date().timeIntervalSince1970
+            o.endTime = nil
+            if Date().timeIntervalSince1970 - since > heldLimitSeconds {
+                o.state = .failed; o.failureClass = .launchFailure
+                o.reason = "held for more than \(Int(heldLimitSeconds / 60)) min: \(o.reason ?? r.text("reason") ?? "no reason given")"
+            } else if current == .held && o.reason == r.text("reason") {
+                return nil
+            }
+        }
         if o.state == .succeeded {
             // Success = exit 0 AND a result record AND outputs that match it.
             if let res = try? JobResult.read(resultPath) {
@@ -104,7 +143,8 @@ extension JobEngine {
             o.failureClass = o.state == .cancelled ? .cancelled : (o.state == .lost ? .lost : .userError)
         }
         let startedChanged = (r.double("started") == nil) != (o.startTime == nil)
-        guard o.state != current || startedChanged else { return false }
+        let reasonChanged = o.state == .held && o.reason != r.text("reason")
+        guard o.state != current || startedChanged || reasonChanged else { return nil }
         let changed = try database.run("""
             UPDATE attempts SET state = ?, exit_code = ?, signal = ?, failure_class = ?, reason = ?,
               started = COALESCE(?, started), ended = ?, cpu_s = ?, peak_mem_mb = ?, result = ?, updated = ?
@@ -112,7 +152,7 @@ extension JobEngine {
             """, o.state.rawValue, o.exitCode, o.signal, o.failureClass?.rawValue, o.reason,
             o.startTime?.timeIntervalSince1970, o.state.isFinal ? (o.endTime ?? Date()).timeIntervalSince1970 : nil,
             o.cpuSeconds, o.peakMemoryMB, resultJSON, Date().timeIntervalSince1970, id, current.rawValue)
-        return changed > 0
+        return changed > 0 ? o.state : nil
     }
 
     static func encodeResult(_ r: JobResult) -> String? {

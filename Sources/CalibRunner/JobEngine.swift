@@ -18,6 +18,9 @@ public final class JobEngine {
     public let workerCommand: [String]
     /// Who is acting (recorded in job sets and cancel reasons).
     public var user: String = Identity.current.user
+    /// A job held (HTCondor hold other than memory/time/launch, Slurm JobHeldUser/Admin) longer than this is recorded
+    /// as failed (`launch-failure`, with the hold reason) and removed from the queue (docs/runner.md). Default 1 hour.
+    public var heldLimitSeconds: TimeInterval = 3600
 
     public init(database: SQLiteDatabase, workspace: Workspace, schedulers: [any BatchScheduler],
                 workerCommand: [String]) throws {
@@ -198,6 +201,7 @@ public final class JobEngine {
             """, jobSetID, jobSetID)
         for sub in subs {
             let subName = sub.text("submission") ?? "", schedName = sub.text("scheduler") ?? ""
+            var refused: SchedulerError?
             do {
                 let sched = try scheduler(schedName)
                 try database.transaction {
@@ -216,19 +220,37 @@ public final class JobEngine {
                     let byIndex = Dictionary(rows.map { (Int($0.int("idx") ?? 0), $0.int("id") ?? 0) },
                                              uniquingKeysWith: { a, _ in a })
                     let now = Date().timeIntervalSince1970
-                    let found = try sched.findSubmitted(submission)
-                    let ids: [Int: String]
-                    if found.isEmpty {
-                        ids = try sched.submit(submission)
-                        report.submitted += ids.count
-                    } else {
-                        ids = found
-                        report.recovered += found.count
+                    // Jobs already submitted under this name (a calibctl killed after or during the scheduler call)
+                    // are recorded, never submitted again; only the shards the scheduler does not have are submitted.
+                    var ids = try sched.findSubmitted(submission)
+                    report.recovered += ids.count
+                    var rest = submission
+                    rest.shards = submission.shards.filter { ids[$0.index] == nil }
+                    var refusal: SchedulerError?
+                    if !rest.shards.isEmpty {
+                        do {
+                            let new = try sched.submit(rest)
+                            report.submitted += new.count
+                            ids.merge(new) { a, _ in a }
+                        } catch let e as SchedulerError where e.permanent {
+                            // Refused (not unreachable): part of it may have been taken (several arrays), the rest is
+                            // recorded as failed with the scheduler's message and not submitted again by itself.
+                            let taken = (try? sched.findSubmitted(submission)) ?? [:]
+                            report.submitted += taken.count - ids.count
+                            ids.merge(taken) { a, _ in a }
+                            refusal = e
+                            report.refused.append("\(schedName): \(e.message)")
+                        }
                     }
                     for (idx, attemptID) in byIndex {
                         if let b = ids[idx] {
                             try database.run("UPDATE attempts SET state = 'submitted', batch_id = ?, submitted = ?, updated = ? WHERE id = ?",
                                              b, now, now, attemptID)
+                        } else if let refusal {
+                            try database.run("""
+                                UPDATE attempts SET state = 'failed', failure_class = 'launch-failure', ended = ?, updated = ?,
+                                reason = ? WHERE id = ?
+                                """, now, now, "\(schedName) refused the submission: \(refusal.detail)", attemptID)
                         } else {
                             try database.run("""
                                 UPDATE attempts SET state = 'lost', failure_class = 'lost', ended = ?, updated = ended,
@@ -236,10 +258,14 @@ public final class JobEngine {
                                 """, now, subName, attemptID)
                         }
                     }
+                    refused = refusal
                 }
+                if let refused { throw refused }
             } catch {
                 if throwErrors { throw error }
-                report.errors.append("\(schedName): submitting \(subName): \(error)")
+                if (error as? SchedulerError)?.permanent != true {
+                    report.errors.append("\(schedName): submitting \(subName): \(error)")
+                }
             }
         }
     }

@@ -81,10 +81,12 @@ public enum JobError: DiagnosableError, Equatable {
     case unknownScheduler(String, known: [String])
     case noSuchShards(jobSet: String, shards: [Int])
     case badParameter(String, detail: String)
+    /// The object exists but its state forbids the command (exit 65).
+    case refused(String, fix: String)
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .badSpec, .io: .dataError
+        case .badSpec, .io, .refused: .dataError
         case .unknownKind, .unknownJobSet, .jobSetExists, .badName, .noSuchShards, .badParameter: .usage
         case .unknownScheduler: .configError
         }
@@ -101,6 +103,7 @@ public enum JobError: DiagnosableError, Equatable {
         case .unknownScheduler(let s, _): "unknown scheduler '\(s)'"
         case .noSuchShards(let j, let s): "job set '\(j)' has no shard(s) \(s.map(String.init).joined(separator: ", "))"
         case .badParameter(let what, let d): "\(what): \(d)"
+        case .refused(let what, _): what
         }
     }
 
@@ -115,12 +118,20 @@ public enum JobError: DiagnosableError, Equatable {
         case .unknownScheduler(_, let known): "use one of: \(known.joined(separator: ", "))"
         case .noSuchShards: "see the shard indices with `calibctl jobs status NAME`"
         case .badParameter: nil
+        case .refused(_, let fix): fix
         }
     }
 }
 
 extension SchedulerError: DiagnosableError {
-    public var exitStatus: ExitStatus { .unavailable }
-    public var message: String { "\(scheduler) scheduler: \(operation) failed: \(detail)" }
-    public var fix: String? { "check that \(scheduler) is running and reachable; the command can be repeated safely" }
+    /// 69 when the scheduler could not be reached (repeat later), 65 when it refused the request (docs/exit-codes.md).
+    public var exitStatus: ExitStatus { permanent ? .dataError : .unavailable }
+    public var message: String {
+        permanent ? "\(scheduler) refused \(operation) (a permanent error: repeating it cannot help): \(detail)"
+                  : "\(scheduler) scheduler: \(operation) failed (transient: \(scheduler) could not be reached or did not answer): \(detail)"
+    }
+    public var fix: String? {
+        permanent ? "the refused shards are recorded as failed (launch-failure, with \(scheduler)'s message) and are not resubmitted by themselves; fix the cause (scheduler settings, memory or time request), then `calibctl jobs retry JOBSET`"
+                  : "check that \(scheduler) is running and reachable; the command can be repeated safely (every tick does)"
+    }
 }

@@ -95,9 +95,10 @@ public struct ShardStatus: Sendable, Codable, Equatable {
     public var history: [AttemptStatus]?
 }
 
-/// Summary of a job set for `calibctl jobs status` (Codable: `--json`, schema version 1).
+/// Summary of a job set for `calibctl jobs status` (Codable: `--json`, schema version 2, docs/jobs-status-json.md).
 public struct JobSetStatus: Sendable, Codable, Equatable {
-    public var schemaVersion = 1
+    /// 2: times with fractional seconds, `held` and `warnings` added (1: whole seconds).
+    public var schemaVersion = 2
     public var name: String
     public var campaign: String?
     public var step: String?
@@ -116,6 +117,10 @@ public struct JobSetStatus: Sendable, Codable, Equatable {
     public var policy: RetryPolicy
     /// Shards whose latest attempt failed, was lost or cancelled, with the reason.
     public var failed: [ShardStatus]
+    /// Shards whose latest attempt is held, with the hold reason.
+    public var held: [ShardStatus] = []
+    /// Things a person should look at although nothing failed (e.g. peak memory far above the request).
+    public var warnings: [String] = []
     /// Every shard (omitted with `--failed-only`).
     public var shards: [ShardStatus]?
 
@@ -151,8 +156,11 @@ public struct UpdateReport: Sendable, Codable, Equatable {
     public var submitted = 0
     public var retried = 0
     public var recovered = 0
-    /// Scheduler problems (the command goes on with the other schedulers).
+    /// Transient scheduler problems: unreachable, timed out (the command goes on with the other schedulers; the next
+    /// tick repeats what failed).
     public var errors: [String] = []
+    /// Permanent refusals: the scheduler refused a submission; its shards are recorded as failed (launch-failure).
+    public var refused: [String] = []
     public var budgetExhausted = false
 
     public init() {}

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a batch system's command-line tools live and how to run them: the configuration every scheduler adapter takes.
 ///
@@ -63,11 +66,29 @@ public struct SchedulerTools: Sendable, Equatable {
     /// Runs `tool` with `arguments` (no shell) and returns what it printed; throws only when it cannot be started or
     /// does not finish within `timeoutSeconds` (then it is killed). A non-zero exit is returned, not thrown.
     public func run(_ tool: String, _ arguments: [String], scheduler: String, operation: String,
-                    currentDirectory: String? = nil) throws -> ToolOutput {
+                    currentDirectory: String? = nil, inFlightMarker: String? = nil) throws -> ToolOutput {
         let executable = try path(of: tool, scheduler: scheduler)
+        // The marker names the running tool (`PID START-TIME`) while it runs, so a calibctl started meanwhile (after
+        // this one was killed) knows a submission is in flight instead of submitting it again (InFlight).
+        defer { if let inFlightMarker { unlink(inFlightMarker) } }
         return try BoundedProcess.run(executable: executable, arguments: arguments, environment: childEnvironment(),
                                       currentDirectory: currentDirectory, timeoutSeconds: timeoutSeconds,
-                                      scheduler: scheduler, operation: operation)
+                                      scheduler: scheduler, operation: operation, onStart: { pid in
+            guard let inFlightMarker else { return }
+            let text = "\(pid) \(Spawn.processStart(pid)?.start ?? 0)\n"
+            try? JobFiles.writeReplacing(Data(text.utf8), to: inFlightMarker)
+        })
+    }
+}
+
+/// In-flight markers of submit tools (`NAME.inflight` beside the submission's files).
+public enum InFlight {
+    /// The pid of the live tool a marker names, nil when there is no marker or its process is gone.
+    public static func livePID(_ marker: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: marker, encoding: .utf8) else { return nil }
+        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard f.count >= 2, let pid = Int32(f[0]), let start = UInt64(f[1]) else { return nil }
+        return Spawn.isAlive(pid, start: start) ? pid : nil
     }
 }
 

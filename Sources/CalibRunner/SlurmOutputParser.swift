@@ -142,6 +142,23 @@ public enum SlurmOutputParser {
         return result
     }
 
+    /// The `sacct -X -n -P -o` fields the adapter asks for (`|`-separated).
+    public static let sacctFormat = "JobID,JobName,State,ExitCode,Start,End"
+
+    /// `sacct -X -n -P -o sacctFormat` lines -> observed jobs by batch id (`ARRAY_TASK`); pending ranges
+    /// (`5_[3-9]`) are skipped.
+    public static func parseSacct(_ text: String, timeZone: TimeZone = .current) -> [String: ObservedJob] {
+        var out: [String: ObservedJob] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let f = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard f.count >= 6, !f[0].contains("["), !f[0].contains(".") else { continue }
+            let (exit, signal) = parseExitPair(f[3])
+            out[f[0]] = classify(batchID: f[0], state: f[2], reason: nil, exitCode: exit, signal: signal,
+                                 start: parseTime(f[4], timeZone: timeZone), end: parseTime(f[5], timeZone: timeZone))
+        }
+        return out
+    }
+
     // MARK: sbatch
 
     /// The job id from `sbatch --parsable` (`jobid` or `jobid;cluster`); nil when the output is not one.

@@ -57,8 +57,14 @@ public final class TickLock {
     }
 
     /// Takes the lock or throws `Held`.
+    ///
+    /// Race-free takeover (issue 14, defect 7: with a lock file naming a dead process, two ticks started together
+    /// both ran). "flock held, but the file names a dead process" is ambiguous: a stale lock (NFS), or a live tick
+    /// that has just taken the flock and not yet written its record. So (1) a takeover only happens when the record
+    /// still names the dead process after `settleSeconds`, and (2) every winner checks, after writing its record,
+    /// that the path still is the file it locked; if another tick replaced it meanwhile, it backs off (Held).
     public func acquire() throws {
-        for round in 0..<2 {
+        for round in 0..<3 {
             let f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard f >= 0 else { throw JobError.io(path: path, detail: String(cString: strerror(errno))) }
             if flock(f, LOCK_EX | LOCK_NB) == 0 {
@@ -72,23 +78,59 @@ public final class TickLock {
                 ftruncate(f, 0)
                 _ = text.withCString { pwrite(f, $0, strlen($0), 0) }
                 _ = fsync(f)
+                // Still the file at `path`? (A takeover may have replaced it between our open and our write.)
+                var mine = stat(), current = stat()
+                if fstat(f, &mine) != 0 || stat(path, &current) != 0 || mine.st_ino != current.st_ino
+                    || mine.st_dev != current.st_dev {
+                    flock(f, LOCK_UN)
+                    close(f)
+                    tookOverFrom = nil
+                    throw Held(path: path, holder: Holder.parse((try? String(contentsOfFile: path, encoding: .utf8)) ?? ""))
+                }
                 fd = f
                 return
             }
             let holder = Holder.parse(Self.read(f))
-            close(f)
-            // flock is held, but the holder it names is dead on this host: a lock that outlived its process.
+            // flock is held, but the holder it names is dead on this host: a lock that outlived its process, or a
+            // new holder that has not written its record yet. Wait and look again before replacing anything.
             if round == 0, let h = holder, h.isDeadHere {
-                let tmp = AtomicFile.temporaryPath(for: path)
-                if FileManager.default.createFile(atPath: tmp, contents: Data()), rename(tmp, path) == 0 {
-                    tookOverFrom = h
-                    continue
+                Thread.sleep(forTimeInterval: Self.settleSeconds)
+                // Takeovers are serialised by a second lock, so that two ticks cannot both replace the file: the
+                // second one finds, under this lock, that the file it looked at is no longer the one at `path`.
+                let guardFD = open(path + ".takeover", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                var guarded = false
+                if guardFD >= 0 {
+                    for _ in 0..<200 where !guarded {
+                        if flock(guardFD, LOCK_EX | LOCK_NB) == 0 { guarded = true } else { usleep(10_000) }
+                    }
                 }
+                defer { if guardFD >= 0 { flock(guardFD, LOCK_UN); close(guardFD) } }
+                let again = Holder.parse(Self.read(f))
+                var mine = stat(), current = stat()
+                let samePath = fstat(f, &mine) == 0 && stat(path, &current) == 0 && mine.st_ino == current.st_ino
+                    && mine.st_dev == current.st_dev
+                if guarded && again == h && samePath && flock(f, LOCK_EX | LOCK_NB) != 0 {
+                    close(f)
+                    let tmp = AtomicFile.temporaryPath(for: path)
+                    if FileManager.default.createFile(atPath: tmp, contents: Data()), rename(tmp, path) == 0 {
+                        tookOverFrom = h
+                        continue
+                    }
+                    throw Held(path: path, holder: holder)
+                }
+                // The record changed (a live tick wrote it) or the lock came free: look again from the start.
+                flock(f, LOCK_UN)
+                close(f)
+                continue
             }
+            close(f)
             throw Held(path: path, holder: holder)
         }
         throw Held(path: path, holder: nil)
     }
+
+    /// How long a "held by a dead process" record must stay unchanged before the lock is taken over.
+    public nonisolated(unsafe) static var settleSeconds: TimeInterval = 0.3
 
     /// Releases the lock: clears the holder record, then unlocks (the file stays, so waiters never split inodes).
     public func release() {

@@ -33,7 +33,7 @@ struct SlurmSchedulerTests {
         let timedIDs = try slurm.submit(timed)
         #expect(Set(ids.keys) == [0, 1, 2, 4, 5])
         let array = try #require(ids[0]).split(separator: "_")[0]
-        #expect(ids[5] == "\(array)_5")
+        #expect(ids[5] == "\(array)_4")  // task k = k-th shard of the array (task list), not the shard index
 
         // A crash between submit and recording it: findSubmitted finds the same jobs by name.
         #expect(try slurm.findSubmitted(mixed) == ids)
@@ -154,26 +154,30 @@ struct SlurmSchedulerTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("has space.sbatch")))
     }
 
-    /// The generated batch script run by a real shell maps each index to its shard (no scheduler needed).
+    /// The generated batch script run by a real shell maps each array task, through the task list, to its shard
+    /// (no scheduler needed).
     @Test func batchScriptMapsArrayTaskToShard() throws {
         let dir = TemporaryDirectory("slurm-script")
         let sub = Submission(jobSetID: "s", name: "script-test", shards: [
             Env.shard(0, ["/bin/sh", "-c", "echo zero; echo err >&2"], in: dir.path),
             Env.shard(7, ["/bin/sh", "-c", "pwd; exit 4"], in: dir.path),
         ], directory: dir.path)
-        let path = dir.file("s.sh")
+        let path = dir.file("s.sh"), tasks = dir.file("s.tasks")
         try SlurmScheduler().batchScript(sub).write(toFile: path, atomically: true, encoding: .utf8)
-        let r0 = try runProcess("/bin/sh", [path], environment: ["SLURM_ARRAY_TASK_ID": "0"])
+        try SlurmScheduler.taskList(sub.shards).write(toFile: tasks, atomically: true, encoding: .utf8)
+        let r0 = try runProcess("/bin/sh", [path, tasks], environment: ["SLURM_ARRAY_TASK_ID": "0"])
         #expect(r0.status == 0)
         #expect(try String(contentsOfFile: sub.shards[0].stdoutPath, encoding: .utf8) == "zero\n")
         #expect(try String(contentsOfFile: sub.shards[0].stderrPath, encoding: .utf8) == "err\n")
-        let r7 = try runProcess("/bin/sh", [path], environment: ["SLURM_ARRAY_TASK_ID": "7"])
-        #expect(r7.status == 4)
-        let r3 = try runProcess("/bin/sh", [path], environment: ["SLURM_ARRAY_TASK_ID": "3"])
+        let r1 = try runProcess("/bin/sh", [path, tasks], environment: ["SLURM_ARRAY_TASK_ID": "1"])  // shard 7
+        #expect(r1.status == 4)
+        #expect(try String(contentsOfFile: sub.shards[1].stdoutPath, encoding: .utf8) == dir.path + "\n")
+        let r3 = try runProcess("/bin/sh", [path, tasks], environment: ["SLURM_ARRAY_TASK_ID": "3"])
         #expect(r3.status == ShardScript.unknownShardStatus)
-        #expect(r3.stderr.contains("not part of submission script-test"))
-        let args = SlurmScheduler().submitArguments(sub, scriptPath: path)
-        #expect(args.contains("--array=0,7"))
+        #expect(r3.stderr.contains("array task 3 is not in"))
+        let args = SlurmScheduler().submitArguments(sub, scriptPath: path, taskListPath: tasks)
+        #expect(args.contains("--array=0-1"))
+        #expect(args.suffix(2) == [path, tasks])
         #expect(args.contains("--time=10"))
         #expect(args.contains("--mem=64M"))
         #expect(args.contains("--comment=s"))

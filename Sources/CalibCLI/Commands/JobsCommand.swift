@@ -5,7 +5,7 @@ import CalibRunner
 import CalibWorkflow
 import Foundation
 
-/// `calibctl jobs create|submit|status|cancel|retry|log|list|results`: job sets of any origin.
+/// `calibctl jobs create|submit|status|cancel|retry|log|list|results|delete`: job sets of any origin.
 struct JobsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
@@ -20,7 +20,8 @@ struct JobsCommand: ParsableCommand {
           calibctl jobs create demo --shards 4 --shell 'echo shard {index} > {output:out}' --output out=out.txt
           calibctl jobs submit demo && calibctl tick && calibctl jobs status demo
         """),
-        subcommands: [Create.self, Submit.self, Status.self, Cancel.self, Retry.self, Log.self, List.self, Results.self]
+        subcommands: [Create.self, Submit.self, Status.self, Cancel.self, Retry.self, Log.self, List.self, Results.self,
+                      Delete.self]
     )
 
     struct Create: ParsableCommand {
@@ -160,19 +161,87 @@ struct JobsCommand: ParsableCommand {
         func run() throws {
             let ctx = try JobsContext(ws.workspace)
             if update { try ctx.engine.update() }
-            let s = try ctx.engine.status(jobSet: name, failedOnly: failedOnly || !json, history: history)
-            if json { try printJSON(s) } else {
+            let s = try ctx.engine.status(jobSet: name, failedOnly: failedOnly || (!json && !history), history: history)
+            if json { try printStatusJSON(s) } else {
                 print(s.summaryLine)
-                for f in s.failed {
+                func describe(_ f: ShardStatus) -> String {
                     var line = "  shard \(f.index) [\(f.key)] \(f.state?.rawValue ?? "-")"
                     if let c = f.failureClass { line += " \(c.rawValue)" }
                     line += " (attempt \(f.attempts))"
                     if let r = f.reason { line += ": \(r)" }
                     if let n = f.nextAction, !n.isEmpty { line += " -> \(n)" }
-                    print(line)
+                    return line
                 }
+                for f in s.failed { print(describe(f)) }
+                for h in s.held {
+                    print(describe(h) + " (counts as failed once held for \(Int(ctx.engine.heldLimitSeconds / 60)) min)")
+                }
+                if history {
+                    // Every attempt of each listed shard (all shards unless --failed-only).
+                    for shard in s.shards ?? s.failed {
+                        guard let h = shard.history, !h.isEmpty else { continue }
+                        print("  shard \(shard.index) [\(shard.key)]:")
+                        for a in h {
+                            var line = "    attempt \(a.number) \(a.state.rawValue)"
+                            if let c = a.failureClass { line += " \(c.rawValue)" }
+                            line += " [\(a.trigger)] \(a.memoryMB) MB \(a.timeLimitSeconds) s"
+                            if let b = a.batchID { line += " id \(b)" }
+                            if let t = a.submitted { line += " submitted \(Self.time(t))" }
+                            if let t = a.ended { line += " ended \(Self.time(t))" }
+                            if let p = a.peakMemoryMB { line += String(format: " peak %.0f MB", p) }
+                            if let r = a.reason { line += ": \(r)" }
+                            print(line)
+                        }
+                    }
+                }
+                for w in s.warnings { Diagnostics.warning(w) }
             }
             if !s.failed.isEmpty { throw ExitCode(ExitStatus.failuresFound.rawValue) }
+        }
+
+        static func time(_ d: Date) -> String { JobsCommand.isoFormatter.string(from: d) }
+    }
+
+    /// ISO 8601 with milliseconds (`2026-12-06T01:44:51.123Z`): the times of `jobs status --json` (schema 2).
+    nonisolated(unsafe) static let isoFormatter: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    /// `jobs status --json`: pretty, sorted keys, times with fractional seconds (docs/jobs-status-json.md).
+    static func printStatusJSON(_ value: JobSetStatus) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(isoFormatter.string(from: date))
+        }
+        FileHandle.standardOutput.write(try enc.encode(value))
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a finished job set's records so its name can be used again (files are kept).",
+            discussion: reflow("""
+            Removes the job set, its shards and attempts from the database. Refused (exit 65) while a shard is live
+            and for a job set of a campaign step. Nothing is deleted from disk: the job set's directory (specs, logs,
+            result records and outputs) is moved to HOME/jobs/.deleted/NAME-<unix time>; remove it by hand when it is
+            no longer needed.
+
+            Example: calibctl jobs delete test-5000 && calibctl jobs create test-5000 --shards 4 --shell '...'
+            """))
+        @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+        @Argument(help: "The job set.") var name: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let ctx = try JobsContext(ws.workspace)
+            let r = try ctx.engine.delete(jobSet: name)
+            if json { try printJSON(r); return }
+            print("deleted job set \(name): \(r.shards) shard(s), \(r.attempts) attempt(s)"
+                  + (r.movedTo.map { "; its files (outputs included) were moved to \($0)" } ?? ""))
         }
     }
 
@@ -193,13 +262,13 @@ struct JobsCommand: ParsableCommand {
 
     struct Retry: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Retry failed, lost or cancelled shards now (including user errors); --force re-runs succeeded ones.",
+            abstract: "Retry failed, lost or cancelled shards now (including user errors), up to the attempt cap; --force re-runs succeeded ones and passes the cap.",
             discussion: "Example: calibctl jobs retry gain-5000 --shard 3 --shard 7")
         @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
         @Argument(help: "The job set.") var name: String
         @Option(name: .customLong("shard"), help: "A shard index (repeatable); default every failed shard.")
         var shards: [Int] = []
-        @Flag(help: "Also run succeeded shards again.") var force = false
+        @Flag(help: "Also run succeeded shards again, and shards that reached the attempt cap (maxAttempts).") var force = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {

@@ -29,8 +29,10 @@ struct TickCommand: ParsableCommand {
         names the command). Stops after --budget seconds. Running it twice in a row changes nothing the second
         time; killing it at any point loses and duplicates nothing.
 
-        Exit codes: 0 done, 1 a campaign could not be moved on (its error is on stderr; the others were), 69 a
-        scheduler could not be reached (the rest was done), 75 another tick holds the lock.
+        Exit codes: 0 done, 1 a campaign could not be moved on (its error is on stderr; the others were), 65 a
+        scheduler refused a submission (permanent: its shards are recorded as failed with the scheduler's message and
+        are not resubmitted), 69 a scheduler could not be reached (transient: the next tick repeats it; the rest was
+        done), 75 another tick holds the lock.
 
         Example (crontab): */5 * * * * calibctl tick --home /group/calib --budget 240 >> /group/calib/tick.log 2>&1
         """))
@@ -59,8 +61,9 @@ struct TickCommand: ParsableCommand {
                          u.transitions, report.totalSubmitted, u.retried, u.recovered, report.seconds,
                          report.budgetExhausted ? "; time budget used up, the rest next tick" : ""))
         }
-        for e in report.errors + report.campaignErrors { Diagnostics.error(e) }
+        for e in report.errors + report.update.refused + report.campaignErrors { Diagnostics.error(e) }
         if !report.errors.isEmpty { throw ExitCode(ExitStatus.unavailable.rawValue) }
+        if !report.update.refused.isEmpty { throw ExitCode(ExitStatus.dataError.rawValue) }
         if !report.campaignErrors.isEmpty { throw ExitCode(ExitStatus.failuresFound.rawValue) }
     }
 }
