@@ -62,6 +62,6 @@ let package = Package(
         .testTarget(name: "CalibServeTests", dependencies: ["CalibServe", "CalibStore", "CalibTestSupport"]),
         .testTarget(name: "CalibRunnerTests", dependencies: ["CalibRunner", "CalibTestSupport"]),
         .testTarget(name: "CalibWorkflowTests", dependencies: ["CalibWorkflow", "CalibTestSupport"]),
-        .testTarget(name: "CalibctlTests", dependencies: ["CalibCLI", "CalibTestSupport"]),
+        .testTarget(name: "CalibctlTests", dependencies: ["CalibCLI", "CalibServe", "CalibTestSupport"]),
     ]
 )

@@ -83,7 +83,10 @@ public enum HTTPGet {
             channel = try await bootstrap.connect(host: server.host, port: server.port).get()
         } catch {
             promise.fail(error)
-            throw Failure(description: "cannot connect to \(server): \(error)")
+            let text = "\(error)"
+            let why = text.contains("Connection refused") ? "connection refused"
+                : text.contains("connectTimeout") ? "no connection within \(connectTimeout) s (--connect-timeout)" : text
+            throw Failure(description: "cannot connect to \(server): \(why)")
         }
         do {
             return try await promise.futureResult.get()
@@ -127,7 +130,7 @@ public enum HTTPGet {
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
-                finish(.failure(Failure(description: "no answer within the read timeout")))
+                finish(.failure(Failure(description: "no answer within the read timeout (--read-timeout)")))
                 context.close(promise: nil)
             } else {
                 context.fireUserInboundEventTriggered(event)
