@@ -276,3 +276,60 @@ func jsonObject(_ bytes: [UInt8]) -> [String: Any] { (try? JSONSerialization.jso
         #expect(!FileManager.default.fileExists(atPath: copy + "/index.db-wal") && !FileManager.default.fileExists(atPath: copy + "/index.db-shm"))
     }
 }
+
+/// Debian's nginx, when installed (scripts/bootstrap.sh --with-nginx; scripts/test.sh passes it).
+let nginxBinary: String? = [which("nginx"), "/usr/sbin/nginx"].compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// `calibctl serve` behind a real caching nginx on loopback (scripts/nginx-cache.sh): cache hits, 304s and the
+/// same bytes as the store. No timing is asserted (the load figures are scripts/bench-serve.sh's).
+@Suite(.serialized) struct ServeNginxTests {
+    @Test(.enabled(if: nginxBinary != nil, "needs nginx: scripts/bootstrap.sh --with-nginx"))
+    func cachingProxyServesHitsAnd304sWithIdenticalBytes() async throws {
+        let f = try ServeFixture()
+        defer { f.server.stop() }
+        let c = f.c
+        let prefix = c.tmp.file("nginx")
+        let free = try runProcess(TestPaths.python, ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        let port = free.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let nginx = try BackgroundProcess(TestPaths.packageRoot + "/scripts/nginx-cache.sh", [prefix, port, String(f.url.port)],
+                                          log: c.tmp.file("nginx.log"))
+        defer {
+            _ = try? runProcess(nginxBinary!, ["-p", prefix, "-c", prefix + "/nginx.conf", "-s", "stop"])
+            nginx.stop()
+        }
+        let proxy = try ServerURL(parsing: "http://127.0.0.1:\(port)")
+        // nginx is up when it answers /health (never cached).
+        var up = false
+        for _ in 0..<100 {
+            if let h = try? await http(proxy, "/health"), h.status == 200 { up = true; break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        try #require(up, "nginx did not start: \(nginx.output) \((try? String(contentsOfFile: prefix + "/logs/error.log", encoding: .utf8)) ?? "")")
+        // A global-tag lookup: MISS, then HIT with the same bytes as the service answers directly.
+        let q = "/v1/lookup?detector=jf4m&type=pedestals&run=15&global-tag=GT1"
+        let direct = try await http(f.url, q)
+        let first = try await http(proxy, q), second = try await http(proxy, q)
+        #expect(first.header("X-Cache-Status") == "MISS" && second.header("X-Cache-Status") == "HIT")
+        #expect(first.body == direct.body && second.body == direct.body)
+        let etag = try #require(direct.header("ETag"))
+        let cond = try await http(proxy, q, [("If-None-Match", etag)])
+        #expect(cond.status == 304 && cond.header("X-Cache-Status") == "HIT")
+        // The payload: MISS, HIT, identical to the file; 304 and ranges answered from the cache.
+        let sha = try #require((jsonObject(direct.body)["entry"] as? [String: Any])?["sha256"] as? String)
+        let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(c.store)/payloads/\(sha.prefix(2))/\(sha).h5")))
+        let p1 = try await http(proxy, "/payloads/\(sha)"), p2 = try await http(proxy, "/payloads/\(sha)")
+        #expect(p1.header("X-Cache-Status") == "MISS" && p2.header("X-Cache-Status") == "HIT")
+        #expect(p1.body == file && p2.body == file && p2.header("ETag") == "\"\(sha)\"")
+        let p304 = try await http(proxy, "/payloads/\(sha)", [("If-None-Match", "\"\(sha)\"")])
+        #expect(p304.status == 304 && p304.header("X-Cache-Status") == "HIT")
+        let part = try await http(proxy, "/payloads/\(sha)", [("Range", "bytes=10-19")])
+        #expect(part.status == 206 && part.body == Array(file[10...19]) && part.header("X-Cache-Status") == "HIT")
+        // Errors are never cached; the client reads through the proxy as from the service itself.
+        let e1 = try await http(proxy, "/v1/lookup?detector=jf4x&type=pedestals&run=1"), e2 = try await http(proxy, "/v1/lookup?detector=jf4x&type=pedestals&run=1")
+        #expect(e1.status == 404 && e2.status == 404 && e2.header("X-Cache-Status") != "HIT")
+        let viaProxy = try c.run(["get", "jf4m", "pedestals", "--run", "15", "--global-tag", "GT1", "--server", proxy.description, "-o", c.tmp.file("px.npy")])
+        let local = try c.run(["get", "jf4m", "pedestals", "--run", "15", "--global-tag", "GT1", "-o", c.tmp.file("lx.npy")])
+        #expect(viaProxy.status == 0 && local.status == 0, "\(viaProxy.stderr)")
+        #expect(FileManager.default.contents(atPath: c.tmp.file("px.npy")) == FileManager.default.contents(atPath: c.tmp.file("lx.npy")))
+    }
+}
