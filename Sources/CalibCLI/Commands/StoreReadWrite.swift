@@ -82,7 +82,7 @@ struct GetOptions: ParsableArguments {
                                          asOf: l.asOf, verify: verify).0
                 }
             } catch let e as StoreClient.ServersUnavailable {
-                guard ws.store != nil || ProcessInfo.processInfo.environment["CALIBCTL_STORE"] != nil else { throw e }
+                guard ws.store != nil || !(ProcessInfo.processInfo.environment["CALIBCTL_STORE"] ?? "").isEmpty else { throw e }
                 Diagnostics.warning(e.message + "; answering from the local store \(ws.workspace.store)")
                 got = try localGet(ws)
             }
