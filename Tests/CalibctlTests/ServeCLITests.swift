@@ -208,7 +208,8 @@ func jsonObject(_ bytes: [UInt8]) -> [String: Any] { (try? JSONSerialization.jso
         let c = f.c
         // A fake server that answers every request 503 (or 404) and counts them.
         let script = """
-            import http.server, sys, json
+            import http.server, sys, json, signal
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = int(sys.argv[1]); count = sys.argv[2]
             class H(http.server.BaseHTTPRequestHandler):
                 def do_GET(self):
