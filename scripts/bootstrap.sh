@@ -9,7 +9,7 @@ packages=(pkg-config libhdf5-dev hdf5-tools libsqlite3-dev sqlite3 libssl-dev)
 for arg in "$@"; do
   case "$arg" in
     --with-schedulers) packages+=(slurm-wlm munge debootstrap) ;;
-    --with-browser) packages+=(chromium) ;;
+    --with-browser) packages+=(chromium poppler-utils) ;;
     # nginx as the caching proxy of the serve tests and the load benchmark (wrk), scripts/nginx-cache.sh
     --with-nginx) packages+=(nginx-light wrk) ;;
     *) echo "bootstrap: unknown option $arg (use --with-schedulers, --with-browser, --with-nginx)" >&2; exit 64 ;;

@@ -61,7 +61,7 @@ calibctl campaign create dark-100 --checklist lcls-dark --runs 100-110 --param i
 tick_until() {   # tick (as cron would) until the step reaches the state
   for _ in $(seq 1 300); do
     calibctl tick | grep -v '^tick:' || true
-    calibctl checklist show --campaign dark-100 --json | grep -q "\"id\" : \"$1\"[^}]*\"state\" : \"$2\"" && return 0
+    calibctl checklist show --campaign dark-100 | awk -v s="$1" '$1 == s' | grep -qw -- "$2" && return 0
     sleep 1
   done
   echo "demo: $1 did not reach $2" >&2; return 1

@@ -410,6 +410,9 @@ public final class WorkflowEngine {
                 results.append(UnitResult(unit: u, metrics: r.metrics, outputs: outs))
             } catch let e as DiagnosableError {
                 failed[u.key] = e.message + (e.fix.map { "; fix: \($0)" } ?? "")
+            } catch {
+                // Any other error of an inline action fails its unit too: the step must not stay running forever.
+                failed[u.key] = "\(error)"
             }
         }
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage1)

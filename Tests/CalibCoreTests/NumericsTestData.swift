@@ -8,9 +8,14 @@ struct ScanData {
     var kind: [UInt8]
     let pixels: Int, points: Int
 
-    init(rows: Int, cols: Int, seed: UInt64, module: Int = 200, defects: Double = 0.002) {
+    init(rows: Int, cols: Int, seed: UInt64, module: Int = 200, defects: Double = 0.002,
+         pedestal: (mean: Float, sigma: Float, min: Float, max: Float)? = nil) {
         var sim = GainScanSimulator()
         sim.rows = rows; sim.cols = cols; sim.seed = seed
+        if let pedestal {
+            sim.pedestalMean = pedestal.mean; sim.pedestalSigma = pedestal.sigma
+            sim.pedestalMin = pedestal.min; sim.pedestalMax = pedestal.max
+        }
         sim.deadFraction = defects; sim.stuckFraction = defects; sim.noisyFraction = defects
         sim.fewEntriesFraction = defects
         pixels = rows * cols; points = sim.vcal.count

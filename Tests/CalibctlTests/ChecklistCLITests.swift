@@ -108,7 +108,7 @@ import Testing
         let totals = rep?["totals"] as? [String: Any]
         #expect(totals?["jobs"] as? Int == 108 && totals?["diskBytesWritten"] as? Int == 52_000_000_000_000)
         #expect(totals?["iterations"] as? Int == 2)
-        r = try run(["report", "--campaign", "gain", "--html"])
+        r = try run(["report", "--campaign", "gain", "--html", "-"])
         #expect(r.stdout.hasPrefix("<!DOCTYPE html>") && r.stdout.contains("52.00 TB"))
         #expect(try run(["report", "--campaign", "gian"]).stderr.contains("did you mean 'gain'?"))
 

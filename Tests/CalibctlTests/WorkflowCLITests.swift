@@ -172,6 +172,36 @@ struct WorkflowWorkspace {
         #expect(out.contains(", 3 submitted,"), "the tick line counts the 3 jobs the engine submitted: \(out)")
     }
 
+    /// A watched directory: each <inbox>/<RUN>/ with its READY marker becomes campaign NAME-RUN at the next tick,
+    /// with input=<inbox>/<RUN>; a directory still being written (no marker) waits.
+    @Test func watchedDirectoryStartsCampaignsForNewRuns() throws {
+        let w = WorkflowWorkspace("watch")
+        let yaml = w.root + "/count.yaml"
+        try """
+            checklist: count
+            steps:
+              - {id: count, title: Count the files of the run, phase: p,
+                 action: {command: "ls {param:input} | wc -l | awk '{ print \\"files=\\" $1 }' >> $CALIBCTL_METRICS_FILE"}}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        let inbox = w.root + "/inbox"
+        for run in [7001, 7002] {
+            try FileManager.default.createDirectory(atPath: "\(inbox)/\(run)", withIntermediateDirectories: true)
+            try "x".write(toFile: "\(inbox)/\(run)/data.bin", atomically: true, encoding: .utf8)
+        }
+        try "".write(toFile: "\(inbox)/7001/READY", atomically: true, encoding: .utf8)
+        try w.cli(["campaign", "watch", "add", "cnt", "--checklist", yaml, "--inbox", inbox])
+        #expect(try w.cli(["campaign", "watch", "list"]).stdout.contains("cnt"))
+        try w.tickUntil { try w.state("cnt-7001", "count") == "done" }
+        let names = (try w.json(["campaign", "list"]) as? [[String: Any]] ?? []).compactMap {
+            ($0["campaign"] as? [String: Any])?["name"] as? String }
+        #expect(names == ["cnt-7001"], "7002 has no READY marker yet: \(names)")
+        let runs = try w.json(["step", "runs", "cnt-7001", "count"]) as? [[String: Any]] ?? []
+        #expect((runs.first?["metrics"] as? [String: Double])?["files"] == 2)   // data.bin and READY
+        try "".write(toFile: "\(inbox)/7002/READY", atomically: true, encoding: .utf8)
+        try w.tickUntil { (try? w.state("cnt-7002", "count")) == "done" }
+        try w.cli(["campaign", "watch", "remove", "cnt"])
+    }
+
     /// One campaign that cannot move (its command needs a parameter it lacks) is reported, exit 1; the other runs on.
     @Test func oneBrokenCampaignNeverStopsTheOthers() throws {
         let w = WorkflowWorkspace("isolation")
@@ -287,6 +317,11 @@ struct WorkflowWorkspace {
         #expect(!sets.isEmpty && sets.allSatisfy { $0 == scheduler }, "\(sets)")
         let copy = try String(contentsOfFile: w.root + "/home/campaigns/lp/after/i1/campaign/copy.txt", encoding: .utf8)
         #expect(copy == "telescope=T1 4\n")
+        // The report names the unit the step went on without (by its quorum rule).
+        let report = try w.json(["report", "--campaign", "lp"]) as? [String: Any] ?? [:]
+        let calib = (report["steps"] as? [[String: Any]] ?? []).first { $0["id"] as? String == "calib" } ?? [:]
+        #expect((calib["failedUnits"] as? [String: String])?.keys.sorted() == ["telescope=T3"], "\(calib)")
+        #expect(try w.cli(["report", "--campaign", "lp"]).stdout.contains("calib: 1 unit(s) failed: telescope=T3"))
     }
 
     @Test func convergenceLoopOnLocal() throws {
@@ -295,25 +330,35 @@ struct WorkflowWorkspace {
 
     /// The same on the real Slurm that scripts/test.sh starts (CALIBCTL_TEST_SLURM).
     @Test func convergenceLoopOnSlurm() throws {
-        let env = ProcessInfo.processInfo.environment
-        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
-        guard let prefix = env["CALIBCTL_TEST_SLURM"] else {
-            Issue.record("CALIBCTL_TEST_SLURM is not set: run the tests with scripts/test.sh, which starts Slurm")
-            return
-        }
-        try Self.loopRuns(WorkflowWorkspace("loop-slurm", extra: [
-            "SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0"]), scheduler: "slurm")
+        if let w = Self.slurmWorkspace("loop-slurm") { try Self.loopRuns(w, scheduler: "slurm") }
     }
 
-    /// The same on the real HTCondor pool that scripts/test.sh starts (CALIBCTL_TEST_CONDOR): jobs run in the pool's
-    /// chroot as its user, so the workspace lives under PREFIX/shared and the CLI runs with umask 000 (as the pixel
-    /// gain test does).
+    /// The same on the real HTCondor pool that scripts/test.sh starts (CALIBCTL_TEST_CONDOR).
     @Test func convergenceLoopOnHTCondor() throws {
+        if let w = try Self.condorWorkspace("loop-condor") { try Self.loopRuns(w, scheduler: "htcondor") }
+    }
+
+    /// A workspace whose jobs go to the real Slurm that scripts/test.sh starts; nil (with a recorded issue unless
+    /// CALIBCTL_SKIP_SCHEDULERS=1 asked for it) without one.
+    static func slurmWorkspace(_ name: String) -> WorkflowWorkspace? {
         let env = ProcessInfo.processInfo.environment
-        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
+        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return nil }  // explicitly asked for; scripts/test.sh never sets it
+        guard let prefix = env["CALIBCTL_TEST_SLURM"] else {
+            Issue.record("CALIBCTL_TEST_SLURM is not set: run the tests with scripts/test.sh, which starts Slurm")
+            return nil
+        }
+        return WorkflowWorkspace(name, extra: ["SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0"])
+    }
+
+    /// A workspace whose jobs go to the real HTCondor pool that scripts/test.sh starts: jobs run in the pool's chroot
+    /// as its user, so the workspace lives under PREFIX/shared and the CLI runs with umask 000 (as the pixel gain
+    /// test does); the worker is calibctl through scripts/condor-worker-runtime.sh's wrapper.
+    static func condorWorkspace(_ name: String) throws -> WorkflowWorkspace? {
+        let env = ProcessInfo.processInfo.environment
+        if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return nil }  // explicitly asked for; scripts/test.sh never sets it
         guard let prefix = env["CALIBCTL_TEST_CONDOR"] else {
             Issue.record("CALIBCTL_TEST_CONDOR is not set: run the tests with scripts/test.sh, which starts HTCondor")
-            return
+            return nil
         }
         var worker = env["CALIBCTL_TEST_CONDOR_WORKER"] ?? ""
         if worker.isEmpty {
@@ -321,10 +366,34 @@ struct WorkflowWorkspace {
             try #require(made.status == 0, "scripts/condor-worker-runtime.sh \(prefix) failed: \(made.stderr)")
             worker = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let w = WorkflowWorkspace("loop-condor", in: prefix + "/shared", extra: [
+        let w = WorkflowWorkspace(name, in: prefix + "/shared", extra: [
             "CALIBCTL_HTCONDOR_BIN": prefix + "/bin", "CALIBCTL_POLL_INTERVAL": "0", "CALIBCTL_WORKER": worker + " job run",
         ], launcher: ["/bin/sh", "-c", "umask 000 && exec \"$0\" \"$@\""])
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: w.root)
-        try Self.loopRuns(w, scheduler: "htcondor")
+        return w
+    }
+
+    /// The shipped lcls-dark checklist with its dark-process jobs on a batch scheduler, from tick and one sign-off.
+    static func lclsDarkOn(_ w: WorkflowWorkspace, scheduler: String) throws {
+        try w.cli(["simulate", "dark", "-o", "D/dark.h5", "--shape", "2x32x64", "--frames", "150", "--gain-modes", "3", "--seed", "9"])
+        try w.cli(["store", "init"])
+        try w.cli(["store", "detector", "add", "jungfrau", "--kind", "jungfrau"])
+        try w.cli(["campaign", "create", "dk", "--checklist", "lcls-dark", "--runs", "200-210", "--param", "input=D",
+                   "--scheduler", scheduler, "--memory", "500M", "--time", "10m"])
+        try w.tickUntil(timeout: 300) { try w.state("dk", "dark-runs") == "awaiting-validation" }
+        try w.cli(["step", "approve", "dk", "dark-runs", "--note", "logged"])
+        try w.tickUntil(timeout: 300) { try w.state("dk", "lcls-export") == "done" }
+        let sets = (try w.json(["jobs", "list"]) as? [[String: Any]] ?? [])
+        #expect(sets.contains { $0["name"] as? String == "dk.dark-process.1" && $0["scheduler"] as? String == scheduler })
+        let get = try w.cli(["get", "jungfrau", "pedestals", "--run", "205"])
+        #expect(get.stdout.contains("pedestals: float32 3x2x32x64"), "\(get.stdout)")
+    }
+
+    @Test func lclsDarkOnSlurm() throws {
+        if let w = Self.slurmWorkspace("dark-slurm") { try Self.lclsDarkOn(w, scheduler: "slurm") }
+    }
+
+    @Test func lclsDarkOnHTCondor() throws {
+        if let w = try Self.condorWorkspace("dark-condor") { try Self.lclsDarkOn(w, scheduler: "htcondor") }
     }
 }

@@ -7,5 +7,5 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure calibctl's speed on this machine (run from a release build).",
-        subcommands: [BenchFit.self, BenchDark.self, StoreBench.self, ChecklistBench.self, BenchJobsCommand.self])
+        subcommands: [BenchFit.self, BenchDark.self, BenchDecode.self, StoreBench.self, ChecklistBench.self, BenchJobsCommand.self])
 }

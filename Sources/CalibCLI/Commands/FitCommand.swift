@@ -26,11 +26,15 @@ struct FitGain: ParsableCommand {
         Example:
           calibctl fit gain scan/fed_1200.h5 -o fit_1200.h5 --json
           calibctl fit gain scan/fed_*.h5 -o fits/
+          calibctl fit gain scan/GainCalibration_1205_10901.dmp -o fit_1205.h5   # calib.json, cabling_1205.json beside it
         """))
 
     @Argument(help: "Gain-scan HDF5 file(s).") var inputs: [String]
     @Option(name: .shortAndLong, help: "Output file (one input) or directory (several).") var output: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "For .dmp inputs: the calibration configuration JSON (default: calib.json beside the dump).") var calib: String?
+    @Option(help: "For .dmp inputs: the FED's cabling JSON (default: cabling_<FED>.json beside the dump).") var cabling: String?
+    @Option(help: "For .dmp inputs: refuse a FED whose anomalies exceed this fraction of its hits.") var maxAnomalies: Double = 0.001
     @Flag(help: "Print the summaries as JSON.") var json = false
 
     func run() throws {
@@ -41,7 +45,10 @@ struct FitGain: ParsableCommand {
         var summaries: [GainFitSummary] = []
         let t0 = Date()
         var bytes = 0.0
-        for (i, input) in inputs.enumerated() {
+        for (i, given) in inputs.enumerated() {
+            var input = given
+            if given.hasSuffix(".dmp") { input = try decodeDump(given) }
+            defer { if input != given { try? FileManager.default.removeItem(atPath: input) } }
             var target = output
             if toDirectory {
                 let reader = try GainScanReader(path: input)
@@ -70,5 +77,29 @@ struct FitGain: ParsableCommand {
             }
         }
         if json { try printJSON(summaries) }
+    }
+
+    /// A CMS raw dump -> a temporary gain-scan file beside the output (docs/formats-cms-raw.md); anomalies on stderr.
+    func decodeDump(_ path: String) throws -> String {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let parts = name.split(separator: "_")
+        guard parts.count >= 3, let fed = Int(parts[parts.count - 2]) else {
+            throw UsageError("\(path) is not named GainCalibration_<FED>_<RUN>.dmp", fix: "rename it so the FED id can be read")
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        func load<T: Decodable>(_ p: String, _ t: T.Type) throws -> T {
+            do { return try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: p))) } catch {
+                throw NumericsError.badInput(file: p, object: "JSON", problem: "cannot be read: \(error)",
+                                             fix: "pass --calib and --cabling files as `calibctl simulate gain --dmp` writes them")
+            }
+        }
+        let c = try load(calib ?? (dir.isEmpty ? "calib.json" : dir + "/calib.json"), CMSCalibConfiguration.self)
+        let m = try load(cabling ?? (dir.isEmpty ? "" : dir + "/") + "cabling_\(fed).json", CMSCablingMap.self)
+        let tmp = NSTemporaryDirectory() + "calibctl-dmp-\(fed)-\(UUID().uuidString.prefix(8)).h5"
+        let s = try CMSRawDump.convert(dumpPath: path, calib: c, cabling: m, outputPath: tmp, maxAnomalyFraction: maxAnomalies)
+        if s.anomalies.total > 0 {
+            Diagnostics.warning("\(path): FED \(fed): \(s.anomalies.total) anomalies in \(s.hits) hits: \(String(decoding: try JSONEncoder().encode(s.anomalies), as: UTF8.self))")
+        }
+        return tmp
     }
 }

@@ -179,22 +179,47 @@ struct MergeRun: ParsableCommand {
 /// `calibctl summary RUN`.
 struct SummaryRun: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "summary", abstract: "Validate a merged run and write its HTML summary report.",
+        commandName: "summary", abstract: "Validate a merged run and write its summary report (HTML and PDF).",
         discussion: reflow("""
-        One self-contained HTML file: distributions of gain, pedestal and chi2/ndf, status counts, per-FED and
-        per-layer tables, maps of bad pixels, and the comparison with the previous payload in the store. Records
-        the validation step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`. A
-        previous payload that cannot be compared (another module geometry) is noted, not compared.
+        One self-contained HTML file a pixel expert signs off on: gain, pedestal and status maps per BPix layer and
+        FPix disk in the detector's geometry (bad modules and ROCs outlined), a drill-down of the worst modules
+        (160 x 416 maps, per-ROC figures), example fits of every status re-fitted from the scan files, the per-module
+        comparison with the payload in use, the per-FED and per-layer tables with the failed FEDs and why. The PDF
+        (headless Chromium's print-to-PDF) is written next to it when Chromium is installed. Records the validation
+        step's metrics; its manual check (plots reviewed) waits for `calibctl step approve`.
 
-        Example: calibctl summary 5000 -o summary.html && xdg-open summary.html
+        --module DETID adds that module's drill-down (decimal or 0x hex; repeatable). --archive also writes
+        pixelgain-RUN-report.tar.gz next to the report (run.py's twiki): report, PDF, merged fit, every FED job's
+        logs and a text summary.
+
+        Examples:
+          calibctl summary 5000 -o summary.html
+          calibctl summary 5000 --module 0x12000005 -o module.html
+          calibctl summary 5000 --archive
         """))
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
     @Argument(help: ArgumentHelp("Run number.", valueName: "run")) var runNumber: Int
     @Option(name: .shortAndLong, help: "Also write the report here (it is kept in the validation step's directory).") var output: String?
+    @Option(name: .customLong("module"), help: ArgumentHelp("Drill into this module too (detid, decimal or 0x hex; repeatable).", valueName: "detid"))
+    var modules: [String] = []
+    @Flag(name: .customLong("no-pdf"), help: "Do not print the PDF.") var noPDF = false
+    @Flag(help: "Also write the archive pixelgain-RUN-report.tar.gz (report, PDF, merged fit, FED logs, text summary).") var archive = false
     @Flag(help: "Print JSON.") var json = false
 
+    static func parseDetID(_ s: String) throws -> Int64 {
+        let t = s.lowercased()
+        if t.hasPrefix("0x"), let v = Int64(t.dropFirst(2), radix: 16) { return v }
+        if let v = Int64(t) { return v }
+        throw UsageError("--module \(s) is not a detid", fix: "give it in decimal or as 0x hex, e.g. --module 0x12000005")
+    }
+
     func run() throws {
-        let r = try ws.pixelGainRuns().summary(run: runNumber, output: output)
+        var req = PixelGainRuns.SummaryRequest(output: output)
+        req.modules = try modules.map(Self.parseDetID)
+        req.pdf = !noPDF
+        req.archive = archive
+        let r = try ws.pixelGainRuns().summary(run: runNumber, req)
+        if let note = r.pdfNote { Diagnostics.warning(note) }
         if json { try printJSON(r); return }
         let v = r.validation
         print(String(format: "run %d: %.3f%% good pixels, mean gain %.2f e/ADC, mean pedestal %.2f ADC, median chi2/ndf %.3f",
@@ -203,6 +228,8 @@ struct SummaryRun: ParsableCommand {
         if let t = v.previousTag { print(String(format: "  vs %@: mean gain shift %.3f%%, %d pixel(s) changed by > 1 bin", t, 100 * v.meanGainShift, v.changedPixels)) }
         print("validation: \(r.validationState)")
         print("report: \(r.report)")
+        if let p = r.pdf { print("pdf: \(p)") }
+        if let a = r.archive { print("archive: \(a)") }
     }
 }
 
@@ -243,21 +270,71 @@ struct VCalCommand: ParsableCommand {
     struct Put: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Put the standard per-module conversion (BPix L1 45.7*corr / -308, others 47 / -60) into a tag.",
-            discussion: "electrons = slope * VCal * 6.5 + offset.\n\nExample: calibctl vcal put VCal_2026_v1 --runs 1- --correction 1.08")
+            discussion: reflow("""
+            electrons = slope * VCal * 6.5 + offset. Corrections per BPix layer and FPix ring multiply the slopes \
+            (docs/numerics.md, "VCal corrections"); --luminosity computes them from the Run-3 integrated luminosity \
+            with the dose model of SiPixelTools-GainCalibration's calc_corrections.py.
+
+            Examples:
+              calibctl vcal put VCal_2026_v1 --runs 1- --correction 1.08
+              calibctl vcal put VCal_2025_v1 --corrections-bpix 1:1.095,2:1.056,3:1.039,4:1.023 --corrections-fpix 1:1.1397,2:1.0914
+              calibctl vcal put VCal_2025_v1 --luminosity 226
+            """))
         @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
         @Argument(help: "Tag name.") var tag: String
         @Option(parsing: .unconditional, help: "Validity (100-200, 100-, -200, all).") var runs = "all"
-        @Option(help: "Radiation correction of the BPix L1 slope.") var correction = 1.0
+        @Option(help: "Radiation correction of the BPix L1 slope only (without per-layer corrections).") var correction = 1.0
+        @Option(help: "Slope corrections per BPix layer, e.g. 1:1.095,2:1.056,3:1.039,4:1.023 (missing layers: 1).")
+        var correctionsBpix: String?
+        @Option(help: "Slope corrections per FPix ring, e.g. 1:1.1397,2:1.0914 (missing rings: 1).") var correctionsFpix: String?
+        @Option(help: "Compute the per-layer/ring corrections from the Run-3 integrated luminosity (1/fb).") var luminosity: Double?
 
         func run() throws {
+            var corr: VCalCorrections? = nil
+            if let l = luminosity {
+                guard l.isFinite, l >= 0, correctionsBpix == nil, correctionsFpix == nil else {
+                    throw UsageError("--luminosity must be a non-negative number and excludes --corrections-bpix/-fpix")
+                }
+                corr = VCalCorrections.fromLuminosity(run3: l)
+            } else if correctionsBpix != nil || correctionsFpix != nil {
+                var c = VCalCorrections()
+                if let t = correctionsBpix {
+                    guard let v = VCalCorrections.parse(t, keys: 1...4) else {
+                        throw UsageError("--corrections-bpix '\(t)' is not LAYER:FACTOR,... with layers 1-4 and positive factors",
+                                         fix: "e.g. --corrections-bpix 1:1.095,2:1.056,3:1.039,4:1.023")
+                    }
+                    c.bpix = v
+                }
+                if let t = correctionsFpix {
+                    guard let v = VCalCorrections.parse(t, keys: 1...2) else {
+                        throw UsageError("--corrections-fpix '\(t)' is not RING:FACTOR,... with rings 1-2 and positive factors",
+                                         fix: "e.g. --corrections-fpix 1:1.1397,2:1.0914")
+                    }
+                    c.fpix = v
+                }
+                corr = c
+            }
+            if corr != nil && correction != 1.0 {
+                throw UsageError("--correction (L1 only) and per-layer corrections exclude each other", fix: "give the L1 factor as --corrections-bpix 1:F")
+            }
             let store = try StoreCLI.open(ws)
             let m = CMSPixelTopology.bpixModules + CMSPixelTopology.fpixModules
-            let conv = (0..<m).map { CMSPixelTopology.vcalConversion(globalModule: $0, radiationCorrection: correction) }
+            let conv: [(slope: Double, offset: Double)] = (0..<m).map { g in
+                corr.map { CMSPixelTopology.vcalConversion(globalModule: g, corrections: $0) }
+                    ?? CMSPixelTopology.vcalConversion(globalModule: g, radiationCorrection: correction)
+            }
+            var attrs: [String: AttributeValue] = ["vcal_high_to_low": .double(CMSPixelTopology.vcalHighToLow),
+                                                   "radiation_correction": .double(corr?.bpix[1] ?? correction)]
+            if let c = corr {
+                attrs["corrections_bpix"] = .doubles((1...4).map { c.bpix[$0] ?? 1 })
+                attrs["corrections_fpix"] = .doubles((1...2).map { c.fpix[$0] ?? 1 })
+                if let l = luminosity { attrs["run3_luminosity_fb"] = .double(l) }
+            }
             let p = try Payload(arrays: [
                 try PayloadArray(name: "detid", values: (0..<m).map { CMSPixelTopology.detID(globalModule: $0) }),
                 try PayloadArray(name: "slope", values: conv.map(\.slope)),
                 try PayloadArray(name: "offset", values: conv.map(\.offset)),
-            ], attributes: ["vcal_high_to_low": .double(CMSPixelTopology.vcalHighToLow), "radiation_correction": .double(correction)])
+            ], attributes: attrs)
             let e = try store.put(detector: PixelGain.detector, type: "vcal", runs: try RunRange(parsing: runs),
                                   payload: p, tag: tag, provenance: ProvenanceLinks(comment: "calibctl vcal put"), createTag: true)
             print("vcal tag \(tag): \(m) modules, runs \(e.runs), payload \(e.sha256.prefix(16))")

@@ -36,6 +36,12 @@ struct SimulateGain: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run number written into the files.") var runNumber: Int = 400_000
     @Option(help: "Deflate level 1-9 for the scan datasets (default: none; see docs/benchmarks-numerics.md).")
     var deflate: Int?
+    @Option(help: ArgumentHelp("Pedestal distribution of good pixels MEAN,SIGMA,MIN,MAX in ADC (default 35,10,5,120).",
+                               discussion: "Irradiated modules: --pedestal=-50,20,-80,-20 (the lowest points read 0, clamped)."))
+    var pedestal: String?
+    @Flag(help: "Also write the CMS raw dump GainCalibration_<FED>_<RUN>.dmp of each FED (with calib.json and cabling_<FED>.json) from the same readings (docs/formats-cms-raw.md).")
+    var dmp = false
+    @Flag(help: "With --dmp: corrupt the dumps (error words, a stuck channel, a truncated last block).") var corrupt = false
     @Flag(help: "Print a JSON summary.") var json = false
 
     func run() throws {
@@ -52,10 +58,23 @@ struct SimulateGain: ParsableCommand {
         }
         var sim = GainScanSimulator()
         sim.rows = rows; sim.cols = cols; sim.seed = seed; sim.run = runNumber; sim.deflate = deflate
+        if let pedestal {
+            let v = pedestal.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard v.count == 4, v[1] >= 0, v[2] <= v[3] else {
+                throw UsageError("--pedestal '\(pedestal)' is not MEAN,SIGMA,MIN,MAX with SIGMA >= 0 and MIN <= MAX",
+                                 fix: "e.g. --pedestal=-50,20,-80,-20")
+            }
+            sim.pedestalMean = v[0]; sim.pedestalSigma = v[1]; sim.pedestalMin = v[2]; sim.pedestalMax = v[3]
+        }
         let t0 = Date()
         var paths: [String] = []
         for id in ids {
             paths += try sim.write(directory: output, feds: [id], modulesPerFED: modulesPerFed)
+            if dmp {
+                paths.append(try sim.writeDump(directory: output, fed: id,
+                                               modules: modulesPerFed ?? CMSPixelTopology.modules(fed: id),
+                                               corruptions: corrupt ? .init() : nil))
+            }
             if Diagnostics.isTerminal && !json { Diagnostics.info("wrote \(paths.last!)") }
         }
         let seconds = Date().timeIntervalSince(t0)

@@ -23,6 +23,9 @@ public struct CampaignReport: Sendable, Codable, Equatable {
         public var jobs: Int
         public var cpuHours: Double
         public var wallHours: Double
+        /// Units of the step's latest iteration that failed (key -> why), filled in by the workflow engine: a step
+        /// that completed by its quorum rule names what it went on without.
+        public var failedUnits: [String: String]?
         public var diskBytesWritten: Int64
         public var diskBytesHeld: Int64
         /// Days from the first start to the last time it became done (nil if never both).

@@ -49,6 +49,13 @@ public final class GainScanReader: @unchecked Sendable {
         }
         vcal = try file.read(F.vcal, as: Float.self)
         points = vcal.count
+        for (k, v) in vcal.enumerated() where !v.isFinite || (k > 0 && !(v > vcal[k - 1])) {
+            throw NumericsError.badInput(
+                file: path, object: F.vcal,
+                problem: v.isFinite ? "point \(k) is \(v), not above point \(k - 1) (\(vcal[k - 1])): VCal values must increase"
+                                    : "point \(k) is \(v): VCal values must be finite",
+                fix: "write the scan's VCal values in increasing order (one per point, as injected)")
+        }
         n = try file.dataset(F.n); sum = try file.dataset(F.sum); sumsq = try file.dataset(F.sumsq)
         let P = modules * rows * cols
         for d in [n, sum, sumsq] where d.shape != [P, points] {
@@ -60,6 +67,19 @@ public final class GainScanReader: @unchecked Sendable {
         guard detIDs.count == modules, vcalSlope.count == modules, vcalOffset.count == modules else {
             throw bad("/modules", "per-module arrays do not have \(modules) entries")
         }
+    }
+
+    /// Refuses injected charges (electrons per point of module `m`) that are not finite and strictly increasing:
+    /// a NaN or non-positive VCal slope or offset (`NumericsError.badInput`, exit 65, naming the module).
+    public func checkCharges(_ x: [Float], module m: Int, fromConversion: Bool) throws {
+        guard let k = x.indices.first(where: { !x[$0].isFinite || ($0 > 0 && !(x[$0] > x[$0 - 1])) }) else { return }
+        let what = fromConversion ? "the VCal conversion (store VCal tag)"
+            : "\(GainScanFormat.moduleVCalSlope) \(vcalSlope[m]), \(GainScanFormat.moduleVCalOffset) \(vcalOffset[m])"
+        throw NumericsError.badInput(
+            file: path, object: "module \(m) (detid \(detIDs[m]))",
+            problem: "\(what) gives \(x[k]) electrons at point \(k)\(k > 0 ? " after \(x[k - 1])" : ""): injected charges must be finite and increase",
+            fix: fromConversion ? "put a VCal constant with a finite, positive slope for this module (calibctl vcal put)"
+                : "write a finite, positive VCal slope and a finite offset for this module")
     }
 
     /// Injected charge (electrons) per point for module `m`.

@@ -23,6 +23,8 @@ public struct DarkFitSummary: Codable, Sendable, Equatable {
     public var modes: [DarkModeSummary]
     public var seconds: Double
     public var bytesRead: Int
+    /// Conditions the constants were computed under that the user should know of (e.g. fewer frames than nrecs1).
+    public var warnings: [String] = []
 }
 
 /// Two-stage gated dark statistics of an HDF5 dark run, streamed block by block (docs/numerics.md).
@@ -33,45 +35,46 @@ public enum DarkFit {
                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> DarkFitSummary {
         let t0 = Date()
         let D = DarkFormat.self
-        let f = try HDF5File.open(inputPath)
-        func bad(_ object: String, _ problem: String) -> NumericsError {
-            .badInput(file: inputPath, object: object, problem: problem,
-                      fix: "write dark runs with `calibctl simulate dark` or the layout in docs/formats-numerics.md")
+        guard o.nrecs1 >= 1, o.nrecs >= 1, o.minFrames >= 2, o.framesPerBlock >= 1 else {
+            throw NumericsError.badParameter("dark options", "need nrecs1, nrecs, frames per block >= 1 and min frames >= 2 (got \(o.nrecs1), \(o.nrecs), \(o.framesPerBlock), \(o.minFrames))",
+                                             fix: "e.g. --nrecs1 50 --nrecs 1000 --min-frames 20")
         }
-        guard try f.attributeIfPresent(D.attrFormat)?.stringValue == D.runKind else {
-            throw bad("attribute \(D.attrFormat)", "missing or not '\(D.runKind)': not a calibctl dark run")
-        }
-        guard f.exists(D.frames) else { throw bad(D.frames, "dataset missing") }
-        let ds = try f.dataset(D.frames)
-        guard ds.dtype == .uint16, ds.shape.count >= 2 else {
-            throw bad(D.frames, "is \(ds.dtype) \(ds.shape); expected uint16 [frames][...detector shape]")
-        }
-        let F = ds.shape[0], P = ds.rowSize
-        let shape = Array(ds.shape.dropFirst())
+        let src = try DarkFrameSource(path: inputPath, options: o)
+        let F = src.frames, P = src.pixels
+        let shape = src.detectorShape
         let cols = shape.last!, rows = shape.count >= 2 ? shape[shape.count - 2] : 1, panels = P / max(rows * cols, 1)
-        let gainBits = (try f.attributeIfPresent(D.attrGainBits)?.intValue ?? 0) != 0
+        let gainBits = src.gainBits
         var optsVar = o
-        if let m = try f.attributeIfPresent(D.attrDataMask)?.intValue { optsVar.dataMask = UInt16(truncatingIfNeeded: m) }
+        optsVar.dataMask = src.dataMask
         let opts = optsVar
-        let modeOf: [Int]
-        if f.exists(D.frameGainMode) {
-            modeOf = try f.read(D.frameGainMode, as: UInt8.self).map { Int($0) }
-            guard modeOf.count == F, modeOf.allSatisfy({ $0 < 3 }) else {
-                throw bad(D.frameGainMode, "needs \(F) values in 0...2")
-            }
-        } else { modeOf = [Int](repeating: 0, count: F) }
+        let modeOf = src.modeOf
         let present = Set(modeOf)
         if let only = o.onlyGainModes {
             let missing = Set(only).subtracting(present).sorted()
             guard missing.isEmpty else {
                 throw NumericsError.badInput(
-                    file: inputPath, object: f.exists(D.frameGainMode) ? D.frameGainMode : D.frames,
+                    file: inputPath, object: src.modeObject,
                     problem: "has no frames of gain mode \(missing.map(String.init).joined(separator: ", ")) (it holds gain mode(s) \(present.sorted().map(String.init).joined(separator: ", ")))",
                     fix: "give a dark run taken in that gain mode, or process only the modes it holds")
             }
         }
         let modes = present.filter { o.onlyGainModes?.contains($0) ?? true }.sorted()
-        let detector = try f.attributeIfPresent(D.attrDetector)?.stringValue ?? "unknown"
+        // Too few frames: refused below minFrames, a warning below nrecs1 (docs/numerics.md).
+        var warnings: [String] = []
+        for mode in modes {
+            let count = min(modeOf.lazy.filter { $0 == mode }.count, o.nrecs)
+            if count < o.minFrames {
+                throw NumericsError.badInput(
+                    file: inputPath, object: src.modeObject,
+                    problem: "gain mode \(mode) has \(count) frame(s); stage 1 needs at least \(o.minFrames) (its 5%/95% quantile gates of fewer frames are the extreme values themselves)",
+                    fix: "take a dark run with at least \(o.nrecs1) frames per gain mode (the reference takes 1000), or lower --min-frames (>= 2) knowingly")
+            }
+            if count < o.nrecs1 {
+                warnings.append("gain mode \(mode): stage 1 gates from \(count) frames, fewer than nrecs1 = \(o.nrecs1)")
+            }
+        }
+        let detector = src.detector
+        let valueBytes = src.dataset.dtype.size
 
         let tmp = AtomicFile.temporaryPath(for: outputPath)
         defer { try? FileManager.default.removeItem(atPath: tmp) }
@@ -81,7 +84,7 @@ public enum DarkFit {
         try out.setAttribute(D.attrDetector, .string(detector))
         try out.setAttribute(D.attrInput, .string(inputPath))
         try out.setAttribute(D.attrCreator, .string(CalibctlVersion.string))
-        if let r = try f.attributeIfPresent(D.attrRun) { try out.setAttribute(D.attrRun, r) }
+        if let r = src.run { try out.setAttribute(D.attrRun, r) }
         let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
         try out.setAttribute(D.attrOptions, .string(String(decoding: try enc.encode(opts), as: UTF8.self)))
         try out.write(D.gainModes, modes.map { UInt8($0) })
@@ -126,10 +129,10 @@ public enum DarkFit {
             let n1 = min(opts.nrecs1, frameList.count)
             var off = 0
             for r in runs(frameList.prefix(n1), limit: n1) {
-                try ds.readRows(r, into: UnsafeMutableBufferPointer(start: blocks + off * P, count: r.count * P))
+                try src.read(frames: r, into: blocks + off * P)
                 off += r.count
             }
-            bytesRead += n1 * P * 2
+            bytesRead += n1 * P * valueBytes
             let b1 = SendablePointer(blocks)
             DispatchQueue.concurrentPerform(iterations: tiles) { t in
                 let r = (t * tile)..<min(P, (t + 1) * tile)
@@ -149,8 +152,7 @@ public enum DarkFit {
                     defer { groups[slot].leave() }
                     do {
                         for (i, fi) in r.enumerated() {
-                            try ds.readRows(fi..<(fi + 1), into: UnsafeMutableBufferPointer(
-                                start: b1.base + (slot * B + i) * stride, count: P))
+                            try src.read(frames: fi..<(fi + 1), into: b1.base + (slot * B + i) * stride)
                         }
                     } catch { errors.set(error) }
                 }
@@ -163,7 +165,7 @@ public enum DarkFit {
                 if let e = errors.error { throw e }
                 if k + 1 < blockRuns.count { startRead(k + 1) }
                 let count = blockRuns[k].count
-                bytesRead += count * P * 2
+                bytesRead += count * P * valueBytes
                 let frames = UnsafePointer(blocks + slot * B * stride)
                 let fp = SendablePointer(frames)
                 var cm: CommonModeBlock? = nil
@@ -206,6 +208,7 @@ public enum DarkFit {
         try out.close()
         try AtomicFile.commit(temporary: tmp, to: outputPath)
         return DarkFitSummary(input: inputPath, output: outputPath, detector: detector, shape: shape, pixels: P,
-                              modes: summaries, seconds: Date().timeIntervalSince(t0), bytesRead: bytesRead)
+                              modes: summaries, seconds: Date().timeIntervalSince(t0), bytesRead: bytesRead,
+                              warnings: warnings)
     }
 }

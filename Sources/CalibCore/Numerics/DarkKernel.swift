@@ -70,7 +70,7 @@ public enum DarkKernel {
 
     /// Stage 1 for pixels `range` (scalar reference, sorting): q05/q95 of the first `frameCount` frames (data bits)
     /// give the gates lo = max(floor(q05), intLo), hi = min(ceil(q95), intHi), hi += 1 if hi <= lo;
-    /// ref = floor(mean of the in-gate stage-1 values), the offset subtracted before summing.
+    /// ref = the mean of the in-gate stage-1 values rounded to an integer, the offset subtracted before summing (an integer keeps sums exact; rounding, not floor, centres pedestal - ref on 0 so a median common mode carries no offset).
     public static func gates(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                              options o: DarkOptions, into g: DarkGates) {
         let cap = max(frameCount, 1)
@@ -95,7 +95,7 @@ public enum DarkKernel {
                     let x = Float(frames[f * pixels + p] & o.dataMask)
                     if x >= lo && x <= hi { sum += Double(x); cnt += 1 }
                 }
-                g.ref[p] = cnt > 0 ? Float((sum / cnt).rounded(.down)) : lo
+                g.ref[p] = cnt > 0 ? Float((sum / cnt).rounded()) : lo
             }
         }
     }
@@ -145,7 +145,7 @@ public enum DarkKernel {
                 if l > h { l = h - 1 }
                 g.lo[p + j] = l; g.hi[p + j] = h
             }
-            // ref = floor(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
+            // ref = round(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
             let gl = UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt()
             let gh = UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt()
             var sum = I.zero, cnt = I.zero
@@ -156,7 +156,7 @@ public enum DarkKernel {
                 cnt &-= inGate
             }
             for j in 0..<lanes {
-                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded(.down)) : g.lo[p + j]
+                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded()) : g.lo[p + j]
             }
             p += lanes
         }

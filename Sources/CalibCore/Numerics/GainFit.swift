@@ -36,6 +36,16 @@ public enum GainFit {
                            conversion: (@Sendable (Int64) -> (slope: Double, offset: Double))? = nil) throws -> GainFitSummary {
         let t0 = Date()
         let reader = try GainScanReader(path: inputPath)
+        // Injected charges of every module, checked before any output is written (NaN or non-increasing values
+        // would silently spoil every pixel of the module).
+        let charges = try (0..<reader.modules).map { m in
+            let x = conversion.map { conv in
+                let c = conv(reader.detIDs[m])
+                return reader.vcal.map { Float(c.slope * Double($0) * reader.highToLow + c.offset) }
+            } ?? reader.electrons(module: m)
+            try reader.checkCharges(x, module: m, fromConversion: conversion != nil)
+            return x
+        }
         let ppm = reader.pixelsPerModule, np = reader.points, M = reader.modules
         let F = GainScanFormat.self
         let tmp = AtomicFile.temporaryPath(for: outputPath)
@@ -92,11 +102,7 @@ public enum GainFit {
             let block = GainScanBlock(n: b, sum: b + per, sumsq: b + 2 * per, pixels: ppm, points: np)
             let res = GainFitResults(gain: fout, pedestal: fout + ppm, chi2ndf: fout + 2 * ppm, npoints: bout,
                                      status: bout + ppm)
-            let x = conversion.map { conv in
-                let c = conv(reader.detIDs[m])
-                return reader.vcal.map { Float(c.slope * Double($0) * reader.highToLow + c.offset) }
-            } ?? reader.electrons(module: m)
-            GainFitKernel.fit(block, x: x, options: options, into: res, threads: threads)
+            GainFitKernel.fit(block, x: charges[m], options: options, into: res, threads: threads)
             for p in 0..<ppm {
                 let s = GainPixelStatus(rawValue: res.status[p]) ?? .notANumber
                 counts[Int(s.rawValue)] += 1

@@ -94,6 +94,9 @@ public struct GainPixelFit: Sendable, Equatable {
 public enum GainFitKernel {
     /// SIMD width in pixels.
     public static let lanes = 16
+    /// Float margin (ADC) below which a threshold comparison counts as a possible tie and the pixel goes to the exact
+    /// scalar reference; float32 errors of the means are below 1e-4 ADC.
+    public static let tieMargin: Float = 1.0 / 512
     typealias V = SIMD16<Float>
     typealias VI = SIMD16<Int32>
 
@@ -195,7 +198,12 @@ public enum GainFitKernel {
             let r = one / (n * dvar)
             let inv = dvar * r
             ty[k] = sk * inv
-            tw[k] = (n2 * n2) * r
+            // Censored points (a reading may sit at the ADC floor or ceiling, `censored(n:sum:d0:)`) get weight 0:
+            // they count for the plateau and flat tests but are never selected.
+            let bound = (n - one) * d0
+            let clo = sk - n * V(repeating: adcFloor), chi = n * V(repeating: adcCeiling) - sk
+            let cens = le(clo * clo, bound) | le(chi * chi, bound)
+            tw[k] = sel(cens, V.zero, (n2 * n2) * r)
             varSum += dvar * (inv * inv)
         }
         // Plateau from the last four points.
@@ -204,6 +212,11 @@ public enum GainFitKernel {
         let tol = V(repeating: o.plateauTolerance)
         let dev = lt(tol, vabs(a - plateau)) | lt(tol, vabs(b - plateau)) | lt(tol, vabs(c - plateau))
             | lt(tol, vabs(d - plateau))
+        // Lanes with a float margin below tieMargin to any threshold are decided exactly by the scalar reference.
+        let margin = V(repeating: tieMargin)
+        @inline(__always) func near(_ u: V, _ v: V) -> VI { lt(vabs(u - v), margin) }
+        var tie = near(vabs(a - plateau), tol) | near(vabs(b - plateau), tol) | near(vabs(c - plateau), tol)
+            | near(vabs(d - plateau), tol)
         plateau = sel(dev, V(repeating: 255), plateau)
         // Flat test and point selection in one pass.
         let flatTol = V(repeating: o.flatTolerance)
@@ -217,12 +230,14 @@ public enum GainFitKernel {
         for k in 0..<np {
             let y = ty[k]
             flatCount &-= le(vabs(y - plateau), flatTol) | asInt(y .== V.zero)
+            tie |= near(vabs(y - plateau), flatTol) | near(y, hi)
             if k >= 2 {
                 // Once the response stops rising above fitFraction^2 * plateau, no later point is selected.
                 hiEff = sel(lt(vabs(y - yPrev), stopStep) & lt(stopLevel, y), V(repeating: -.infinity), hiEff)
+                tie |= near(vabs(y - yPrev), stopStep) | near(y, stopLevel)
             }
             yPrev = y
-            let inc = le(y, hiEff)
+            let inc = le(y, hiEff) & lt(V.zero, tw[k])
             let w = keep(inc, tw[k])
             tw[k] = w
             count &-= inc
@@ -233,7 +248,8 @@ public enum GainFitKernel {
         let flat = ~lt(toFloat(flatCount), V(repeating: Float(np - 2)))
         let noisy = lt(V(repeating: o.noisyRMS * o.noisyRMS), varSum * (one / V(repeating: Float(np))))
         let countF = toFloat(count)
-        let irregular = invalid | ~lt(varSum, V(repeating: .infinity)) | (lt(countF, V(repeating: 4)) & (~flat | noisy))
+        let irregular = invalid | tie | ~lt(varSum, V(repeating: .infinity))
+            | (lt(countF, V(repeating: 4)) & (~flat | noisy))
         // Centred sums, slope, chi2.
         let xm = swx / sw, ym = swy / sw
         var sxx = V.zero, sxy = V.zero, syy = V.zero

@@ -1,6 +1,21 @@
 import CalibIO
 import Foundation
 
+/// File layouts the dark simulator writes (docs/formats-numerics.md).
+public enum DarkLayout: String, Sendable, CaseIterable {
+    /// `/frames` [F][panels][rows][cols] uint16 with calibctl attributes and `/frame_gain_mode`.
+    case calibctl
+    /// European XFEL Jungfrau raw: `<source>/data/adc` [trains][memory cells][rows][cols], 14-bit values without gain
+    /// bits (one gain setting per run), `data/memoryCell` [trains][cells], `data/trainId` [trains]; no calibctl
+    /// attributes. The simulator's panels are the memory cells (each with its own pedestal).
+    case euxfel
+    /// LCLS (psana HDF5 export): `/<detector>/raw` [events][segments][rows][cols] uint16 with the gain mode in bits
+    /// 14-15 (no per-frame gain dataset), `/<detector>/timestamp`; no calibctl attributes.
+    case lcls
+
+    public static let euxfelSource = "/INSTRUMENT/SPB_IRDA_JF4M/DET/JNGFR01:daqOutput"
+}
+
 /// What the dark simulator injected into a pixel (truth, uint8).
 public enum SimulatedDarkPixelKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case good = 0, hot = 1, cold = 2, saturated = 3, badGain = 4, dead = 5
@@ -25,8 +40,23 @@ public struct DarkRunSimulator: Sendable {
     public var run = 100
     public var detector = "jungfrau4m"
     public var defectFraction = 0.001
+    /// File layout (docs/formats-numerics.md): calibctl's own, or the shapes and paths facilities write.
+    public var layout: DarkLayout = .calibctl
+    /// Stored integer type of the frames (HDF5 converts the uint16 values; out-of-range values saturate).
+    public var dtype: DType = .uint16
+    /// Contiguous frames dataset instead of one chunk per frame.
+    public var contiguous = false
 
     public init() {}
+
+    /// HDF5 path of the frames in `layout`.
+    public var framesPath: String {
+        switch layout {
+        case .calibctl: DarkFormat.frames
+        case .euxfel: DarkLayout.euxfelSource + "/data/adc"
+        case .lcls: "/\(detector)/raw"
+        }
+    }
 
     public var pixels: Int { panels * rows * cols }
     static let gainCode: [UInt16] = [0, 1, 3]
@@ -37,6 +67,10 @@ public struct DarkRunSimulator: Sendable {
         guard frames > 0, pixels > 0, (1...3).contains(gainModes) else {
             throw NumericsError.badParameter("dark simulation", "needs frames > 0, a non-empty shape and 1-3 gain modes",
                                              fix: "e.g. --shape 8x512x1024 --frames 1000 --gain-modes 1")
+        }
+        guard layout != .euxfel || (gainModes == 1 && !gainBits) else {
+            throw NumericsError.badParameter("EuXFEL layout", "holds one gain setting per run and no gain bits (data/adc is 14-bit)",
+                                             fix: "use --gain-modes 1 --no-gain-bits with --layout euxfel")
         }
         let P = pixels
         var rng = SplitMix64(seed: seed)
@@ -64,19 +98,32 @@ public struct DarkRunSimulator: Sendable {
         defer { try? FileManager.default.removeItem(atPath: tmp); try? FileManager.default.removeItem(atPath: ttmp) }
         let D = DarkFormat.self
         let f = try HDF5File.create(tmp, overwrite: true)
-        try f.setAttribute(D.attrFormat, .string(D.runKind))
-        try f.setAttribute(D.attrFormatVersion, .int(D.version))
-        try f.setAttribute(D.attrDetector, .string(detector))
-        try f.setAttribute(D.attrRun, .int(Int64(run)))
-        try f.setAttribute(D.attrDataMask, .int(0x3fff))
-        try f.setAttribute(D.attrGainBits, .int(gainBits ? 1 : 0))
+        if layout == .calibctl {
+            try f.setAttribute(D.attrFormat, .string(D.runKind))
+            try f.setAttribute(D.attrFormatVersion, .int(D.version))
+            try f.setAttribute(D.attrDetector, .string(detector))
+            try f.setAttribute(D.attrRun, .int(Int64(run)))
+            try f.setAttribute(D.attrDataMask, .int(0x3fff))
+            try f.setAttribute(D.attrGainBits, .int(gainBits ? 1 : 0))
+        }
         try f.setAttribute(D.attrSeed, .int(Int64(bitPattern: seed)))
         try f.setAttribute(D.attrCreator, .string(CalibctlVersion.string))
         let shape = [frames, panels, rows, cols]
-        let ds = try f.createDataset(D.frames, dtype: .uint16, shape: shape, chunks: [1, panels, rows, cols])
+        let ds = try f.createDataset(framesPath, dtype: dtype, shape: shape,
+                                     chunks: contiguous ? nil : [1, panels, rows, cols])
         let perMode = (frames + gainModes - 1) / gainModes
         let modeOf = (0..<frames).map { min($0 / perMode, gainModes - 1) }
-        if gainModes > 1 || gainBits { try f.write(D.frameGainMode, modeOf.map { UInt8($0) }) }
+        switch layout {
+        case .calibctl:
+            if gainModes > 1 || gainBits { try f.write(D.frameGainMode, modeOf.map { UInt8($0) }) }
+        case .euxfel:
+            // Trains of `panels` memory cells: the cell ids and train ids beside the data, as EuXFEL writes them.
+            try f.write(DarkLayout.euxfelSource + "/data/memoryCell",
+                        (0..<(frames * panels)).map { UInt8(truncatingIfNeeded: $0 % panels) }, shape: [frames, panels])
+            try f.write(DarkLayout.euxfelSource + "/data/trainId", (0..<frames).map { UInt64(10_000_000 + $0) })
+        case .lcls:
+            try f.write("/\(detector)/timestamp", (0..<frames).map { UInt64(1_700_000_000_000 + 8_333 * $0) })
+        }
         let batch = 8
         let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: batch * P)
         defer { buf.deallocate() }

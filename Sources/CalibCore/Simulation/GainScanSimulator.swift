@@ -9,7 +9,7 @@ public enum SimulatedPixelKind: UInt8, Sendable, CaseIterable, CustomStringConve
 
 /// Deterministic generator of CMS pixel gain scans (one HDF5 file per FED) with the truth written alongside.
 ///
-/// Pixel model (good pixels): gain ~ N(150, 12) e/ADC in [90, 260], pedestal ~ N(35, 10) ADC in [5, 120],
+/// Pixel model (good pixels): gain ~ N(150, 12) e/ADC in [90, 260], pedestal ~ N(35, 10) ADC in [5, 120] (options),
 /// saturation plateau ~ N(245, 4) in [225, 255], noise ~ N(2.0, 0.3) ADC in [1, 3.5]. The response is linear,
 /// ped + Q / gain, up to a knee at 0.85 x plateau and bends softly (tanh) into the plateau above it; every injection
 /// adds Gaussian noise and is rounded and clamped to the 8-bit range 0...255. Defects: dead (never answers, n = 0),
@@ -26,6 +26,13 @@ public struct GainScanSimulator: Sendable {
     public var noisyFraction = 0.003
     public var fewEntriesFraction = 0.002
     public var radiationCorrection = 1.06
+    /// Pedestal distribution of good pixels: N(mean, sigma) cut to [min, max] ADC. Irradiated modules have pedestals
+    /// below the ADC floor (e.g. mean -50, sigma 20, range -80...-20): their lowest points then read 0 on every
+    /// injection (clamped, censored by the fit).
+    public var pedestalMean: Float = 35
+    public var pedestalSigma: Float = 10
+    public var pedestalMin: Float = 5
+    public var pedestalMax: Float = 120
     /// Deflate level for the scan datasets, nil for none (docs/benchmarks-numerics.md: compression costs more than the fit).
     public var deflate: Int? = nil
 
@@ -39,11 +46,14 @@ public struct GainScanSimulator: Sendable {
         return vcal.map { Float(c.slope * Double($0) * CMSPixelTopology.vcalHighToLow + c.offset) }
     }
 
-    /// Fills one module's pixel-major n/sum/sumsq (pixels x points) and truth arrays (pixels each).
+    /// Fills one module's pixel-major n/sum/sumsq (pixels x points) and truth arrays (pixels each). With `readings`
+    /// (pixels x points x injections bytes) every single ADC reading is kept too (the first n of each point are
+    /// valid): the raw-dump writer emits them as hits, from the same random numbers.
     public func generateModule(globalModule m: Int, n: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>,
                                sumsq: UnsafeMutablePointer<Float>, truthGain: UnsafeMutablePointer<Float>,
                                truthPedestal: UnsafeMutablePointer<Float>, truthPlateau: UnsafeMutablePointer<Float>,
-                               truthNoise: UnsafeMutablePointer<Float>, truthKind: UnsafeMutablePointer<UInt8>) {
+                               truthNoise: UnsafeMutablePointer<Float>, truthKind: UnsafeMutablePointer<UInt8>,
+                               readings: UnsafeMutablePointer<UInt8>? = nil) {
         var rng = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(m) &* 0xD1B5_4A32_D192_ED03)
         let x = electrons(globalModule: m)
         let np = vcal.count
@@ -59,7 +69,7 @@ public struct GainScanSimulator: Sendable {
                 else if u < deadFraction + stuckFraction + noisyFraction + fewEntriesFraction { kind = .fewEntries }
                 let g4 = FastGaussian.four(&rng, t)
                 let gain = min(max(150 + 12 * g4[0], 90), 260)
-                let ped = min(max(35 + 10 * g4[1], 5), 120)
+                let ped = min(max(pedestalMean + pedestalSigma * g4[1], pedestalMin), pedestalMax)
                 let plateau = min(max(245 + 4 * g4[2], 225), 255)
                 var noise = min(max(2.0 + 0.3 * g4[3], 1), 3.5)
                 if kind == .noisy { noise = 25 + 10 * Float(rng.nextUniform()) }
@@ -85,6 +95,7 @@ public struct GainScanSimulator: Sendable {
                         for l in 0..<min(4, entries - i) {
                             let adc = kind == .stuck ? stuckValue : min(max((y + noise * g[l]).rounded(), 0), 255)
                             s += adc; q += adc * adc
+                            if let readings { readings[(o + k) * injections + i + l] = UInt8(adc) }
                         }
                         i += 4
                     }

@@ -213,7 +213,10 @@ public final class PixelGainRuns {
         let failed = st.failed.filter { feds.isEmpty || feds.contains(PixelGain.fed(of: $0.key)) }
         guard !failed.isEmpty else { return [] }
         let report = try jobs.retry(jobSet: js, shards: failed.map(\.index), force: true)
-        try resumeIfRetried(c, jobSet: js)
+        // The new attempts may have finished already (a fast local job): the step runs again regardless.
+        if !report.retried.isEmpty, [.failed, .awaitingSignOff].contains(try state(c, PixelGain.stepFit).state) {
+            try engine.resume(campaign: c.name, step: PixelGain.stepFit, note: "FED jobs resubmitted (calibctl resubmit)")
+        }
         return report.retried.compactMap { i in failed.first { $0.index == i }.map { PixelGain.fed(of: $0.key) } }
     }
 
@@ -244,7 +247,9 @@ public final class PixelGainRuns {
         let fit = try state(c, PixelGain.stepFit)
         guard fit.state.satisfiesDependents else {
             var detail = "the fit step is \(fit.state.rawValue)"
-            if let js = try engine.currentJobSet(campaign: c.name, step: PixelGain.stepFit) {
+            if fit.state == .awaitingSignOff {
+                detail = "the fit's quality gates failed (\(fit.gates?.failingSummary ?? "see calibctl checklist show \(c.name)")) and nobody signed off: inspect it, then calibctl step approve \(c.name) \(PixelGain.stepFit) --note \"why it is fine\""
+            } else if let js = try engine.currentJobSet(campaign: c.name, step: PixelGain.stepFit) {
                 let st = try jobs.status(jobSet: js)
                 let failed = st.failed.map { String(PixelGain.fed(of: $0.key)) }
                 detail = failed.isEmpty ? "jobs are still running (\(st.summaryLine))"
@@ -286,10 +291,31 @@ public final class PixelGainRuns {
         public var report: String
         public var validation: GainRunValidation
         public var validationState: String
+        /// The PDF next to the report (nil: not printed, `pdfNote` says why).
+        public var pdf: String?
+        public var pdfNote: String?
+        /// The archive (`--archive`): report, PDF, merged fit, per-FED logs, text summary.
+        public var archive: String?
+    }
+
+    public struct SummaryRequest: Sendable {
+        public var output: String?
+        /// Modules to drill into (detids) besides the worst ones.
+        public var modules: [Int64] = []
+        public var pdf = true
+        public var archive = false
+        public init(output: String? = nil) { self.output = output }
     }
 
     /// Runs the `validation` step (metrics and the HTML report) unless it has run; copies the report to `output`.
     public func summary(run: Int, output: String? = nil) throws -> SummaryResult {
+        try summary(run: run, SummaryRequest(output: output))
+    }
+
+    /// The summary with its extras: a report with drill-downs of `modules` (written to `output`, else next to the
+    /// step's report as `summary-modules.html`), the PDF next to the report (headless Chromium; a note when it is
+    /// missing), and the archive.
+    public func summary(run: Int, _ req: SummaryRequest) throws -> SummaryResult {
         let c = try campaign(run: run)
         guard try state(c, PixelGain.stepMerge).state.satisfiesDependents else {
             throw PixelGainError.notFinished(run: run, what: "summarise", detail: "the run is not merged yet (calibctl merge \(run))")
@@ -302,15 +328,99 @@ public final class PixelGainRuns {
         }
         let v = try JSONDecoder().decode(GainRunValidation.self, from: data)
         var path = html.path
-        if let output {
+        var report: PixelGainReport?
+        if !req.modules.isEmpty {
+            let r = try PixelGainReport.gather(engine: engine, campaign: c, extraModules: req.modules)
+            let known = Set(r.data.detIDs)
+            if let missing = req.modules.first(where: { !known.contains($0) }) {
+                throw ReportError.noSuchModule(detID: "0x" + String(missing, radix: 16), run: run,
+                                               known: r.data.detIDs.prefix(3).map { "0x" + String($0, radix: 16) }.joined(separator: ", "))
+            }
+            path = Workspace.absolutePath(req.output ?? ((html.path as NSString).deletingLastPathComponent + "/summary-modules.html"))
+            try AtomicFile.write(Data(r.html().utf8), to: path)
+            report = r
+        } else if let output = req.output {
             path = Workspace.absolutePath(output)
             let tmp = path + ".tmp-\(getpid())"
             try? FileManager.default.removeItem(atPath: tmp)
             try FileManager.default.copyItem(atPath: html.path, toPath: tmp)
             try AtomicFile.commit(temporary: tmp, to: path)
         }
-        return SummaryResult(run: run, report: path, validation: v,
-                             validationState: try state(c, PixelGain.stepValidation).state.rawValue)
+        var result = SummaryResult(run: run, report: path, validation: v,
+                                   validationState: try state(c, PixelGain.stepValidation).state.rawValue)
+        if req.pdf || req.archive {
+            let pdf = Self.pdfPath(forReport: path)
+            do {
+                try ReportPrinter.printPDF(html: path, to: pdf)
+                result.pdf = pdf
+            } catch let e as ReportError {
+                result.pdfNote = e.description
+            }
+        }
+        if req.archive {
+            let r = try report ?? PixelGainReport.gather(engine: engine, campaign: c)
+            result.archive = try writeArchive(run: run, campaign: c, report: r, html: path, pdf: result.pdf, validation: json.path)
+        }
+        return result
+    }
+
+    static func pdfPath(forReport html: String) -> String {
+        (html.hasSuffix(".html") ? String(html.dropLast(5)) : html) + ".pdf"
+    }
+
+    /// run.py's `twiki` equivalent: `pixelgain-RUN-report.tar.gz` next to the report, holding the report, its PDF,
+    /// the merged fit, every attempt's log of every FED job, validation.json and a text summary.
+    func writeArchive(run: Int, campaign c: Campaign, report: PixelGainReport, html: String, pdf: String?,
+                      validation: String) throws -> String {
+        let dir = (html as NSString).deletingLastPathComponent
+        let name = "pixelgain-\(run)-report"
+        let archive = dir + "/\(name).tar.gz"
+        let staging = dir + "/.\(name).staging-\(getpid())"
+        try? FileManager.default.removeItem(atPath: staging)
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let root = staging + "/" + name
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: root + "/logs", withIntermediateDirectories: true)
+            try fm.copyItem(atPath: html, toPath: root + "/summary.html")
+            if let pdf { try fm.copyItem(atPath: pdf, toPath: root + "/summary.pdf") }
+            try fm.copyItem(atPath: report.data.path, toPath: root + "/" + (report.data.path as NSString).lastPathComponent)
+            try fm.copyItem(atPath: validation, toPath: root + "/validation.json")
+            var text = report.text()
+            if pdf == nil { text += "no PDF: headless Chromium was not available\n" }
+            try AtomicFile.write(Data(text.utf8), to: root + "/summary.txt")
+            if let js = try engine.currentJobSet(campaign: c.name, step: PixelGain.stepFit) {
+                for shard in try jobs.status(jobSet: js).shards ?? [] where shard.attempts > 0 {
+                    let fedDir = root + "/logs/fed_\(PixelGain.fed(of: shard.key))"
+                    try fm.createDirectory(atPath: fedDir, withIntermediateDirectories: true)
+                    for a in 1...shard.attempts {
+                        let files = try jobs.logFiles(jobSet: js, shard: shard.index, attempt: a)
+                        for (src, ext) in [(files.stdout, "out"), (files.stderr, "err"), (files.result, "result.json")] where fm.fileExists(atPath: src) {
+                            try fm.copyItem(atPath: src, toPath: fedDir + "/attempt-\(a).\(ext)")
+                        }
+                    }
+                }
+            }
+        } catch {
+            throw ReportError.archiveFailed(path: archive, detail: "\(error)")
+        }
+        let tmp = archive + ".tmp-\(getpid())"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["tar", "-czf", tmp, "-C", staging, name]
+        p.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        p.standardError = err
+        do { try p.run() } catch { throw ReportError.archiveFailed(path: archive, detail: "tar cannot be started: \(error)") }
+        let msg = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            try? fm.removeItem(atPath: tmp)
+            throw ReportError.archiveFailed(path: archive, detail: "tar exited \(p.terminationStatus): \(String(decoding: msg, as: UTF8.self))")
+        }
+        try? fm.removeItem(atPath: archive)
+        try fm.moveItem(atPath: tmp, toPath: archive)
+        return archive
     }
 
     public struct PayloadReport: Codable, Sendable {

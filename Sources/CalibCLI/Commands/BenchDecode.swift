@@ -1,0 +1,63 @@
+import ArgumentParser
+import CalibCore
+import Foundation
+
+struct BenchDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Benchmark decoding a CMS raw FED dump (decode + accumulate, one core) next to a plain read. Prints JSON.",
+        discussion: reflow("""
+        Writes a simulated dump of --modules CMS modules (or takes DUMP with calib.json and cabling_<FED>.json beside \
+        it), reads it once plainly (page cache warm) and then decodes it into n/sum/sum2 per pixel and point, best of \
+        --repeats. Build with `swift build -c release`; docs/benchmarks-numerics.md has recorded runs.
+
+        Example:
+          .build/release/calibctl bench decode --modules 4
+        """))
+
+    @Argument(help: "A .dmp file (default: a simulated one).") var dump: String?
+    @Option(help: "Simulated CMS modules (66,560 pixels each).") var modules: Int = 4
+    @Option(help: "Repeats (best time wins).") var repeats: Int = 3
+    @Option(help: "Directory for the simulated dump.") var dir: String = NSTemporaryDirectory()
+
+    func run() throws {
+        var path = dump ?? ""
+        var cleanup: String? = nil
+        let fed = 1200
+        if dump == nil {
+            let d = (dir as NSString).appendingPathComponent("calibctl-bench-decode-\(getpid())")
+            var sim = GainScanSimulator()
+            sim.seed = 3
+            path = try sim.writeDump(directory: d, fed: fed, modules: modules)
+            cleanup = d
+        }
+        defer { if let c = cleanup { try? FileManager.default.removeItem(atPath: c) } }
+        let dirOf = (path as NSString).deletingLastPathComponent
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension.split(separator: "_")
+        let fedID = name.count >= 3 ? Int(name[name.count - 2]) ?? fed : fed
+        let calib = try JSONDecoder().decode(CMSCalibConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: dirOf + "/calib.json")))
+        let cabling = try JSONDecoder().decode(CMSCablingMap.self, from: Data(contentsOf: URL(fileURLWithPath: dirOf + "/cabling_\(fedID).json")))
+        var bestRead = Double.infinity, bestDecode = Double.infinity
+        var bytes = 0, summary: CMSDumpSummary? = nil
+        for _ in 0..<max(1, repeats) {
+            let t0 = Date()
+            guard let fh = FileHandle(forReadingAtPath: path) else { throw UsageError("cannot open \(path)") }
+            var total = 0, x: UInt8 = 0
+            while let d = try fh.read(upToCount: 8 << 20), !d.isEmpty { total += d.count; x ^= d[d.startIndex] }
+            try fh.close()
+            bestRead = min(bestRead, Date().timeIntervalSince(t0))
+            bytes = total + Int(x & 0)
+            let dec = try CMSDumpDecoder(calib: calib, cabling: cabling)
+            let t1 = Date()
+            summary = try dec.decode(path: path, expectedFED: fedID)
+            bestDecode = min(bestDecode, Date().timeIntervalSince(t1))
+        }
+        struct Out: Encodable {
+            var file: String; var bytes: Int; var hits: Int; var anomalies: Int
+            var plainReadGBps: Double; var decodeGBps: Double; var decodeHitsPerSecond: Double
+        }
+        try printJSON(Out(file: path, bytes: bytes, hits: summary?.hits ?? 0, anomalies: summary?.anomalies.total ?? 0,
+                          plainReadGBps: Double(bytes) / bestRead / 1e9, decodeGBps: Double(bytes) / bestDecode / 1e9,
+                          decodeHitsPerSecond: Double(summary?.hits ?? 0) / bestDecode))
+    }
+}
