@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
     ],
     targets: [
         // C libraries: module map + shim header, nothing else.
@@ -39,8 +41,16 @@ let package = Package(
         // The workflow engine: turns any campaign's ready steps into job sets or in-process actions, collects
         // metrics and effort, applies quorum, repeat and gates, publishes to the store (docs/workflow.md).
         .target(name: "CalibWorkflow", dependencies: ["CalibCore", "CalibStore", "CalibRunner", "CalibIO"]),
+        // The read-only HTTP service over a store (`calibctl serve`, docs/serve.md) and its client (`get --server`).
+        .target(name: "CalibServe", dependencies: [
+            "CalibStore", "CalibCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "CalibCLI", dependencies: [
-            "CalibCore", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow",
+            "CalibCore", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow", "CalibServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "calibctl", dependencies: ["CalibCLI"]),
@@ -49,8 +59,9 @@ let package = Package(
         .testTarget(name: "CalibIOTests", dependencies: ["CalibIO", "CalibTestSupport"]),
         .testTarget(name: "CalibCoreTests", dependencies: ["CalibCore", "CalibTestSupport"], swiftSettings: numericFlags),
         .testTarget(name: "CalibStoreTests", dependencies: ["CalibStore", "CalibTestSupport"]),
+        .testTarget(name: "CalibServeTests", dependencies: ["CalibServe", "CalibStore", "CalibTestSupport"]),
         .testTarget(name: "CalibRunnerTests", dependencies: ["CalibRunner", "CalibTestSupport"]),
         .testTarget(name: "CalibWorkflowTests", dependencies: ["CalibWorkflow", "CalibTestSupport"]),
-        .testTarget(name: "CalibctlTests", dependencies: ["CalibCLI", "CalibTestSupport"]),
+        .testTarget(name: "CalibctlTests", dependencies: ["CalibCLI", "CalibServe", "CalibTestSupport"]),
     ]
 )

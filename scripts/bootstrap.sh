@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything calibctl needs on Debian 12 (idempotent): C libraries and tools from apt, h5py for the Python
 # that is first on PATH (used by the interoperability tests and the benchmark baselines).
-# Usage: scripts/bootstrap.sh [--with-schedulers] [--with-browser]
+# Usage: scripts/bootstrap.sh [--with-schedulers] [--with-browser] [--with-nginx]
 # Exits 69 with the exact command to run when packages are missing and it cannot install them (not root).
 set -euo pipefail
 
@@ -10,7 +10,9 @@ for arg in "$@"; do
   case "$arg" in
     --with-schedulers) packages+=(slurm-wlm munge debootstrap) ;;
     --with-browser) packages+=(chromium poppler-utils) ;;
-    *) echo "bootstrap: unknown option $arg (use --with-schedulers, --with-browser)" >&2; exit 64 ;;
+    # nginx as the caching proxy of the serve tests and the load benchmark (wrk), scripts/nginx-cache.sh
+    --with-nginx) packages+=(nginx-light wrk) ;;
+    *) echo "bootstrap: unknown option $arg (use --with-schedulers, --with-browser, --with-nginx)" >&2; exit 64 ;;
   esac
 done
 

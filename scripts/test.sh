@@ -11,7 +11,7 @@ start=$(date +%s)
 step() { printf '[test %4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
 step "installing packages"
-boot_args=(--with-browser)
+boot_args=(--with-browser --with-nginx)
 [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" = 1 ] || boot_args+=(--with-schedulers)
 python=$(scripts/bootstrap.sh "${boot_args[@]}")
 export CALIBCTL_PYTHON="$python"
@@ -56,6 +56,17 @@ if ((${#sched_pids[@]})); then
     || echo "test: scripts/condor-worker-runtime.sh failed; the HTCondor workflow test will report it" >&2
   export CALIBCTL_TEST_CONDOR_WORKER
 fi
+
+# The Python reader (python/, README): installed from the checkout and tested against this calibctl first, so the
+# closing line stays swift test's.
+step "testing the Python reader (pip install ./python, pytest)"
+"$python" -m pip install -q ./python pytest >/dev/null 2>"$run_dir/pip.log" \
+  || { cat "$run_dir/pip.log" >&2; echo "test: pip install ./python failed" >&2; exit 1; }
+if ! CALIBCTL_BIN="$(swift build --show-bin-path)/calibctl" "$python" -m pytest -q -p no:cacheprovider python/tests \
+     > "$run_dir/pytest.log" 2>&1; then
+  cat "$run_dir/pytest.log"; echo "test: the Python reader's tests failed ($run_dir/pytest.log)" >&2; exit 1
+fi
+tail -1 "$run_dir/pytest.log"
 
 step "running tests"
 set +e

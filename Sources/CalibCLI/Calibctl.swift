@@ -48,6 +48,7 @@ enum CommandRegistry {
         StoreCommand.self,
         TopGet.self,
         TopPut.self,
+        ServeCommand.self,
         ArrayCommand.self,
     ]
 }

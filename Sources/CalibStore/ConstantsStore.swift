@@ -66,7 +66,9 @@ public final class ConstantsStore {
         // A directory we cannot write: open read-only. SQLite's WAL needs to create `-wal`/`-shm` beside the index
         // even to read, so without them the index is opened immutable (nothing can be writing a store no one may
         // write); with a live `-wal` (a writer with more rights is active) it is read through the existing `-shm`.
-        readOnly = access(dir, W_OK) != 0 || (fm.fileExists(atPath: indexPath) && access(indexPath, W_OK) != 0)
+        // A node snapshot (`snapshot.json`) is never written, whoever opens it (root included).
+        isSnapshot = ConstantsStore.isSnapshot(dir)
+        readOnly = isSnapshot || access(dir, W_OK) != 0 || (fm.fileExists(atPath: indexPath) && access(indexPath, W_OK) != 0)
         do {
             if readOnly {
                 let wal = (try? fm.attributesOfItem(atPath: indexPath + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
@@ -102,8 +104,11 @@ public final class ConstantsStore {
         }
     }
 
-    /// True when the caller cannot write the store directory: lookups work, writes are refused.
+    /// True when the caller cannot write the store directory, or it is a snapshot: lookups work, writes are refused.
     public let readOnly: Bool
+
+    /// True when the store is a node snapshot (`calibctl store snapshot`): read-only, one global tag.
+    public let isSnapshot: Bool
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`) and forgets cached entries afterwards. File-system
     /// failures (disk full, no write permission) become ``StoreError``s that say what to do.
@@ -119,6 +124,10 @@ public final class ConstantsStore {
 
     /// Throws ``StoreError`` (`permission`, exit 77) when the store was opened read-only.
     func requireWritable() throws {
+        if isSnapshot {
+            throw StoreError(.permission, "the store \(directory) is a node snapshot (\(StoreFormat.snapshotManifest)); snapshots are read-only",
+                             fix: "write to the store the snapshot was taken from, then take a new snapshot")
+        }
         if readOnly {
             throw StoreError(.permission, "the store \(directory) is read-only for \(identity.user) (no write permission on the directory or its index)",
                              fix: "reads work; to write, use a writable store or ask its owner to make it group-writable for your group (docs/store.md, Deployment)")

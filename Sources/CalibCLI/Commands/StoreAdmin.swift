@@ -199,7 +199,17 @@ struct StoreVerify: ParsableCommand {
     @Flag(name: .customLong("no-hash"), help: "Check existence and format only.") var noHash = false
     @Flag(help: "Print JSON.") var json = false
     func run() throws {
-        let r = try StoreCLI.open(ws).verify(hash: !noHash)
+        let s = try StoreCLI.open(ws)
+        if s.isSnapshot {
+            // A snapshot: every file against its manifest first.
+            let c = try ConstantsStore.verifySnapshot(s.directory)
+            if !json {
+                print("snapshot of global tag \(c.globalTag): \(c.filesChecked) files checked against \(StoreFormat.snapshotManifest); \(c.problems.count) problems")
+                for p in c.problems { print("damaged \(p)") }
+            }
+            if !c.ok { if json { try printJSON(c) }; throw ExitCode(1) }
+        }
+        let r = try s.verify(hash: !noHash)
         if json { try printJSON(r) } else {
             print("\(r.payloadsChecked) payloads, \(r.entriesChecked) entries checked; \(r.damaged.count) damaged, \(r.orphans.count) orphan files, \(r.staleTemporaries.count) stale temporaries, \(r.activeTemporaries.count) writes in progress")
             for d in r.damaged { print("damaged \(d.sha256.prefix(12)) \(d.path): \(d.problem)") }

@@ -23,7 +23,7 @@ struct StoreCommand: ParsableCommand {
         subcommands: [StoreInit.self, StoreDetector.self, StoreType.self, StorePut.self, StoreGet.self,
                       StoreExplain.self, StoreList.self, StoreHistory.self, StoreDiff.self, StoreTag.self,
                       StoreGlobalTag.self, StoreLint.self, StoreVerify.self, StoreGC.self, StoreExport.self,
-                      StoreImport.self, StoreGrant.self, StoreRevoke.self]
+                      StoreImport.self, StoreSnapshot.self, StoreGrant.self, StoreRevoke.self]
     )
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalibCore
 import CalibIO
+import CalibServe
 import CalibStore
 import Foundation
 
@@ -66,13 +67,27 @@ struct GetOptions: ParsableArguments {
     @Flag(help: "Print JSON.") var json = false
     @Flag(name: .shortAndLong, help: "Show whole provenance comments (with the run configuration); --json has everything.") var verbose = false
 
+    @OptionGroup var remote: ServerOptions
+
     func execute(_ ws: WorkspaceOptions) throws {
-        let s = try StoreCLI.open(ws)
         let l = lookup
-        let got = try s.get(detector: l.detector, type: l.type, run: l.run, tag: l.tag, globalTag: l.globalTag,
-                            asOf: try StoreCLI.time(l.asOf), verify: !noVerify)
-        if let t = try? s.tag(detector: l.detector, type: l.type, name: got.entry.tag), t.state == .retired {
-            Diagnostics.warning("tag \(t.name) of \(t.detector)/\(t.type) is retired")
+        let got: StoredPayload
+        if let client = try remote.client() {
+            // Ask the servers in order; when none answers, a local store given by --store (or $CALIBCTL_STORE),
+            // typically a node snapshot, answers instead.
+            _ = try StoreCLI.time(l.asOf)
+            do {
+                got = try StoreClient.blocking { [verify = !noVerify] in
+                    try await client.get(detector: l.detector, type: l.type, run: l.run, tag: l.tag, globalTag: l.globalTag,
+                                         asOf: l.asOf, verify: verify).0
+                }
+            } catch let e as StoreClient.ServersUnavailable {
+                guard ws.store != nil || !(ProcessInfo.processInfo.environment["CALIBCTL_STORE"] ?? "").isEmpty else { throw e }
+                Diagnostics.warning(e.message + "; answering from the local store \(ws.workspace.store)")
+                got = try localGet(ws)
+            }
+        } else {
+            got = try localGet(ws)
         }
         if let output { try StoreCLI.write(got, to: output, format: format, dataset: dataset) }
         if output == "-" { return }
@@ -86,6 +101,36 @@ struct GetOptions: ParsableArguments {
         for a in got.payload.arrays { print("  \(a.name): \(a.dtype) \(a.shapeText)") }
         for (k, v) in out.attributes.sorted(by: { $0.key < $1.key }) { print("  @\(k) = \(v)") }
         if let output { print("wrote \(output)") }
+    }
+    func localGet(_ ws: WorkspaceOptions) throws -> StoredPayload {
+        let s = try StoreCLI.open(ws)
+        let l = lookup
+        let got = try s.get(detector: l.detector, type: l.type, run: l.run, tag: l.tag, globalTag: l.globalTag,
+                            asOf: try StoreCLI.time(l.asOf), verify: !noVerify)
+        if let t = try? s.tag(detector: l.detector, type: l.type, name: got.entry.tag), t.state == .retired {
+            Diagnostics.warning("tag \(t.name) of \(t.detector)/\(t.type) is retired")
+        }
+        return got
+    }
+}
+
+/// `--server URL[,URL...]` and its timeouts (docs/serve.md, "Client").
+struct ServerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Ask these `calibctl serve` servers in order (http://HOST:PORT, comma-separated; default $CALIBCTL_SERVER); when none answers, --store (a node snapshot) answers.", valueName: "urls"))
+    var server: String?
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for a connection to a server.") var connectTimeout: Double = 5
+    @Option(name: .customLong("read-timeout"), help: "Seconds of silence allowed while a server answers.") var readTimeout: Double = 30
+    @Option(help: "Retries of a server that answers with a server error (5xx), with jittered back-off.") var retries: Int = 2
+
+    func client() throws -> StoreClient? {
+        guard let list = server ?? ProcessInfo.processInfo.environment["CALIBCTL_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        let urls = try list.split(separator: ",").map { try ServerURL(parsing: String($0)) }
+        guard !urls.isEmpty else { throw UsageError("--server names no server", fix: "give http://HOST:PORT[,http://HOST2:PORT]") }
+        guard connectTimeout > 0, readTimeout > 0, (0...10).contains(retries) else {
+            throw UsageError("--connect-timeout and --read-timeout must be positive, --retries 0 to 10")
+        }
+        return StoreClient(servers: urls, connectTimeout: connectTimeout, readTimeout: readTimeout, retries: retries,
+                           log: { Diagnostics.note($0) })
     }
 }
 
