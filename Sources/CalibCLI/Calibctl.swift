@@ -35,6 +35,7 @@ enum CommandRegistry {
         SummaryRun.self,
         PayloadRun.self,
         VCalCommand.self,
+        CablingCommand.self,
         SimulateCommand.self,
         FitCommand.self,
         ChecklistCommand.self,

@@ -88,6 +88,9 @@ enum StoreIndex {
             // 4: built-in types added after migration 1 was first written (gain_offline, gain_hlt, vcal): stores
             // created before them get them now; a no-op for newer stores. A new built-in type needs such a migration.
             builtinTypesSQL.replacingOccurrences(of: "INSERT INTO calib_types", with: "INSERT OR IGNORE INTO calib_types"),
+            // 5: the built-in type `cabling` (the CMS pixel cabling map, one IOV per cabling): the same insert for
+            // stores created before it; a no-op for newer stores.
+            builtinTypesSQL.replacingOccurrences(of: "INSERT INTO calib_types", with: "INSERT OR IGNORE INTO calib_types"),
         ]
     }
 

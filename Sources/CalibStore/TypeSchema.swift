@@ -148,6 +148,11 @@ public struct TypeSchema: Sendable, Codable, Equatable {
              "CMS pixel HLT gain payload: one 8-bit blob per module (pedestal and gain per column of 80 rows), modules x bytes"),
             ("vcal", TypeSchema(datasets: [r("slope:float:rank0-2"), r("offset:float:like(slope)"), r("detid:int64:rank1?")]),
              "VCal to electrons conversion per module: electrons = slope * vcal * vcal_high_to_low + offset"),
+            ("cabling", TypeSchema(datasets: [r("fed:int32:rank1"), r("link:int32:like(fed)"), r("roc:int32:like(fed)"),
+                                              r("module:int32:like(fed)"), r("row_offset:int32:like(fed)"),
+                                              r("col_offset:int32:like(fed)"), r("layer1:uint8:like(fed)"),
+                                              r("fed_id:int32:rank1"), r("fed_modules:int32:like(fed_id)")]),
+             "CMS pixel cabling: per (fed, link, roc) the module index within the FED and the ROC's first row and column in it; per FED (fed_id) its module count; attributes module_rows, module_cols, roc_rows, roc_cols, version"),
         ]
     }()
 }

@@ -234,3 +234,17 @@ import Testing
     #expect(names.isSuperset(of: ["gain_offline", "gain_hlt", "vcal", "pedestals"]))
     #expect(try s.type("gain_hlt").builtin)
 }
+
+/// A store of schema version 4 (before the built-in `cabling` type) gets it on open (migration 5).
+@Test func version4StoreGainsTheCablingType() throws {
+    let f = try StoreFixture()
+    let dir = f.store.directory
+    do {
+        let db = try SQLiteDatabase(path: (dir as NSString).appendingPathComponent(StoreFormat.indexFile))
+        try db.execute("DELETE FROM calib_types WHERE name = 'cabling'")
+        try db.run("UPDATE schema_versions SET version = 4 WHERE component = ?", StoreFormat.indexComponent)
+    }
+    let s = try f.reopen(as: StoreFixture.me)
+    #expect(try s.type("cabling").builtin)
+    #expect(s.schemaVersion == 5)
+}

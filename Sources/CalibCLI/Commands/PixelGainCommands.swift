@@ -29,8 +29,15 @@ struct CreateRun: ParsableCommand {
         anything: an existing run is refused, or with --force its outputs are moved aside (<dir>.moved-<time>) and
         the run becomes the campaign pixelgain-RUN-vN.
 
-        Example:
+        CMS raw dumps: when INPUT_DIR holds GainCalibration_<FED>_<RUN>.dmp files (and calib.json), the FED jobs
+        decode them with the cabling valid for RUN in the store (type cabling, tag --cabling-tag; calibctl cabling put
+        stores one) and fit them; every anomaly count is a shard metric, and a FED whose anomalies exceed
+        --max-anomalies of its hits fails with the counts as its reason. --input-format h5 takes the fed_<id>.h5
+        files of a directory holding both.
+
+        Examples:
           calibctl create 5000 -t VCal_2026_v1 -i /data/scans/5000 --fed 1200 --fed 1201 --scheduler slurm
+          calibctl create 10901 -t VCal_2026_v1 --cabling-tag Cabling_2026_v1 -i /data/dumps/10901
         """))
 
     @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
@@ -44,6 +51,12 @@ struct CreateRun: ParsableCommand {
     @Option(help: "local (default), slurm or htcondor.") var scheduler = "local"
     @Option(help: "Memory per FED job in MB.") var memory = 2000
     @Option(name: .customLong("time-limit"), help: "Time limit per FED job in seconds.") var timeLimit = 3 * 3600
+    @Option(name: .customLong("cabling-tag"), help: "For .dmp inputs: the store tag holding the cabling map (type cabling).")
+    var cablingTag: String?
+    @Option(name: .customLong("input-format"), help: "dmp, h5 or auto (default: the run's .dmp files if INPUT_DIR has any, else fed_<id>.h5).")
+    var inputFormat: String?
+    @Option(name: .customLong("max-anomalies"), help: "For .dmp inputs: fail a FED whose anomalies exceed this fraction of its hits (default 0.001).")
+    var maxAnomalies: Double?
     @Flag(help: "Move an existing run directory and outputs aside instead of refusing.") var force = false
     @Flag(help: "Print the run configuration as JSON.") var json = false
 
@@ -57,10 +70,17 @@ struct CreateRun: ParsableCommand {
         r.force = force
         r.memoryMB = memory
         r.timeLimitSeconds = timeLimit
+        r.cablingTag = cablingTag
+        r.inputFormat = inputFormat
+        if let m = maxAnomalies {
+            guard m.isFinite, m >= 0 else { throw UsageError("--max-anomalies \(m) must be a non-negative fraction", fix: "e.g. --max-anomalies 0.001") }
+            r.maxAnomalies = m
+        }
         let c = try ws.pixelGainRuns().create(r)
         if json { try printJSON(c); return }
         print("created run \(c.run): \(c.feds.count) FED job(s) on \(c.scheduler), campaign \(c.campaign)")
-        print("  input  \(c.inputDirectory)\n  output \(c.outputDirectory)\n  vcal   \(c.vcalTag) (\(c.vcalPayload.prefix(12)))")
+        print("  input  \(c.inputDirectory) (\(c.inputFormat ?? "h5"))\n  output \(c.outputDirectory)\n  vcal   \(c.vcalTag) (\(c.vcalPayload.prefix(12)))")
+        if let t = c.cablingTag { print("  cabling \(t) (\(c.cablingPayload?.prefix(12) ?? ""))") }
         print("next: calibctl submit \(c.run)")
     }
 }
@@ -338,6 +358,46 @@ struct VCalCommand: ParsableCommand {
             let e = try store.put(detector: PixelGain.detector, type: "vcal", runs: try RunRange(parsing: runs),
                                   payload: p, tag: tag, provenance: ProvenanceLinks(comment: "calibctl vcal put"), createTag: true)
             print("vcal tag \(tag): \(m) modules, runs \(e.runs), payload \(e.sha256.prefix(16))")
+        }
+    }
+}
+
+/// `calibctl cabling put TAG FILES`: the CMS pixel cabling map into the store (type cabling of detector sipixel).
+struct CablingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cabling", abstract: "Manage the CMS pixel cabling maps (type cabling of detector sipixel), one IOV per cabling.",
+        subcommands: [Put.self])
+
+    struct Put: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put the cabling of one or more FEDs (cabling_<FED>.json, as simulate gain --dmp writes them) into a tag.",
+            discussion: reflow("""
+            All FEDs given go into one payload (their (link, ROC) -> module, ROC position entries and module counts, \
+            docs/formats-cms-raw.md). A new cabling is a new IOV: runs from its first run on decode their raw dumps \
+            with it (calibctl create --cabling-tag TAG).
+
+            Examples:
+              calibctl cabling put Cabling_2026_v1 --runs 1- scans/
+              calibctl cabling put Cabling_2026_v1 --runs 401000- new/cabling_1200.json new/cabling_1201.json
+            """))
+        @OptionGroup(title: "Workspace") var ws: WorkspaceOptions
+        @Argument(help: "Tag name.") var tag: String
+        @Argument(help: "cabling_<FED>.json files, or directories holding them.") var files: [String]
+        @Option(parsing: .unconditional, help: "Validity (100-200, 100-, -200, all).") var runs = "all"
+        @Option(help: "A comment recorded with the IOV.") var comment = "calibctl cabling put"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard !files.isEmpty else { throw UsageError("give cabling_<FED>.json files or a directory holding them") }
+            let maps = try PixelGainCabling.readJSON(files.map(Workspace.absolutePath))
+            let p = try PixelGainCabling.payload(maps)
+            let store = try StoreCLI.open(ws)
+            let e = try store.put(detector: PixelGain.detector, type: PixelGainCabling.type, runs: try RunRange(parsing: runs),
+                                  payload: p, tag: tag, provenance: ProvenanceLinks(comment: comment), createTag: true)
+            struct Out: Codable { var tag: String; var feds: [Int]; var runs: String; var sha256: String }
+            let out = Out(tag: tag, feds: maps.map(\.fed).sorted(), runs: "\(e.runs)", sha256: e.sha256)
+            if json { try printJSON(out); return }
+            print("cabling tag \(tag): FED\(out.feds.count == 1 ? "" : "s") \(out.feds.map(String.init).joined(separator: ", ")), runs \(e.runs), payload \(e.sha256.prefix(16))")
         }
     }
 }

@@ -260,19 +260,59 @@ public final class CMSDumpDecoder {
 public enum CMSRawDump {
     /// Decodes `dumpPath` with the calibration configuration and cabling and writes the gain-scan file `outputPath`
     /// (VCal conversion per module from CMSPixelTopology for the FED's modules, `radiationCorrection`). Refuses
-    /// (exit 65, naming the FED and the counts) when anomalies exceed `maxAnomalyFraction` of the hits.
+    /// (exit 65, naming the FED and the counts) when anomalies exceed `maxAnomalyFraction` of the hits; nil: the
+    /// caller judges the counts (the engine's fit job reports them as metrics first).
     public static func convert(dumpPath: String, calib: CMSCalibConfiguration, cabling: CMSCablingMap,
                                outputPath: String, radiationCorrection: Double = 1.06,
-                               maxAnomalyFraction: Double = 0.001) throws -> CMSDumpSummary {
+                               maxAnomalyFraction: Double? = 0.001) throws -> CMSDumpSummary {
         let dec = try CMSDumpDecoder(calib: calib, cabling: cabling)
         let s = try dec.decode(path: dumpPath, expectedFED: cabling.fed)
-        if Double(s.anomalies.total) > maxAnomalyFraction * Double(max(s.hits, 1)) {
-            let a = s.anomalies
-            throw NumericsError.badInput(
-                file: dumpPath, object: "FED \(cabling.fed)",
-                problem: "\(a.total) anomalies in \(s.hits) hits (limit \(maxAnomalyFraction)): words before header \(a.wordsBeforeHeader), truncated blocks \(a.truncatedBlocks), error words \(a.errorWords.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")), hits outside pattern \(a.hitsOutsidePattern), events out of order \(a.eventsOutOfOrder), events outside scan \(a.eventsOutsideScan), unknown channel \(a.unknownChannel), invalid address \(a.invalidAddress), FED mismatch \(a.fedMismatch)",
-                fix: "retake or repair the dump of this FED, or raise --max-anomalies knowingly")
-        }
+        if let limit = maxAnomalyFraction, let e = anomalyError(s, maxAnomalyFraction: limit) { throw e }
+        try write(decoder: dec, summary: s, dumpPath: dumpPath, outputPath: outputPath, radiationCorrection: radiationCorrection)
+        return s
+    }
+
+    /// True when the anomalies of `s` exceed `maxAnomalyFraction` of its hits.
+    public static func exceeds(_ s: CMSDumpSummary, maxAnomalyFraction: Double) -> Bool {
+        Double(s.anomalies.total) > maxAnomalyFraction * Double(max(s.hits, 1))
+    }
+
+    /// Every count of `a` in one line (the reason of a refused FED).
+    public static func describe(_ a: CMSDumpAnomalies) -> String {
+        "words before header \(a.wordsBeforeHeader), truncated blocks \(a.truncatedBlocks), error words \(a.errorWords.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")), hits outside pattern \(a.hitsOutsidePattern), events out of order \(a.eventsOutOfOrder), events outside scan \(a.eventsOutsideScan), unknown channel \(a.unknownChannel), invalid address \(a.invalidAddress), FED mismatch \(a.fedMismatch)"
+    }
+
+    /// The refusal of a FED whose anomalies exceed the limit (nil: within it).
+    public static func anomalyError(_ s: CMSDumpSummary, maxAnomalyFraction: Double) -> NumericsError? {
+        guard exceeds(s, maxAnomalyFraction: maxAnomalyFraction) else { return nil }
+        return NumericsError.badInput(
+            file: s.file, object: "FED \(s.fed)",
+            problem: "\(s.anomalies.total) anomalies in \(s.hits) hits (limit \(maxAnomalyFraction)): \(describe(s.anomalies))",
+            fix: "retake or repair the dump of this FED, or raise --max-anomalies knowingly")
+    }
+
+    /// The anomaly counts of one FED as metrics (`anomaly_*`, `anomalies`, `anomaly_fraction`) and the decode figures
+    /// (`dump_*`).
+    public static func metrics(_ s: CMSDumpSummary) -> [String: Double] {
+        let a = s.anomalies
+        var m: [String: Double] = [
+            "anomalies": Double(a.total), "anomaly_fraction": Double(a.total) / Double(max(s.hits, 1)),
+            "anomaly_words_before_header": Double(a.wordsBeforeHeader), "anomaly_truncated_blocks": Double(a.truncatedBlocks),
+            "anomaly_error_words": Double(a.errorWords.values.reduce(0, +)),
+            "anomaly_hits_outside_pattern": Double(a.hitsOutsidePattern), "anomaly_events_out_of_order": Double(a.eventsOutOfOrder),
+            "anomaly_events_outside_scan": Double(a.eventsOutsideScan), "anomaly_unknown_channel": Double(a.unknownChannel),
+            "anomaly_invalid_address": Double(a.invalidAddress), "anomaly_fed_mismatch": Double(a.fedMismatch),
+            "dump_hits": Double(s.hits), "dump_events": Double(s.events), "dump_blocks": Double(s.blocks),
+            "dump_fill_words": Double(s.fillWords), "dump_bytes": Double(s.bytes), "dump_decode_seconds": s.seconds,
+        ]
+        for (code, c) in a.errorWords { m["anomaly_error_words_code\(code)"] = Double(c) }
+        return m
+    }
+
+    /// Writes the accumulators of `dec` as the gain-scan file `outputPath`.
+    static func write(decoder dec: CMSDumpDecoder, summary s: CMSDumpSummary, dumpPath: String, outputPath: String,
+                      radiationCorrection: Double) throws {
+        let calib = dec.calib, cabling = dec.cabling
         let F = GainScanFormat.self
         let tmp = AtomicFile.temporaryPath(for: outputPath)
         defer { try? FileManager.default.removeItem(atPath: tmp) }
@@ -304,6 +344,5 @@ public enum CMSRawDump {
         }
         try f.close()
         try AtomicFile.commit(temporary: tmp, to: outputPath)
-        return s
     }
 }

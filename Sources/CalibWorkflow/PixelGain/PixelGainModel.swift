@@ -30,6 +30,50 @@ public enum PixelGain {
         public static let payloadYear = "payload_year", payloadVersion = "payload_version"
         /// A comment recorded in the payloads' provenance.
         public static let payloadComment = "payload_comment"
+        /// The store tag of the cabling map (`sipixel/cabling`), needed for `.dmp` inputs.
+        public static let cablingTag = "cabling_tag"
+        /// `dmp`, `h5` or `auto` (default): which scan files of `input` the run fits (auto: the raw dumps when the
+        /// directory holds any of the run, else the HDF5 scans).
+        public static let inputFormat = "input_format"
+        /// For `.dmp` inputs: a FED whose anomalies exceed this fraction of its hits fails (default 0.001).
+        public static let maxAnomalies = "max_anomalies"
+    }
+
+    /// The kind of scan files a run fits.
+    public enum ScanFormat: String, Sendable, Codable {
+        /// calibctl's gain-scan HDF5 files `fed_<id>.h5`.
+        case h5
+        /// CMS raw FED dumps `GainCalibration_<FED>_<RUN>.dmp` with `calib.json` (docs/formats-cms-raw.md).
+        case dmp
+    }
+
+    /// The raw dump of a FED as CMS names it.
+    public static func dumpName(fed: Int, run: Int) -> String { "GainCalibration_\(fed)_\(run).dmp" }
+
+    /// The scan file of a FED in `directory`.
+    public static func scanPath(_ directory: String, fed: Int, run: Int, format: ScanFormat) -> String {
+        directory + "/" + (format == .dmp ? dumpName(fed: fed, run: run) : "fed_\(fed).h5")
+    }
+
+    /// The format a run fits: `requested` (dmp, h5), else (auto) dmp when `directory` holds a dump of `run`.
+    public static func scanFormat(in directory: String, run: Int, requested: String?) throws -> ScanFormat {
+        switch requested {
+        case nil, "", "auto"?:
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            return names.contains { dumpFED($0, run: run) != nil } ? .dmp : .h5
+        case let r?:
+            guard let f = ScanFormat(rawValue: r) else {
+                throw PixelGainError.badInputFormat(value: r)
+            }
+            return f
+        }
+    }
+
+    /// The FED of a dump file name `GainCalibration_<FED>_<RUN>.dmp` of `run`, nil for any other name.
+    static func dumpFED(_ name: String, run: Int) -> Int? {
+        let suffix = "_\(run).dmp", prefix = "GainCalibration_"
+        guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        return Int(name.dropFirst(prefix.count).dropLast(suffix.count))
     }
 
     /// `pixelgain-RUN`, the campaign of a run created by `calibctl create RUN` (or the inbox).
@@ -53,12 +97,14 @@ public enum PixelGain {
         }
     }
 
-    /// The FEDs with a scan file `fed_<id>.h5` in `directory`, within `partition`, sorted.
-    public static func scanFEDs(in directory: String, partition: String?, run: Int) throws -> [Int] {
+    /// The FEDs with a scan file in `directory` (`fed_<id>.h5`, or `GainCalibration_<FED>_<RUN>.dmp` of `run`),
+    /// within `partition`, sorted.
+    public static func scanFEDs(in directory: String, partition: String?, run: Int, format: ScanFormat = .h5) throws -> [Int] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw PixelGainError.noInputs(run: run, directory: directory)
         }
         let found = names.compactMap { name -> Int? in
+            if format == .dmp { return dumpFED(name, run: run) }
             guard name.hasPrefix("fed_"), name.hasSuffix(".h5") else { return nil }
             return Int(name.dropFirst(4).dropLast(3))
         }.filter { inPartition($0, partition) }.sorted()
@@ -168,6 +214,11 @@ public enum PixelGainError: DiagnosableError {
     case tagTaken(tag: String, holder: String, run: Int)
     case stepFailed(campaign: String, step: String, reason: String)
     case badSettings(path: String, detail: String)
+    case badInputFormat(value: String)
+    case badCabling(source: String, detail: String)
+    case missingCabling(tag: String, run: Int, detail: String)
+    case missingCablingTag(run: Int)
+    case noCablingForFEDs(tag: String, run: Int, feds: [Int])
 
     public var exitStatus: ExitStatus {
         switch self {
@@ -176,6 +227,8 @@ public enum PixelGainError: DiagnosableError {
         case .notFinished: .temporaryFailure
         case .gatesFailed: .dataError   // refused by the step's state (docs/exit-codes.md)
         case .badSettings: .configError
+        case .badInputFormat, .missingCablingTag: .usage
+        case .badCabling, .missingCabling, .noCablingForFEDs: .dataError
         }
     }
 
@@ -186,7 +239,7 @@ public enum PixelGainError: DiagnosableError {
         case .corruptFile(let p, let d): "\(p) cannot be read: \(d)"
         case .missingInputs(let r, let d, let f):
             "run \(r): no gain-scan file for FED\(f.count == 1 ? "" : "s") \(f.map(String.init).joined(separator: ", ")) in \(d)"
-        case .noInputs(let r, let d): "run \(r): no gain-scan files (fed_<id>.h5) in \(d)"
+        case .noInputs(let r, let d): "run \(r): no gain-scan files (fed_<id>.h5 or GainCalibration_<FED>_\(r).dmp) in \(d)"
         case .missingVCal(let t, let r, let d): "VCal tag \(t) has no conversion for run \(r) in the store: \(d)"
         case .notFinished(let r, let w, let d): "run \(r): cannot \(w) yet: \(d)"
         case .gatesFailed(let r, let s, let d, _): "run \(r): the quality gates of step \(s) failed (\(d)) and nobody signed off"
@@ -197,6 +250,12 @@ public enum PixelGainError: DiagnosableError {
         case .tagTaken(let t, let h, _): "tag \(t) already holds \(h); published constants are never replaced in the same tag"
         case .stepFailed(let c, let s, let r): "campaign \(c), step \(s) failed: \(r)"
         case .badSettings(let p, let d): "\(p) is not valid pixel gain automation settings: \(d)"
+        case .badInputFormat(let v): "input format '\(v)' is not dmp, h5 or auto"
+        case .badCabling(let s, let d): "\(s) is not a valid cabling map: \(d)"
+        case .missingCabling(let t, let r, let d): "cabling tag \(t) has no cabling for run \(r) in the store: \(d)"
+        case .missingCablingTag(let r): "run \(r): the scan is raw dumps (.dmp), which need the cabling map, and no cabling tag is given"
+        case .noCablingForFEDs(let t, let r, let f):
+            "cabling tag \(t) (valid for run \(r)) has no map of FED\(f.count == 1 ? "" : "s") \(f.map(String.init).joined(separator: ", "))"
         }
     }
 
@@ -206,7 +265,7 @@ public enum PixelGainError: DiagnosableError {
         case .runExists: "pass --force to move the existing outputs aside and create the run again as a new campaign (nothing is deleted)"
         case .corruptFile: "restore the file, or create the run again with --force"
         case .missingInputs: "copy the files there, or pass --fed with only the FEDs you have"
-        case .noInputs: "pass -i with the directory holding fed_<id>.h5 files (calibctl simulate gain makes some)"
+        case .noInputs: "pass -i with the directory holding fed_<id>.h5 or .dmp files (calibctl simulate gain [--dmp] makes some)"
         case .missingVCal(let t, let r, _):
             "put the conversion into the store: calibctl vcal put \(t) --runs \(r)- (or calibctl put sipixel vcal --runs \(r)- --tag \(t) FILE.h5 with datasets slope, offset, detid)"
         case .notFinished(let r, _, _): "follow the jobs with calibctl status \(r) --watch (or let calibctl tick do it)"
@@ -218,7 +277,14 @@ public enum PixelGainError: DiagnosableError {
             "to redo it on purpose, reopen it with a reason: calibctl step reopen \(c) \(s) --note \"why\"; the new payloads then need a new version (calibctl payload RUN YEAR NEWVERSION)"
         case .tagTaken(_, _, let r): "publish under a new version: calibctl payload \(r) YEAR NEWVERSION"
         case .stepFailed(let c, let s, _): "fix the cause, then run the step again: calibctl step run \(c) \(s)"
-        case .badSettings: "see docs/workflow.md (inbox, vcalTag, scheduler, payloadYear, payloadVersion)"
+        case .badSettings: "see docs/workflow.md (inbox, vcalTag, cablingTag, scheduler, payloadYear, payloadVersion)"
+        case .badInputFormat: "pass --input-format dmp, h5 or auto"
+        case .badCabling: "write it as calibctl simulate gain --dmp does (cabling_<FED>.json, docs/formats-cms-raw.md)"
+        case .missingCabling(let t, let r, _):
+            "put the cabling into the store: calibctl cabling put \(t) --runs \(r)- DIR_WITH_cabling_<FED>.json"
+        case .missingCablingTag: "pass --cabling-tag TAG (the store tag of sipixel/cabling; calibctl cabling put stores one)"
+        case .noCablingForFEDs(let t, let r, _):
+            "put a cabling covering those FEDs as a new IOV: calibctl cabling put \(t) --runs \(r)- FILES"
         }
     }
 }
@@ -235,7 +301,9 @@ struct FitAggregate {
         gainSum += (m["mean_gain"] ?? 0) * g
         pedSum += (m["mean_pedestal"] ?? 0) * g
         if let c = m["mean_chi2ndf"] { chi2Means.append(c) }
-        for (k, v) in m where k.hasPrefix("count_") { counts[k, default: 0] += v }
+        for (k, v) in m where k.hasPrefix("count_") || k == "anomalies" || (k.hasPrefix("anomaly_") && k != "anomaly_fraction") {
+            counts[k, default: 0] += v
+        }
     }
 
     /// The median over FEDs of the mean chi2/ndf (the merged file's per-pixel median is computed by `validate`).

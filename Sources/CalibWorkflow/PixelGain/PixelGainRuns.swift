@@ -34,6 +34,12 @@ public final class PixelGainRuns {
         public var payloadVersion: Int?
         public var payloadComment: String?
         public var note: String?
+        /// `dmp`, `h5` or nil (auto: the run's raw dumps when `input` holds any, else the HDF5 scans).
+        public var inputFormat: String?
+        /// The store tag of the cabling map (`sipixel/cabling`); required for raw dumps.
+        public var cablingTag: String?
+        /// For raw dumps: the anomaly fraction above which a FED fails (default 0.001).
+        public var maxAnomalies: Double?
 
         public init(run: Int, vcalTag: String, input: String? = nil, output: String? = nil) {
             self.run = run
@@ -60,6 +66,10 @@ public final class PixelGainRuns {
         public var createdBy: String
         public var calibctlVersion: String
         public var fitOptions: GainFitOptions
+        /// `h5` or `dmp`.
+        public var inputFormat: String?
+        public var cablingTag: String?
+        public var cablingPayload: String?
     }
 
     // MARK: create
@@ -79,16 +89,29 @@ public final class PixelGainRuns {
             guard r.force else { throw PixelGainError.runExists(run: r.run, campaign: existing.last?.name ?? output) }
         }
         guard FileManager.default.fileExists(atPath: input) else { throw PixelGainError.noInputs(run: r.run, directory: input) }
+        let format = try PixelGain.scanFormat(in: input, run: r.run, requested: r.inputFormat)
         let feds: [Int]
         if r.feds.isEmpty {
-            feds = try PixelGain.scanFEDs(in: input, partition: r.partition, run: r.run)
+            feds = try PixelGain.scanFEDs(in: input, partition: r.partition, run: r.run, format: format)
         } else {
             feds = Array(Set(r.feds)).sorted().filter { PixelGain.inPartition($0, r.partition) }
-            let missing = feds.filter { !FileManager.default.fileExists(atPath: input + "/fed_\($0).h5") }
+            let missing = feds.filter { !FileManager.default.fileExists(atPath: PixelGain.scanPath(input, fed: $0, run: r.run, format: format)) }
             if !missing.isEmpty { throw PixelGainError.missingInputs(run: r.run, directory: input, feds: missing) }
             if feds.isEmpty { throw PixelGainError.noInputs(run: r.run, directory: input) }
         }
         let vcal = try VCalTable.fromStore(try engine.store(), tag: r.vcalTag, run: r.run)
+        var cablingPayload: String?
+        if format == .dmp {
+            // A dump cannot be decoded without its calibration configuration and the cabling valid for the run.
+            guard FileManager.default.fileExists(atPath: input + "/calib.json") else {
+                throw PixelGainError.corruptFile(path: input + "/calib.json", detail: "missing: raw dumps need the scan's calibration configuration beside them")
+            }
+            guard let tag = r.cablingTag, !tag.isEmpty else { throw PixelGainError.missingCablingTag(run: r.run) }
+            let cabling = try PixelGainCabling.fromStore(try engine.store(), tag: tag, run: r.run)
+            let uncabled = feds.filter { cabling.maps[$0] == nil }
+            if !uncabled.isEmpty { throw PixelGainError.noCablingForFEDs(tag: tag, run: r.run, feds: uncabled) }
+            cablingPayload = cabling.payload
+        }
         if outputUsed && r.force {
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             try FileManager.default.moveItem(atPath: output, toPath: output + ".moved-\(stamp)")
@@ -99,6 +122,9 @@ public final class PixelGainRuns {
             PixelGain.Param.fitOptions: String(decoding: try JSONEncoder().encode(r.options), as: UTF8.self),
         ]
         if let p = r.partition { params[PixelGain.Param.partition] = p }
+        params[PixelGain.Param.inputFormat] = format.rawValue
+        if let t = r.cablingTag, !t.isEmpty { params[PixelGain.Param.cablingTag] = t }
+        if let m = r.maxAnomalies { params[PixelGain.Param.maxAnomalies] = String(m) }
         if let c = r.payloadComment { params[PixelGain.Param.payloadComment] = c }
         var tags: [String]?
         let shipped = ShippedChecklists.named(PixelGain.checklist)!
@@ -128,7 +154,8 @@ public final class PixelGainRuns {
                        outputDirectory: output, feds: feds, scheduler: r.scheduler,
                        jobSet: WorkflowEngine.jobSetName(campaign: c.name, step: PixelGain.stepFit, iteration: 1),
                        payloadTags: tags, createdAt: c.createdAt, createdBy: c.createdBy,
-                       calibctlVersion: CalibctlVersion.string, fitOptions: r.options)
+                       calibctlVersion: CalibctlVersion.string, fitOptions: r.options, inputFormat: format.rawValue,
+                       cablingTag: format == .dmp ? r.cablingTag : nil, cablingPayload: cablingPayload)
     }
 
     /// Decision (docs/workflow.md): each run publishes under its own version. The smallest version >= `from` of
@@ -483,7 +510,8 @@ public final class PixelGainRuns {
 
 /// The unattended pixel gain calibration (`HOME/pixelgain.json`, optional), a campaign trigger of every tick:
 /// `{"inbox": "/data/gainscans", "vcalTag": "VCal_2026_v1", "scheduler": "slurm", "payloadYear": 2026, "payloadVersion": 1}`.
-/// A scan directory `<inbox>/<RUN>/` with its `fed_<id>.h5` files and a `READY` marker (written last by the transfer)
+/// A scan directory `<inbox>/<RUN>/` with its `fed_<id>.h5` files (or raw dumps `GainCalibration_<FED>_<RUN>.dmp` with
+/// `calib.json`, decoded with the cabling of `cablingTag`) and a `READY` marker (written last by the transfer)
 /// becomes the campaign `pixelgain-RUN` (the same `create` as the verb); the engine then moves it like any other.
 /// With `payloadYear`, each run gets its own payload version: the next free one from `payloadVersion` (default 1)
 /// on; without it the payload steps wait for `calibctl payload RUN YEAR VERSION`.
@@ -494,6 +522,7 @@ public struct PixelGainInbox: CampaignTrigger {
     struct Settings: Codable {
         var inbox: String?
         var vcalTag: String?
+        var cablingTag: String?
         var scheduler: String?
         var payloadYear: Int?
         var payloadVersion: Int?
@@ -516,6 +545,7 @@ public struct PixelGainInbox: CampaignTrigger {
             guard FileManager.default.fileExists(atPath: dir + "/READY"), try runs.runCampaigns(run).isEmpty else { continue }
             var r = PixelGainRuns.CreateRequest(run: run, vcalTag: tag, input: dir)
             r.scheduler = s.scheduler ?? "local"
+            r.cablingTag = s.cablingTag
             r.payloadYear = s.payloadYear
             r.payloadVersion = s.payloadVersion
             r.payloadComment = "written by calibctl tick"
