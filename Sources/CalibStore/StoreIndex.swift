@@ -99,7 +99,7 @@ enum StoreIndex {
         enc.outputFormatting = [.sortedKeys]
         return TypeSchema.builtin.map { t in
             let json = String(decoding: try! enc.encode(t.schema), as: UTF8.self).replacingOccurrences(of: "'", with: "''")
-            return "\nINSERT INTO calib_types(name, schema_json, builtin, comment, created_at_us, created_by) VALUES('\(t.name)', '\(json)', 1, '\(t.comment)', 0, 'calibctl');"
+            return "\nINSERT INTO calib_types(name, schema_json, builtin, comment, created_at_us, created_by) VALUES('\(t.name)', '\(json)', 1, '\(t.comment.replacingOccurrences(of: "'", with: "''"))', 0, 'calibctl');"
         }.joined()
     }
 

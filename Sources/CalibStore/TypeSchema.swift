@@ -152,7 +152,7 @@ public struct TypeSchema: Sendable, Codable, Equatable {
                                               r("module:int32:like(fed)"), r("row_offset:int32:like(fed)"),
                                               r("col_offset:int32:like(fed)"), r("layer1:uint8:like(fed)"),
                                               r("fed_id:int32:rank1"), r("fed_modules:int32:like(fed_id)")]),
-             "CMS pixel cabling: per (fed, link, roc) the module index within the FED and the ROC's first row and column in it; per FED (fed_id) its module count; attributes module_rows, module_cols, roc_rows, roc_cols, version"),
+             "CMS pixel cabling: per (fed, link, roc) the module index within the FED and the first row and column of the ROC in it; per FED (fed_id) its module count; attributes module_rows, module_cols, roc_rows, roc_cols, version"),
         ]
     }()
 }

@@ -40,7 +40,7 @@ import Testing
         let ok = try PixelGainFitJob().run(spec: spec, context: JobContext(specPath: good + "/spec.json", attempt: 1))
         #expect(ok.exitCode == 0, "\(ok.message ?? "")")
         #expect(ok.metrics["anomalies"] == 0 && ok.metrics["dump_hits"] ?? 0 > 0 && ok.metrics["fraction_good"] ?? 0 > 0.9)
-        #expect(ok.metrics["pixels"] == 2 * 16 * 32)
+        #expect(ok.metrics["pixels"] == Double(2 * 16 * 32))
         #expect(!FileManager.default.fileExists(atPath: good + "/.fit.h5.partial.scan.h5"), "the decoded scan is removed")
 
         let badSpec = Self.spec(bad, dump: dumpBad)

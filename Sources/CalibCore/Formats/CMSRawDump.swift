@@ -58,6 +58,12 @@ public struct CMSCablingMap: Codable, Sendable, Equatable {
     public var rocCols: Int
     public var entries: [Entry]
 
+    public init(version: String, fed: Int, modules: Int, moduleRows: Int, moduleCols: Int, rocRows: Int, rocCols: Int,
+                entries: [Entry]) {
+        self.version = version; self.fed = fed; self.modules = modules; self.moduleRows = moduleRows
+        self.moduleCols = moduleCols; self.rocRows = rocRows; self.rocCols = rocCols; self.entries = entries
+    }
+
     /// The standard layout: 2 x 8 ROCs per module on two links (link 2m+1: ROCs 1-8 of rows 0..rocRows-1, link 2m+2:
     /// the upper half), ROC ids 1-8 left to right.
     public static func standard(fed: Int, modules: Int, moduleRows: Int, moduleCols: Int, version: String = "v1") -> CMSCablingMap {
@@ -131,6 +137,17 @@ public final class CMSDumpDecoder {
     var entryBase: [Int32]      // entry -> module * pixels + rowOffset * cols + colOffset
     var entryLayer1: [Bool]
     var patternMask: [UInt8]    // [pattern][rocRow][rocCol]: 1 if injected
+    /// The pattern tile: the injected rows (columns) of each row (column) pattern within a ROC, and each ROC row's
+    /// (column's) position in its pattern's list (-1: not injected), [rowPattern][rocRow] ([colPattern][rocCol]).
+    var rowLists: [[Int]], colLists: [[Int]]
+    var rowPos: [Int32], colPos: [Int32]
+    /// Local pixels of one pattern: entries x max rows x max columns of any pattern.
+    let maxRows: Int, maxCols: Int, tilePixels: Int
+    /// Whether hits go through the pattern tile (n, sum, sum2 of the current pattern's pixels, [point][local pixel],
+    /// a few MB that stay in cache, added to the accumulators when the pattern changes) instead of straight into the
+    /// accumulators. Off when the tile would exceed `maxTileBytes` (patterns covering most of the FED).
+    public let usesTile: Bool
+    public static let maxTileBytes = 64 << 20
 
     /// The accumulated entries, sums and sums of squares ([pixel][point] each).
     public var n: [Float] { stride(from: 0, to: acc.count, by: 3).map { acc[$0] } }
@@ -161,6 +178,21 @@ public final class CMSDumpDecoder {
                 for col in calib.colPatterns[c] where (0..<rc).contains(col) { patternMask[(p * rr + row) * rc + col] = 1 }
             }
         }
+        func unique(_ xs: [Int], below n: Int) -> [Int] {
+            var seen = Set<Int>(), out: [Int] = []
+            for x in xs where (0..<n).contains(x) && seen.insert(x).inserted { out.append(x) }
+            return out
+        }
+        rowLists = calib.rowPatterns.map { unique($0, below: rr) }
+        colLists = calib.colPatterns.map { unique($0, below: rc) }
+        rowPos = [Int32](repeating: -1, count: rowLists.count * rr)
+        colPos = [Int32](repeating: -1, count: colLists.count * rc)
+        for (p, l) in rowLists.enumerated() { for (i, r) in l.enumerated() { rowPos[p * rr + r] = Int32(i) } }
+        for (p, l) in colLists.enumerated() { for (i, c) in l.enumerated() { colPos[p * rc + c] = Int32(i) } }
+        maxRows = rowLists.map(\.count).max() ?? 0
+        maxCols = colLists.map(\.count).max() ?? 0
+        tilePixels = cabling.entries.count * maxRows * maxCols
+        usesTile = tilePixels > 0 && tilePixels * points * 3 * 4 <= Self.maxTileBytes
     }
 
     @inline(__always) static func isHeader(_ w: UInt64) -> Bool { w & 0xFF00_0000_0000_000F == 0x5000_0000_0000_0000 }
@@ -184,12 +216,42 @@ public final class CMSDumpDecoder {
         let rocRows = cabling.rocRows, rocCols = cabling.rocCols
         let chunk = 1 << 20  // words (8 MB)
         var carry = Data()
+        let tileCount = usesTile ? tilePixels * np * 3 : 0
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: max(tileCount, 1))
+        tile.initialize(repeating: 0, count: max(tileCount, 1))
+        defer { tile.deallocate() }
+        let useTile = usesTile, tp = tilePixels, maxR = maxRows, maxC = maxCols
+        var tilePattern = -1, rowBase = 0, colBase = 0, pointBase = 0
         try acc.withUnsafeMutableBufferPointer { ab in
         try table.withUnsafeBufferPointer { tb in
         try entryBase.withUnsafeBufferPointer { eb in
         try entryLayer1.withUnsafeBufferPointer { l1 in
         try patternMask.withUnsafeBufferPointer { pm in
+        try rowPos.withUnsafeBufferPointer { rpos in
+        try colPos.withUnsafeBufferPointer { cpos in
         let a = ab.baseAddress!
+        // Adds the tile of pattern `p` to the accumulators and clears it.
+        func flush(_ p: Int) {
+            guard p >= 0 else { return }
+            let (r, c) = calib.patternParts(p)
+            let rows = rowLists[r], cols = colLists[c]
+            for ei in 0..<eb.count {
+                let base = Int(eb[ei])
+                for (i, row) in rows.enumerated() {
+                    for (j, col) in cols.enumerated() {
+                        let local = (ei &* maxR &+ i) &* maxC &+ j
+                        let pix = (base &+ row &* mc &+ col) &* np
+                        for k in 0..<np {
+                            let li = (k &* tp &+ local) &* 3
+                            if tile[li] == 0 { continue }
+                            let ai = (pix &+ k) &* 3
+                            a[ai] += tile[li]; a[ai &+ 1] += tile[li &+ 1]; a[ai &+ 2] += tile[li &+ 2]
+                            tile[li] = 0; tile[li &+ 1] = 0; tile[li &+ 2] = 0
+                        }
+                    }
+                }
+            }
+        }
         while true {
             guard var data = try fh.read(upToCount: chunk * 8), !data.isEmpty else { break }
             bytes += data.count
@@ -221,10 +283,17 @@ public final class CMSDumpDecoder {
                                 col = 2 &* dcol &+ (pxid & 1); row = 80 &- pxid >> 1
                             }
                             if row >= rocRows || col >= rocCols { an.invalidAddress += 1; continue }
-                            if pm[maskBase &+ row &* rocCols &+ col] == 0 { an.hitsOutsidePattern += 1; continue }
                             let adc = Float(x & 0xFF)
-                            let idx = ((Int(eb[ei]) &+ row &* mc &+ col) &* np &+ point) &* 3
-                            a[idx] += 1; a[idx &+ 1] += adc; a[idx &+ 2] = a[idx &+ 2].addingProduct(adc, adc)
+                            if useTile {
+                                let i = Int(rpos[rowBase &+ row]), j = Int(cpos[colBase &+ col])
+                                if i < 0 || j < 0 { an.hitsOutsidePattern += 1; continue }
+                                let idx = (pointBase &+ (ei &* maxR &+ i) &* maxC &+ j) &* 3
+                                tile[idx] += 1; tile[idx &+ 1] += adc; tile[idx &+ 2] = tile[idx &+ 2].addingProduct(adc, adc)
+                            } else {
+                                if pm[maskBase &+ row &* rocCols &+ col] == 0 { an.hitsOutsidePattern += 1; continue }
+                                let idx = ((Int(eb[ei]) &+ row &* mc &+ col) &* np &+ point) &* 3
+                                a[idx] += 1; a[idx &+ 1] += adc; a[idx &+ 2] = a[idx &+ 2].addingProduct(adc, adc)
+                            }
                             hits += 1
                         }
                         continue
@@ -240,6 +309,11 @@ public final class CMSDumpDecoder {
                         if let loc = calib.locate(event: ev) {
                             skipEvent = false
                             maskBase = loc.pattern &* rocRows &* rocCols; point = loc.point
+                            if useTile {
+                                if loc.pattern != tilePattern { flush(tilePattern); tilePattern = loc.pattern }
+                                let (r, c) = calib.patternParts(loc.pattern)
+                                rowBase = r &* rocRows; colBase = c &* rocCols; pointBase = loc.point &* tp
+                            }
                         } else { skipEvent = true; an.eventsOutsideScan += 1 }
                         continue
                     }
@@ -249,7 +323,8 @@ public final class CMSDumpDecoder {
             }
         }
         if !carry.isEmpty || inBlock { an.truncatedBlocks += 1 }
-        } } } } }
+        flush(tilePattern)
+        } } } } } } }
         for (code, c) in errors.enumerated() where c > 0 { an.errorWords[String(code)] = c }
         return CMSDumpSummary(file: path, fed: expectedFED, run: run, blocks: blocks, events: events, hits: hits,
                               fillWords: fill, bytes: bytes, anomalies: an, seconds: Date().timeIntervalSince(t0))
