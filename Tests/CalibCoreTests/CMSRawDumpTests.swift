@@ -72,4 +72,27 @@ import Testing
         #expect(c.locate(event: 0) == nil && c.locate(event: 91) == nil)
         #expect(c.patternParts(4) == (1, 1))
     }
+
+    /// The pattern tile (the fast path) and direct accumulation give the same sums and the same anomaly counts, on a
+    /// clean dump and on a corrupt one (error words, a stuck channel outside the pattern, a truncated block), with
+    /// events of a pattern coming back after another pattern.
+    @Test func patternTileEqualsDirectAccumulation() throws {
+        let tmp = NSTemporaryDirectory() + "calibctl-dmp-tile-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let s = Self.sim()
+        for corrupt in [false, true] {
+            let dir = tmp + (corrupt ? "/bad" : "/good")
+            let dmp = try s.writeDump(directory: dir, fed: 1205, modules: 2, corruptions: corrupt ? .init() : nil, threads: 2)
+            let calib = try JSONDecoder().decode(CMSCalibConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/calib.json")))
+            let cabling = try JSONDecoder().decode(CMSCablingMap.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/cabling_1205.json")))
+            let tiled = try CMSDumpDecoder(calib: calib, cabling: cabling), direct = try CMSDumpDecoder(calib: calib, cabling: cabling, tile: false)
+            #expect(tiled.usesTile && !direct.usesTile)
+            // The dump twice in a row: the second pass revisits every pattern after the others.
+            var st = try tiled.decode(path: dmp, expectedFED: 1205), sd = try direct.decode(path: dmp, expectedFED: 1205)
+            st = try tiled.decode(path: dmp, expectedFED: 1205); sd = try direct.decode(path: dmp, expectedFED: 1205)
+            #expect(st.anomalies == sd.anomalies && st.hits == sd.hits && st.fillWords == sd.fillWords)
+            #expect(tiled.n == direct.n && tiled.sum == direct.sum && tiled.sumsq == direct.sumsq)
+            #expect(corrupt == (st.anomalies.hitsOutsidePattern > 0))
+        }
+    }
 }

@@ -154,7 +154,8 @@ public final class CMSDumpDecoder {
     public var sum: [Float] { stride(from: 1, to: acc.count, by: 3).map { acc[$0] } }
     public var sumsq: [Float] { stride(from: 2, to: acc.count, by: 3).map { acc[$0] } }
 
-    public init(calib: CMSCalibConfiguration, cabling: CMSCablingMap) throws {
+    /// `tile: false` accumulates every hit straight into the accumulators (the benchmark's comparison).
+    public init(calib: CMSCalibConfiguration, cabling: CMSCablingMap, tile: Bool = true) throws {
         guard calib.nTriggers > 0, !calib.vcal.isEmpty, !calib.rowPatterns.isEmpty, !calib.colPatterns.isEmpty else {
             throw NumericsError.badParameter("calibration configuration", "needs nTriggers > 0, VCal values and row and column patterns",
                                              fix: "write it as `calibctl simulate gain --dmp` does (docs/formats-cms-raw.md)")
@@ -192,7 +193,7 @@ public final class CMSDumpDecoder {
         maxRows = rowLists.map(\.count).max() ?? 0
         maxCols = colLists.map(\.count).max() ?? 0
         tilePixels = cabling.entries.count * maxRows * maxCols
-        usesTile = tilePixels > 0 && tilePixels * points * 3 * 4 <= Self.maxTileBytes
+        usesTile = tile && tilePixels > 0 && tilePixels * points * 3 * 4 <= Self.maxTileBytes
     }
 
     @inline(__always) static func isHeader(_ w: UInt64) -> Bool { w & 0xFF00_0000_0000_000F == 0x5000_0000_0000_0000 }
@@ -220,7 +221,7 @@ public final class CMSDumpDecoder {
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: max(tileCount, 1))
         tile.initialize(repeating: 0, count: max(tileCount, 1))
         defer { tile.deallocate() }
-        let useTile = usesTile, tp = tilePixels, maxR = maxRows, maxC = maxCols
+        let useTile = usesTile, maxR = maxRows, maxC = maxCols, tp = tilePixels
         var tilePattern = -1, rowBase = 0, colBase = 0, pointBase = 0
         try acc.withUnsafeMutableBufferPointer { ab in
         try table.withUnsafeBufferPointer { tb in
@@ -231,26 +232,53 @@ public final class CMSDumpDecoder {
         try colPos.withUnsafeBufferPointer { cpos in
         let a = ab.baseAddress!
         // Adds the tile of pattern `p` to the accumulators and clears it.
+        // The current pattern's table (double column << 8 | pixel id) -> place in a ROC's part of the tile
+        // (row position x max columns + column position), -1 not injected by the pattern, -2 impossible address.
+        let ptab = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << 13)
+        defer { ptab.deallocate() }
+        let rocTile = maxR * maxC
+        func buildPixelTable(_ rowBase: Int, _ colBase: Int) {
+            for key in 0..<(1 << 13) {
+                let dcol = key >> 8, pxid = key & 0xFF
+                var v: Int32 = -2
+                if dcol <= 25 && pxid >= 2 && pxid <= 161 {
+                    let col = 2 * dcol + (pxid & 1), row = 80 - pxid >> 1
+                    if row < rocRows && col < rocCols {
+                        let i = Int(rpos[rowBase + row]), j = Int(cpos[colBase + col])
+                        v = i < 0 || j < 0 ? -1 : Int32(i * maxC + j)
+                    }
+                }
+                ptab[key] = v
+            }
+        }
+        // (tile pixel, accumulator pixel) pairs of the pattern being flushed.
+        var pairs: [(Int, Int)] = []
+        pairs.reserveCapacity(tp)
         func flush(_ p: Int) {
             guard p >= 0 else { return }
             let (r, c) = calib.patternParts(p)
             let rows = rowLists[r], cols = colLists[c]
+            pairs.removeAll(keepingCapacity: true)
             for ei in 0..<eb.count {
                 let base = Int(eb[ei])
                 for (i, row) in rows.enumerated() {
                     for (j, col) in cols.enumerated() {
-                        let local = (ei &* maxR &+ i) &* maxC &+ j
-                        let pix = (base &+ row &* mc &+ col) &* np
-                        for k in 0..<np {
-                            let li = (k &* tp &+ local) &* 3
-                            if tile[li] == 0 { continue }
-                            let ai = (pix &+ k) &* 3
-                            a[ai] += tile[li]; a[ai &+ 1] += tile[li &+ 1]; a[ai &+ 2] += tile[li &+ 2]
-                            tile[li] = 0; tile[li &+ 1] = 0; tile[li &+ 2] = 0
-                        }
+                        pairs.append(((ei &* maxR &+ i) &* maxC &+ j, (base &+ row &* mc &+ col) &* np))
                     }
                 }
             }
+            // Point by point: the tile is read in order, and the accumulator lines of the pattern's pixels (one per
+            // pixel and a few points) stay in cache from one point to the next.
+            pairs.withUnsafeBufferPointer { pb in
+                for k in 0..<np {
+                    let t = tile + k &* tp &* 3
+                    for (l, pix) in pb {
+                        let s = t + l &* 3, d = a + (pix &+ k) &* 3
+                        d[0] += s[0]; d[1] += s[1]; d[2] += s[2]
+                    }
+                }
+            }
+            tile.update(repeating: 0, count: tileCount)
         }
         while true {
             guard var data = try fh.read(upToCount: chunk * 8), !data.isEmpty else { break }
@@ -259,6 +287,7 @@ public final class CMSDumpDecoder {
             let whole = data.count / 8 * 8
             if whole < data.count { carry = data.subdata(in: whole..<data.count) }
             data.withUnsafeBytes { raw in
+                var blockHits = 0
                 let count = whole / 8
                 for wi in 0..<count {
                     let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: wi &* 8, as: UInt64.self))
@@ -274,6 +303,19 @@ public final class CMSDumpDecoder {
                             if roc > 25 { errors[roc] += 1; continue }
                             let ei = Int(tb[link << 5 | roc])
                             if ei < 0 { an.unknownChannel += 1; continue }
+                            if useTile && !l1[ei] {
+                                // Fast path: (double column, pixel id) -> the pixel's place in the pattern's tile.
+                                let v = Int(ptab[Int((x >> 8) & 0x1FFF)])
+                                if v < 0 {
+                                    if v == -1 { an.hitsOutsidePattern += 1 } else { an.invalidAddress += 1 }
+                                    continue
+                                }
+                                let adc = Float(x & 0xFF)
+                                let idx = (pointBase &+ ei &* rocTile &+ v) &* 3
+                                tile[idx] += 1; tile[idx &+ 1] += adc; tile[idx &+ 2] = tile[idx &+ 2].addingProduct(adc, adc)
+                                blockHits &+= 1
+                                continue
+                            }
                             var row: Int, col: Int
                             if l1[ei] {
                                 row = Int((x >> 8) & 0x7F); col = Int((x >> 15) & 0x3F)
@@ -294,7 +336,7 @@ public final class CMSDumpDecoder {
                                 let idx = ((Int(eb[ei]) &+ row &* mc &+ col) &* np &+ point) &* 3
                                 a[idx] += 1; a[idx &+ 1] += adc; a[idx &+ 2] = a[idx &+ 2].addingProduct(adc, adc)
                             }
-                            hits += 1
+                            blockHits &+= 1
                         }
                         continue
                     }
@@ -310,9 +352,12 @@ public final class CMSDumpDecoder {
                             skipEvent = false
                             maskBase = loc.pattern &* rocRows &* rocCols; point = loc.point
                             if useTile {
-                                if loc.pattern != tilePattern { flush(tilePattern); tilePattern = loc.pattern }
                                 let (r, c) = calib.patternParts(loc.pattern)
                                 rowBase = r &* rocRows; colBase = c &* rocCols; pointBase = loc.point &* tp
+                                if loc.pattern != tilePattern {
+                                    flush(tilePattern); tilePattern = loc.pattern
+                                    buildPixelTable(rowBase, colBase)
+                                }
                             }
                         } else { skipEvent = true; an.eventsOutsideScan += 1 }
                         continue
@@ -320,6 +365,7 @@ public final class CMSDumpDecoder {
                     if first { first = false; run = Int(w & 0xFFFF_FFFF); continue }
                     an.wordsBeforeHeader += 1
                 }
+                hits += blockHits
             }
         }
         if !carry.isEmpty || inBlock { an.truncatedBlocks += 1 }
