@@ -92,12 +92,12 @@ public final class ConstantsStore {
                 // journal): read with locks then, except from a snapshot, which nothing writes.
                 db = try SQLiteDatabase(path: indexPath, readOnly: true, immutable: wal == 0 && (isSnapshot || !fs.isNetwork))
             } else if fs.isNetwork {
-                db = try SQLiteDatabase(path: indexPath, readOnly: false, immutable: false, rollbackJournal: true)
-                let mode = try db.first("PRAGMA journal_mode")?.values.first
-                guard mode == .text("delete") else {
-                    throw StoreError(.unavailable, "the store index \(indexPath) is on a network filesystem (\(fs.name)) but stays in journal mode \(mode.map { "\($0)" } ?? "?"): another process still has it open in WAL mode",
-                                     fix: "stop every calibctl process using the store (on every host) and run the command again; it then switches the index to a rollback journal")
-                }
+                let inWAL = StoreError(.unavailable, "the store index \(indexPath) is on a network filesystem (\(fs.name)) and still in WAL mode, which another process has open; WAL is not safe across hosts",
+                                       fix: "stop every calibctl process using the store (on every host) and run the command again: it switches the index to a rollback journal")
+                do {
+                    db = try SQLiteDatabase(path: indexPath, readOnly: false, immutable: false, rollbackJournal: true)
+                } catch let e as SQLiteError where e.isBusy { throw inWAL }
+                guard try db.first("PRAGMA journal_mode")?.values.first == .text("delete") else { throw inWAL }
             } else {
                 db = try SQLiteDatabase(path: indexPath)
             }
