@@ -91,16 +91,17 @@ enum StoreIndex {
             // 5: single lookups in tags of millions of entries without reading the tag. `iov_stats.max_span` is the
             // widest closed range of each tag (kept by a trigger on every insert, however the row got there), so the
             // closed ranges that can contain a run start within max_span before it; open-ended ranges are walked
-            // newest first through a partial index. Both are upper bounds: a snapshot that drops entries keeps them.
+            // newest first through a partial index. Spans are upper bounds: a snapshot that drops entries keeps them
+            // (no foreign key, so a snapshot can drop tags). Idempotent, like migration 4.
             """
-            CREATE TABLE iov_stats(tag_id INTEGER PRIMARY KEY REFERENCES tags(id), max_span INTEGER NOT NULL);
-            INSERT INTO iov_stats(tag_id, max_span)
+            CREATE TABLE IF NOT EXISTS iov_stats(tag_id INTEGER PRIMARY KEY, max_span INTEGER NOT NULL);
+            INSERT OR REPLACE INTO iov_stats(tag_id, max_span)
               SELECT tag_id, MAX(last_run - first_run) FROM iovs WHERE last_run IS NOT NULL GROUP BY tag_id;
-            CREATE TRIGGER iovs_stats AFTER INSERT ON iovs WHEN NEW.last_run IS NOT NULL BEGIN
+            CREATE TRIGGER IF NOT EXISTS iovs_stats AFTER INSERT ON iovs WHEN NEW.last_run IS NOT NULL BEGIN
               INSERT INTO iov_stats(tag_id, max_span) VALUES(NEW.tag_id, NEW.last_run - NEW.first_run)
               ON CONFLICT(tag_id) DO UPDATE SET max_span = MAX(max_span, excluded.max_span);
             END;
-            CREATE INDEX iovs_open ON iovs(tag_id, inserted_at_us) WHERE last_run IS NULL;
+            CREATE INDEX IF NOT EXISTS iovs_open ON iovs(tag_id, inserted_at_us) WHERE last_run IS NULL;
             """,
         ]
     }
