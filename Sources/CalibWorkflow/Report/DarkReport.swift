@@ -257,7 +257,7 @@ public struct DarkReport: Sendable {
                     palette[3 * k] = UInt8(v >> 16 & 0xFF); palette[3 * k + 1] = UInt8(v >> 8 & 0xFF); palette[3 * k + 2] = UInt8(v & 0xFF)
                 }
             }
-            out += "<h3 class=\"mode\" data-map=\"\(kind.rawValue)\" data-gain-mode=\"\(g)\">Gain mode \(g)</h3><div class=\"flex\">"
+            out += "<div class=\"mode-maps\" data-map=\"\(kind.rawValue)\" data-gain-mode=\"\(g)\"><h3>Gain mode \(g)</h3><div class=\"flex\">"
             for p in 0..<panels {
                 let codes = self.codes(kind, values, panel: p, bin: b, h: h, w: w, scale: s)
                 let asic = rows % 256 == 0 && cols % 256 == 0 ? max(256 / b, 1) : max(h, w) + 1
@@ -268,7 +268,7 @@ public struct DarkReport: Sendable {
                     + "data-pal=\"\(Data(palette).base64EncodedString())\" data-px=\"\(Data(codes).base64EncodedString())\"></canvas></div>"
             }
             if let s { out += ReportSVG.colourBar(s, label: (kind == .shift ? "pedestal shift" : kind.rawValue) + unit, digits: kind == .rms ? 2 : 1) }
-            out += "</div>"
+            out += "</div></div>"
         }
         return out
     }
