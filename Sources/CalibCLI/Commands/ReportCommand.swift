@@ -84,7 +84,8 @@ struct ReportCommand: ParsableCommand {
             try write(page, to: html)
         } else if json { try printJSON(r) } else {
             print(ReportRendering.title(r) + TextTable.report(r).render(), terminator: "")
-            print(TextTable.fit(ReportRendering.sources(r).map { "  " + $0 }.joined(separator: "\n")))
+            // Where the derived columns come from, under a blank line (the table above stays a table).
+            print("\n" + TextTable.fit(ReportRendering.sources(r).joined(separator: "\n")))
             let notes = r.steps.compactMap { s in
                 s.failedUnits.map { f in "  \(s.id): \(f.count) unit(s) failed: "
                     + f.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ") }
