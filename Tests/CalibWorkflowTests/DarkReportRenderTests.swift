@@ -68,4 +68,10 @@ struct DarkReportRenderTests {
         let html = r.html()
         #expect(html.utf8.count < 12_000_000 && html.contains("data-roc-rows=\"\(256 / r.bin)\"") && html.contains("block of \(r.bin) x \(r.bin) pixels"))
     }
+
+    @Test func aMissingBrowserIsANoteNotAFailure() {
+        let r = ReportPrinter.printIfAvailable(html: "/nonexistent.html", to: "/nonexistent.pdf", environment: ["CALIBCTL_CHROMIUM": "/nonexistent/chromium"])
+        #expect(r.pdf == nil && r.note.contains("not installed"))
+        #expect(ReportPrinter.wanted(nil) && ReportPrinter.wanted("auto") && !ReportPrinter.wanted("false") && !ReportPrinter.wanted("no"))
+    }
 }

@@ -58,8 +58,9 @@ extension ReportPrinter {
 
     /// For workflow steps: prints `html` to `pdf` when Chromium is installed and never throws (a step must not fail
     /// because a browser is missing or broken). Returns the PDF's path, or a note saying why there is none.
-    public static func printIfAvailable(html: String, to pdf: String, timeout: Double = 90) -> (pdf: String?, note: String) {
-        guard chromium() != nil else {
+    public static func printIfAvailable(html: String, to pdf: String, timeout: Double = 90,
+                                        environment: [String: String] = ProcessInfo.processInfo.environment) -> (pdf: String?, note: String) {
+        guard chromium(environment: environment) != nil else {
             return (nil, "no PDF: headless Chromium is not installed (scripts/bootstrap.sh --with-browser, or CALIBCTL_CHROMIUM); the HTML report is complete")
         }
         do {
