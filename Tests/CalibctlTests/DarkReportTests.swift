@@ -47,6 +47,11 @@ import Testing
         #expect(r.stdout.contains("pdf: "), "\(r.stdout)")
         let pdf = (try? FileManager.default.attributesOfItem(atPath: w.root + "/dark.pdf")[.size] as? Int) ?? 0
         #expect(pdf > 10_000, "dark.pdf: \(pdf) bytes")
+        if let pdfinfo = which("pdfinfo") {
+            let info = try runProcess(pdfinfo, [w.root + "/dark.pdf"]).stdout
+            let pages = Int(info.split(separator: "\n").first { $0.hasPrefix("Pages:") }?.split(separator: " ").last ?? "") ?? 0
+            #expect(pages >= 6, "a page per section at least: \(info)")
+        }
         let html = try String(contentsOfFile: w.root + "/dark.html", encoding: .utf8)
         #expect(!html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"), "self-contained")
 
