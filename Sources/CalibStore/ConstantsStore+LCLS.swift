@@ -35,6 +35,10 @@ extension ConstantsStore {
         let tagName = tag ?? ConstantsStore.defaultTag
         let allTags = try tags(detector: d.name)
         let typeNames = types ?? Array(Set(allTags.filter { $0.name == tagName || $0.alias == tagName }.map(\.type))).sorted()
+        var payloads: [String: Payload] = [:]
+        var createdDirectories = Set<String>()
+        var written: [String] = []
+        defer { ConstantsStore.syncFiles(written) }
         for tn in typeNames {
             let t = try type(tn)
             if t.name.hasPrefix("/") { report.skipped.append("\(tn): CCDB-style types have no LCLS directory"); continue }
@@ -45,20 +49,40 @@ extension ConstantsStore {
                                      fix: "export a tag whose ranges stay within 0-\(Self.lclsMaxRun) (an open end is fine: it becomes `end`), or read the constants from the store (`calibctl get`)")
             }
             for seg in segments {
-                let p = try readPayload(sha256: seg.entry.sha256, verify: true, context: "\(d.name)/\(t.name)")
+                // Many segments share a payload: read and verify each one once.
+                let p: Payload
+                if let cached = payloads[seg.entry.sha256] { p = cached } else {
+                    p = try readPayload(sha256: seg.entry.sha256, verify: true, context: "\(d.name)/\(t.name)")
+                    payloads[seg.entry.sha256] = p
+                }
                 guard p.arrays.count == 1, let a = p.arrays.first else {
                     report.skipped.append("\(tn) \(seg.runs): \(p.arrays.count) datasets; an LCLS .data file holds one array")
                     continue
                 }
                 let dir = [calibDirectory, grp, src, t.name].joined(separator: "/")
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                if !createdDirectories.contains(dir) {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    createdDirectories.insert(dir)
+                }
                 let file = "\(dir)/\(seg.runs.first)-\(seg.runs.last.map(String.init) ?? "end").data"
                 let text = ArrayFiles.lclsText(a, comments: [
                     "TITLE      \(t.name) of \(d.name) exported by calibctl", "DETECTOR   \(src)", "CALIB_TYPE \(t.name)",
                     "PAYLOAD    \(seg.entry.sha256)", "TAG        \(tagName)", "DATE_TIME  \(seg.entry.insertedAt)",
                     "AUTHOR     \(seg.entry.provenance.user)",
                 ])
-                try AtomicFile.write(Data(text.utf8), to: file)
+                // Written to a temporary name and renamed (a reader never sees a partial file); made durable all at
+                // once at the end (`syncfs`) rather than with two fsyncs per file.
+                let tmp = AtomicFile.temporaryPath(for: file)
+                guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
+                    throw StoreError.bad("cannot write \(tmp)", fix: "check free space and write permission in \(dir)")
+                }
+                guard rename(tmp, file) == 0 else {
+                    let e = errno
+                    unlink(tmp)
+                    throw StoreError.bad("cannot rename \(tmp) to \(file): \(String(cString: strerror(e)))",
+                                         fix: "check write permission in \(dir)")
+                }
+                written.append(file)
                 report.files.append(file)
             }
         }
@@ -164,5 +188,20 @@ extension ConstantsStore {
         guard let row = try tagRow(detectorID: d.id, typeID: t.id, name: tag) else { return false }
         return try db.first("SELECT 1 FROM iovs WHERE tag_id=? AND first_run=? AND last_run IS ? AND sha256=?",
                             row.id, runs.first, runs.last, sha) != nil
+    }
+
+    /// Makes files written without fsync durable: one `syncfs` per filesystem they are on.
+    static func syncFiles(_ files: [String]) {
+        guard let f = files.first else { return }
+        let fd = open(f, O_RDONLY)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        // syncfs(2) is not exported by Glibc's Swift module; look it up, else sync(2).
+        typealias SyncFS = @convention(c) (Int32) -> Int32
+        if let sym = dlsym(nil, "syncfs") {
+            _ = unsafeBitCast(sym, to: SyncFS.self)(fd)
+        } else {
+            sync()
+        }
     }
 }

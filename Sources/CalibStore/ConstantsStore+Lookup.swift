@@ -80,35 +80,113 @@ extension ConstantsStore {
 
     /// The validity entry that applies to `run`: the newest insertion (by insertion time, then id) whose range
     /// contains the run, in the tag (or the global tag's tag), not inserted after the as-of time.
+    ///
+    /// The first lookups in a tag are indexed SQL queries (``winnerID(tagID:run:asOf:)``), so one lookup costs the
+    /// same in a tag of ten entries or of millions (a `calibctl get` process); after
+    /// ``ConstantsStore/indexAfterLookups`` lookups in the same tag, its ranges are held in memory
+    /// (``TagIndex``) and a lookup is a binary search. Both give the same answer (tested as a property).
     /// - Parameters:
     ///   - asOf: microseconds since the epoch (``StoreTime``); nil = now.
     public func lookup(detector: String, type: String, run: Int64, tag: String? = nil, globalTag: String? = nil,
                        asOf: Int64? = nil) throws -> IOVEntry {
         let s = try scope(detector: detector, type: type, tag: tag, globalTag: globalTag, asOf: asOf)
-        let entries = try cachedEntries(tagID: s.tagID)
-        // Newest insertion first: entries are ordered by (insertion time, id).
-        for e in entries.reversed() where e.insertedAtMicroseconds <= s.asOf && e.runs.contains(run) { return e }
+        try checkCacheVersion()
+        let id: Int64?
+        if let index = tagIndexes[s.tagID] {
+            id = index.winner(run: run, asOf: s.asOf)
+        } else if sqlLookups[s.tagID, default: 0] >= ConstantsStore.indexAfterLookups {
+            let index = try loadTagIndex(tagID: s.tagID)
+            tagIndexes[s.tagID] = index
+            id = index.winner(run: run, asOf: s.asOf)
+        } else {
+            sqlLookups[s.tagID, default: 0] += 1
+            id = try winnerID(tagID: s.tagID, run: run, asOf: s.asOf)
+        }
+        if let id { return try cachedEntry(id: id) }
         throw StoreError.bad("no constants for \(detector)/\(type) run \(run) in tag \(s.tagName)"
                              + (s.globalTag.map { " (global tag \($0))" } ?? "")
                              + (s.asOf < .max ? " as of \(StoreTime.format(s.asOf))" : ""),
                              fix: "`calibctl store explain \(detector) \(type) --run \(run)` shows what is there; `calibctl store lint` finds gaps")
     }
 
-    /// The entries of one tag in insertion order, from memory when no connection has committed since they were read.
-    func cachedEntries(tagID: Int64) throws -> [IOVEntry] {
+    /// Lookups in one tag answered by SQL before the tag's ranges are loaded into memory (a ``TagIndex``).
+    static let indexAfterLookups = 64
+
+    /// The winning entry's id by indexed SQL, without reading the tag: closed ranges can only contain `run` if they
+    /// start within the tag's widest closed range before it (`iov_stats.max_span`, kept by a trigger), so those
+    /// are read through `iovs_lookup`; open-ended ranges are walked newest first through `iovs_open` until one
+    /// starts at or before `run`. The newer of the two wins. A read-only store of schema v4 (no `iov_stats`) is
+    /// searched with one plain query over the entries starting at or before `run`.
+    func winnerID(tagID: Int64, run: Int64, asOf: Int64) throws -> Int64? {
+        guard hasIOVStats else {
+            return try db.first("""
+                SELECT id FROM iovs WHERE tag_id = ? AND first_run <= ? AND (last_run IS NULL OR last_run >= ?)
+                AND inserted_at_us <= ? ORDER BY inserted_at_us DESC, id DESC LIMIT 1
+                """, tagID, run, run, asOf)?.int("id")
+        }
+        var best: (at: Int64, id: Int64)? = nil
+        func consider(_ r: SQLRow?) {
+            guard let r, let id = r.int("id"), let at = r.int("inserted_at_us") else { return }
+            if best == nil || (at, id) > (best!.at, best!.id) { best = (at, id) }
+        }
+        if let span = try db.first("SELECT max_span FROM iov_stats WHERE tag_id = ?", tagID)?.int("max_span") {
+            let (lo, overflow) = run.subtractingReportingOverflow(span)
+            consider(try db.first("""
+                SELECT id, inserted_at_us FROM iovs INDEXED BY iovs_lookup
+                WHERE tag_id = ? AND first_run BETWEEN ? AND ? AND last_run >= ? AND inserted_at_us <= ?
+                ORDER BY inserted_at_us DESC, id DESC LIMIT 1
+                """, tagID, overflow ? Int64.min : lo, run, run, asOf))
+        }
+        consider(try db.first("""
+            SELECT id, inserted_at_us FROM iovs INDEXED BY iovs_open
+            WHERE tag_id = ? AND last_run IS NULL AND first_run <= ? AND inserted_at_us <= ?
+            ORDER BY inserted_at_us DESC, id DESC LIMIT 1
+            """, tagID, run, asOf))
+        return best?.id
+    }
+
+    /// The reference rule, on a tag's entries in insertion order: the last one inserted by `asOf` containing `run`.
+    static func referenceWinner(_ entries: [IOVEntry], run: Int64, asOf: Int64) -> IOVEntry? {
+        entries.last { $0.insertedAtMicroseconds <= asOf && $0.runs.contains(run) }
+    }
+
+    /// Reads a tag's ranges (ids, runs, insertion times; oldest insertion first) for in-memory lookups.
+    func loadTagIndex(tagID: Int64) throws -> TagIndex {
+        var ids: [Int64] = [], firsts: [Int64] = [], lasts: [Int64?] = [], at: [Int64] = []
+        try db.forEachRow("SELECT id, first_run, last_run, inserted_at_us FROM iovs WHERE tag_id = ? ORDER BY inserted_at_us, id",
+                          parameters: [tagID]) { r in
+            let v = r.values
+            guard case .int(let id) = v[0], case .int(let f) = v[1], case .int(let t) = v[3] else { return }
+            ids.append(id); firsts.append(f); at.append(t)
+            if case .int(let l) = v[2] { lasts.append(l) } else { lasts.append(nil) }
+        }
+        return TagIndex(ids: ids, firsts: firsts, lasts: lasts, insertedAt: at)
+    }
+
+    /// Drops in-memory tag indexes when another connection committed (`PRAGMA data_version` changed).
+    func checkCacheVersion() throws {
         let version = try db.first("PRAGMA data_version")?.values.first.flatMap { v -> Int64? in if case .int(let x) = v { x } else { nil } } ?? -2
         if version != entryCacheVersion {
-            entryCache.removeAll(keepingCapacity: true)
+            invalidateEntryCache()
             entryCacheVersion = version
         }
-        if let e = entryCache[tagID] { return e }
-        let e = try db.query(ConstantsStore.entrySelect + " WHERE i.tag_id = ? ORDER BY i.inserted_at_us, i.id", tagID).map(entryFrom)
-        entryCache[tagID] = e
+    }
+
+    /// One entry by id, from memory when read before (entries and their provenance never change).
+    func cachedEntry(id: Int64) throws -> IOVEntry {
+        if let e = entriesByID[id] { return e }
+        let e = try entry(id: id)
+        if entriesByID.count >= 100_000 { entriesByID.removeAll(keepingCapacity: true) }
+        entriesByID[id] = e
         return e
     }
 
-    /// Forgets cached entries after this connection wrote (its own commits do not change `data_version`).
-    func invalidateEntryCache() { entryCache.removeAll(keepingCapacity: true) }
+    /// Forgets in-memory tag indexes (after this connection wrote: its own commits do not change `data_version`).
+    /// Entries by id stay: validity entries are append-only.
+    func invalidateEntryCache() {
+        tagIndexes.removeAll(keepingCapacity: true)
+        sqlLookups.removeAll(keepingCapacity: true)
+    }
 
     /// Looks up and reads the payload for `run` (see ``lookup(detector:type:run:tag:globalTag:asOf:)``).
     /// - Parameter verify: recompute the content hash and refuse a damaged file (default true).
@@ -211,31 +289,5 @@ extension ConstantsStore {
         let all = try db.query(ConstantsStore.entrySelect + " WHERE i.tag_id = ? AND i.inserted_at_us <= ? ORDER BY i.inserted_at_us, i.id",
                                s.tagID, s.asOf).map(entryFrom)
         return IOVTimeline.resolve(all)
-    }
-}
-
-/// Resolution of overlapping entries into non-overlapping segments (newest insertion wins).
-enum IOVTimeline {
-    /// `entries` in insertion order (oldest first).
-    static func resolve(_ entries: [IOVEntry]) -> [(runs: RunRange, entry: IOVEntry)] {
-        // Boundaries where the winner can change.
-        var points = Set<Int64>()
-        for e in entries {
-            points.insert(e.runs.first)
-            if let l = e.runs.last, l < .max { points.insert(l + 1) }
-        }
-        let sorted = points.sorted()
-        var out: [(runs: RunRange, entry: IOVEntry)] = []
-        for (i, start) in sorted.enumerated() {
-            // No entry starts or ends inside [start, next point - 1], so one winner holds for the whole segment.
-            let end: Int64? = i + 1 < sorted.count ? sorted[i + 1] - 1 : nil
-            guard let w = entries.last(where: { $0.runs.contains(start) }) else { continue }
-            if let prev = out.last, prev.entry.id == w.id, let pl = prev.runs.last, pl + 1 == start {
-                out[out.count - 1].runs = try! RunRange(first: prev.runs.first, last: end)
-            } else {
-                out.append((try! RunRange(first: start, last: end), w))
-            }
-        }
-        return out
     }
 }

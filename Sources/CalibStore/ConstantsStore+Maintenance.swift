@@ -130,18 +130,21 @@ extension ConstantsStore {
                                         runs: required.description, detail: "no tag, so no constants at all"))
         }
         for t in tagList {
-            let entries = try history(detector: t.detector, type: t.type, tag: t.name)
-            let segs = IOVTimeline.resolve(entries)
+            // Ranges only (ids, runs; oldest insertion first): O(n log n) plus the findings, for millions of entries.
+            let ix = try loadTagIndex(tagID: t.id)
+            let n = ix.ids.count
+            func range(_ i: Int) throws -> RunRange { try RunRange(first: ix.firsts[i], last: ix.lasts[i]) }
+            let segs = IOVTimeline.resolve(count: n, first: { ix.firsts[$0] }, last: { ix.lasts[$0] })
             // Gaps inside the required range.
             var cursor = required.first
             let reqEnd = required.last ?? Int64.max
-            for s in segs where s.runs.overlaps(required) {
-                if s.runs.first > cursor {
+            for s in segs where try RunRange(first: s.first, last: s.last).overlaps(required) {
+                if s.first > cursor {
                     findings.append(LintFinding(kind: .gap, detector: t.detector, type: t.type, tag: t.name,
-                                                runs: try RunRange(first: cursor, last: s.runs.first - 1).description,
+                                                runs: try RunRange(first: cursor, last: s.first - 1).description,
                                                 detail: "no constants"))
                 }
-                guard let l = s.runs.last, l < .max else { cursor = .max; break }
+                guard let l = s.last, l < .max else { cursor = .max; break }
                 cursor = Swift.max(cursor, l + 1)
             }
             if cursor <= reqEnd && cursor != .max {
@@ -149,19 +152,34 @@ extension ConstantsStore {
                                             runs: try RunRange(first: cursor, last: required.last).description,
                                             detail: segs.isEmpty ? "no constants at all" : "no constants"))
             }
-            // Overlaps between entries, within the required range.
-            for (i, a) in entries.enumerated() where a.runs.overlaps(required) {
-                for b in entries[(i + 1)...] where b.runs.overlaps(a.runs) && b.runs.overlaps(required) {
-                    let lo = Swift.max(a.runs.first, b.runs.first)
-                    let hi: Int64? = [a.runs.last, b.runs.last].compactMap { $0 }.min()
-                    findings.append(LintFinding(kind: .overlap, detector: t.detector, type: t.type, tag: t.name,
-                                                runs: try RunRange(first: lo, last: hi).description,
-                                                detail: "#\(b.id) (\(b.runs)) supersedes #\(a.id) (\(a.runs)) there"))
-                }
+            // Overlaps between entries, within the required range: a sweep by first run with the started entries
+            // in a min-heap by last run (those still in it after popping the ended ones all overlap the next one),
+            // then reported in insertion order of the older entry, then of the newer one.
+            var inRequired: [Int] = []
+            for i in 0..<n where try range(i).overlaps(required) { inRequired.append(i) }
+            inRequired.sort { ix.firsts[$0] < ix.firsts[$1] }
+            var active = MinHeap()
+            var pairs: [(older: Int, newer: Int)] = []
+            for x in inRequired {
+                while let top = active.top, top.key < ix.firsts[x] { active.pop() }
+                for y in active.elements { pairs.append((Swift.min(x, y.value), Swift.max(x, y.value))) }
+                active.push(ix.lasts[x] ?? .max, x)
             }
-            for e in entries where e.runs.isOpenEnded && e.runs.overlaps(required) {
-                findings.append(LintFinding(kind: .openEnd, detector: t.detector, type: t.type, tag: t.name,
-                                            runs: e.runs.description, detail: "#\(e.id) is valid for every later run"))
+            pairs.sort { $0.older != $1.older ? $0.older < $1.older : $0.newer < $1.newer }
+            for (i, j) in pairs {
+                let a = try range(i), b = try range(j)
+                let lo = Swift.max(a.first, b.first)
+                let hi: Int64? = [a.last, b.last].compactMap { $0 }.min()
+                findings.append(LintFinding(kind: .overlap, detector: t.detector, type: t.type, tag: t.name,
+                                            runs: try RunRange(first: lo, last: hi).description,
+                                            detail: "#\(ix.ids[j]) (\(b)) supersedes #\(ix.ids[i]) (\(a)) there"))
+            }
+            for i in 0..<n where ix.lasts[i] == nil {
+                let r = try range(i)
+                if r.overlaps(required) {
+                    findings.append(LintFinding(kind: .openEnd, detector: t.detector, type: t.type, tag: t.name,
+                                                runs: r.description, detail: "#\(ix.ids[i]) is valid for every later run"))
+                }
             }
         }
         return findings

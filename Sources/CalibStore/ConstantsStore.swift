@@ -25,10 +25,16 @@ public final class ConstantsStore {
     var detectorIDs: [String: Int64] = [:]
     var typeIDs: [String: Int64] = [:]
     var tagIDs: [String: Int64] = [:]
-    /// Validity entries per tag id, oldest insertion first, for in-memory lookups. Valid while the database's
-    /// `data_version` is unchanged (another connection committed) and cleared by this connection's own writes.
-    var entryCache: [Int64: [IOVEntry]] = [:]
+    /// In-memory ranges of tags with many lookups (``TagIndex``). Valid while the database's `data_version` is
+    /// unchanged (another connection committed) and cleared by this connection's own writes.
+    var tagIndexes: [Int64: TagIndex] = [:]
+    /// SQL lookups per tag since the caches were last cleared (``ConstantsStore/indexAfterLookups``).
+    var sqlLookups: [Int64: Int] = [:]
+    /// Entries read by id (immutable: kept across commits, bounded).
+    var entriesByID: [Int64: IOVEntry] = [:]
     var entryCacheVersion: Int64 = -1
+    /// The index has `iov_stats` and `iovs_open` (schema v5+); false only for a read-only store of v4.
+    var hasIOVStats = true
     /// Global tags are immutable: (as-of, "detectorID/typeID" -> tag name) per name, cached on first use.
     var globalTagMaps: [String: (name: String, asOf: Int64, tags: [String: String])] = [:]
 
@@ -45,10 +51,16 @@ public final class ConstantsStore {
     ///   - create: create the directory and index if they do not exist (the creating user becomes the store's admin).
     ///     Only `calibctl store init` passes true: every other command refuses a path that holds no store.
     /// - Throws: ``StoreError`` (`unavailable`) when the store does not exist and `create` is false.
-    public init(directory: String, identity: Identity = .current, create: Bool = false) throws {
+    ///   - filesystem: the filesystem of the directory (detected with `statfs` when nil; tests inject one). On a
+    ///     network filesystem the index uses a rollback journal, not WAL, and writers lock `index.db.lock`.
+    public init(directory: String, identity: Identity = .current, create: Bool = false,
+                filesystem: StoreFilesystem? = nil) throws {
         let dir = URL(fileURLWithPath: (directory as NSString).expandingTildeInPath).standardizedFileURL.path
         self.directory = dir
         self.identity = identity
+        let fs = filesystem ?? StoreFilesystem.detect(path: dir)
+        self.filesystem = fs
+        writeLock = fs.isNetwork ? StoreWriteLock(path: (dir as NSString).appendingPathComponent(StoreFormat.indexFile + ".lock")) : nil
         let indexPath = (dir as NSString).appendingPathComponent(StoreFormat.indexFile)
         let fm = FileManager.default
         if !fm.fileExists(atPath: indexPath) {
@@ -76,7 +88,16 @@ public final class ConstantsStore {
                     throw StoreError(.unavailable, "the store \(dir) is read-only for \(identity.user) and its index has un-checkpointed changes in \(StoreFormat.indexFile)-wal but no \(StoreFormat.indexFile)-shm",
                                      fix: "copy the store while no calibctl process has it open (the last one to close folds the -wal into index.db), or give read access through a writable directory")
                 }
-                db = try SQLiteDatabase(path: indexPath, readOnly: true, immutable: wal == 0)
+                // On a network filesystem a writer on another host may be active even with no -wal here (rollback
+                // journal): read with locks then, except from a snapshot, which nothing writes.
+                db = try SQLiteDatabase(path: indexPath, readOnly: true, immutable: wal == 0 && (isSnapshot || !fs.isNetwork))
+            } else if fs.isNetwork {
+                let inWAL = StoreError(.unavailable, "the store index \(indexPath) is on a network filesystem (\(fs.name)) and still in WAL mode, which another process has open; WAL is not safe across hosts",
+                                       fix: "stop every calibctl process using the store (on every host) and run the command again: it switches the index to a rollback journal")
+                do {
+                    db = try SQLiteDatabase(path: indexPath, readOnly: false, immutable: false, rollbackJournal: true)
+                } catch let e as SQLiteError where e.isBusy { throw inWAL }
+                guard try db.first("PRAGMA journal_mode")?.values.first == .text("delete") else { throw inWAL }
             } else {
                 db = try SQLiteDatabase(path: indexPath)
             }
@@ -87,7 +108,10 @@ public final class ConstantsStore {
         // Read the version without taking the write lock, so readers are never queued behind a writer.
         let version = (try? db.first("SELECT version FROM schema_versions WHERE component = ?",
                                      StoreFormat.indexComponent)?.int("version")).flatMap { $0 } ?? 0
-        if version != Int64(StoreIndex.currentVersion) {
+        // A read-only copy of schema v4 (before `iov_stats`) still answers lookups, by a plain SQL query.
+        if readOnly && version == 4 {
+            hasIOVStats = false
+        } else if version != Int64(StoreIndex.currentVersion) {
             if readOnly {
                 throw StoreError(version > Int64(StoreIndex.currentVersion) ? .configuration : .unavailable,
                                  "the read-only store \(dir) has index schema v\(version); this calibctl reads v\(StoreIndex.currentVersion)",
@@ -107,6 +131,17 @@ public final class ConstantsStore {
     /// True when the caller cannot write the store directory, or it is a snapshot: lookups work, writes are refused.
     public let readOnly: Bool
 
+    /// The filesystem of the store directory; on a network filesystem the index uses a rollback journal.
+    public let filesystem: StoreFilesystem
+
+    /// Writers' lock on a network filesystem (nil on a local one, where SQLite's WAL locking suffices).
+    let writeLock: StoreWriteLock?
+
+    /// The index's journal mode (`wal`, or `delete` on a network filesystem; `delete` for a snapshot).
+    public var journalMode: String {
+        if case .text(let t)? = (try? db.first("PRAGMA journal_mode"))??.values.first { t } else { "?" }
+    }
+
     /// True when the store is a node snapshot (`calibctl store snapshot`): read-only, one global tag.
     public let isSnapshot: Bool
 
@@ -116,6 +151,7 @@ public final class ConstantsStore {
         defer { invalidateEntryCache() }
         try requireWritable()
         do {
+            if let writeLock { return try writeLock.with(timeout: 30) { try db.transaction(body) } }
             return try db.transaction(body)
         } catch let e as SQLiteError {
             throw StoreError.fromSQLite(e, directory: directory, user: identity.user)

@@ -17,6 +17,8 @@ public enum StoreBenchmark {
         public var executable: String?
         /// A python3 with h5py (nil: skip the comparison).
         public var python: String?
+        /// Entries of the one-tag scale test (0: skip it).
+        public var singleTagEntries = 1_000_000
         public init(directory: String) { self.directory = directory }
     }
 
@@ -50,6 +52,36 @@ public enum StoreBenchmark {
         public var readLargeUnverifiedCPUSeconds: Double
         public var h5pyReadCPUSeconds: Double?
         public var payloadFile: String
+        /// The one-tag scale test (nil when skipped).
+        public var singleTag: SingleTag?
+    }
+
+    /// One tag of many entries (per-run constants over years): `entries` single-run entries, the last 1% of them
+    /// 10-run ranges inserted over the others (overlaps); a second tag of as many entries within runs 0-9999
+    /// (heavily overlapping) for the LCLS export.
+    public struct SingleTag: Sendable, Codable {
+        public var entries: Int
+        public var fillSeconds: Double
+        /// Lookups of a fresh connection answered by indexed SQL (the first ``ConstantsStore/indexAfterLookups``).
+        public var sqlLookupMedianMicroseconds: Double
+        /// The lookup that loads the tag's ranges into memory.
+        public var indexLoadSeconds: Double
+        /// Lookups after that (binary search), random runs.
+        public var lookupMedianMicroseconds: Double
+        public var lookupP90Microseconds: Double
+        /// `calibctl get` processes on this store and on a one-entry store (median wall time), and their ratio.
+        public var cliCallMedianMilliseconds: Double?
+        public var tinyStoreCLICallMedianMilliseconds: Double?
+        public var cliRatio: Double?
+        /// The resolved timeline `calibctl store tag show` prints, in process.
+        public var timelineSeconds: Double
+        public var timelineSegments: Int
+        /// `lint` over every run of the tag, in process.
+        public var lintSeconds: Double
+        public var lintFindings: Int
+        /// LCLS calib-tree export of the second tag (in process), and the files it wrote.
+        public var lclsExportSeconds: Double
+        public var lclsFiles: Int
     }
 
     static func clock() -> Double {
@@ -232,6 +264,7 @@ public enum StoreBenchmark {
             precondition(typed.count == large.arrays[0].count && sum.isFinite)
             py += try h5py(2).dropFirst()
         }
+        let single = cfg.singleTagEntries > 0 ? try runSingleTag(cfg, progress: progress) : nil
         let h5py: Double? = py.isEmpty ? nil : median(py.map(\.0))
         let h5pyCPU: Double? = py.isEmpty ? nil : median(py.map(\.1))
         let ours = median(ru)
@@ -245,6 +278,104 @@ public enum StoreBenchmark {
                       readLargeUnverifiedSeconds: ours, typedCopyMilliseconds: median(copy) * 1e3,
                       h5pyReadSeconds: h5py, h5pyReadMBps: h5py.map { bytes / $0 / 1e6 },
                       speedupVersusH5py: h5py.map { $0 / ours }, readLargeUnverifiedCPUSeconds: median(ruCPU),
-                      h5pyReadCPUSeconds: h5pyCPU, payloadFile: file)
+                      h5pyReadCPUSeconds: h5pyCPU, payloadFile: file, singleTag: single)
+    }
+
+    static func cliGet(_ exe: String, store: String, run: Int64) throws -> Double {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["get", "sdet", "pedestals", "--run", String(run), "--json", "--store", store]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        let a = clock()
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw StoreError(.internalError, "bench: `calibctl get` exited \(p.terminationStatus)") }
+        return clock() - a
+    }
+
+    /// The one-tag scale test (``SingleTag``), in `<directory>-single` and `<directory>-tiny`.
+    static func runSingleTag(_ cfg: Settings, progress: (String) -> Void) throws -> SingleTag {
+        let dir = cfg.directory + "-single", tinyDir = cfg.directory + "-tiny", lclsDir = cfg.directory + "-lcls"
+        for d in [dir, tinyDir, lclsDir] { try? FileManager.default.removeItem(atPath: d) }
+        defer { for d in [dir, tinyDir, lclsDir] { try? FileManager.default.removeItem(atPath: d) } }
+        let n = cfg.singleTagEntries
+        var rng = SplitMix64(seed: 11)
+        let t0 = clock()
+        var shas: [String] = []
+        do {
+            let store = try ConstantsStore(directory: dir, create: true)
+            try store.addDetector(DetectorSpec(name: "sdet", kind: "jungfrau", aliases: ["Bench:Jungfrau.0"], hardwareIndex: 1))
+            for k in 0..<16 {
+                let values = (0..<64).map { _ in Float(rng.nextGaussian()) }
+                let p = try Payload(arrays: [PayloadArray(name: "pedestals", values: values)])
+                shas.append(try store.put(detector: "sdet", type: "pedestals", runs: try RunRange(first: Int64(k), last: Int64(k)),
+                                          payload: p, tag: "seed", createTag: true).sha256)
+            }
+            let tiny = try ConstantsStore(directory: tinyDir, create: true)
+            try tiny.addDetector(DetectorSpec(name: "sdet", kind: "jungfrau", hardwareIndex: 1))
+            try tiny.put(detector: "sdet", type: "pedestals", runs: try RunRange(first: 0, last: nil),
+                         payload: try Payload(arrays: [PayloadArray(name: "pedestals", values: [Float](repeating: 1, count: 64))]))
+            try store.write {
+                let now = try store.transactionTime()
+                let prov = try store.insertProvenance(links: ProvenanceLinks(comment: "bench single tag"), at: now)
+                let d = try store.detectorID("sdet"), t = try store.typeID("pedestals")
+                let main = try store.insertTag(name: ConstantsStore.defaultTag, detectorID: d, typeID: t, alias: nil, comment: "", at: now)
+                let lcls = try store.insertTag(name: "lcls", detectorID: d, typeID: t, alias: nil, comment: "", at: now)
+                let overlapFrom = n - n / 100
+                let insert = "INSERT INTO iovs(tag_id, first_run, last_run, sha256, inserted_at_us, provenance_id) VALUES(?,?,?,?,?,?)"
+                for k in 0..<n {
+                    // Single runs; the last 1% are 10-run ranges over earlier runs, inserted later (they win there).
+                    let first = k < overlapFrom ? Int64(k) : Int64((k - overlapFrom) * 100)
+                    let last = k < overlapFrom ? first : first + 9
+                    try store.db.run(insert, main, first, last, shas[k % shas.count], now + Int64(k), prov)
+                    let lf = Int64((k &* 7919) % 10_000)
+                    try store.db.run(insert, lcls, lf, Swift.min(lf + Int64(k % 5), 9999), shas[(k / 7) % shas.count], now + Int64(k), prov)
+                }
+                try store.db.run("INSERT OR REPLACE INTO store_meta(key, value) VALUES('clock_us', ?)", String(now + Int64(n) + 1))
+            }
+        }
+        let fill = clock() - t0
+        progress(String(format: "single tag: %d + %d entries in %.1f s", n, n, fill))
+        let store = try ConstantsStore(directory: dir)
+        let maxRun = UInt64(n - n / 100)
+        var sql: [Double] = [], warm: [Double] = []
+        var load = 0.0
+        for i in 0..<(ConstantsStore.indexAfterLookups + 1 + cfg.lookups) {
+            let run = Int64(rng.next() % maxRun)
+            let a = clock()
+            let e = try store.lookup(detector: "sdet", type: "pedestals", run: run)
+            let dt = clock() - a
+            precondition(e.runs.contains(run))
+            if i < ConstantsStore.indexAfterLookups { sql.append(dt) } else if i == ConstantsStore.indexAfterLookups { load = dt } else { warm.append(dt) }
+        }
+        progress(String(format: "single tag: SQL lookup median %.1f us, index load %.2f s, then median %.1f us", median(sql) * 1e6, load, median(warm) * 1e6))
+        var cli: Double? = nil, tinyCLI: Double? = nil
+        if let exe = cfg.executable {
+            var big: [Double] = [], small: [Double] = []
+            for i in 0..<cfg.cliCalls {
+                // Alternate, so both see the same machine load.
+                big.append(try cliGet(exe, store: dir, run: Int64(i) * 9973 % Int64(maxRun)))
+                small.append(try cliGet(exe, store: tinyDir, run: Int64(i)))
+            }
+            cli = median(big); tinyCLI = median(small)
+            progress(String(format: "single tag: CLI get %.1f ms, tiny store %.1f ms", cli! * 1e3, tinyCLI! * 1e3))
+        }
+        var a = clock()
+        let segs = try store.timeline(detector: "sdet", type: "pedestals")
+        let timeline = clock() - a
+        a = clock()
+        let findings = try store.lint(required: try RunRange(first: 0, last: Int64(maxRun) - 1), detector: "sdet", type: "pedestals", tag: ConstantsStore.defaultTag)
+        let lint = clock() - a
+        a = clock()
+        let report = try store.exportLCLS(detector: "sdet", to: lclsDir, tag: "lcls", types: ["pedestals"])
+        let export = clock() - a
+        progress(String(format: "single tag: timeline %.1f s (%d segments), lint %.1f s (%d findings), LCLS export %.1f s (%d files)",
+                        timeline, segs.count, lint, findings.count, export, report.files.count))
+        return SingleTag(entries: n, fillSeconds: fill, sqlLookupMedianMicroseconds: median(sql) * 1e6, indexLoadSeconds: load,
+                         lookupMedianMicroseconds: median(warm) * 1e6, lookupP90Microseconds: percentile(warm, 0.9) * 1e6,
+                         cliCallMedianMilliseconds: cli.map { $0 * 1e3 }, tinyStoreCLICallMedianMilliseconds: tinyCLI.map { $0 * 1e3 },
+                         cliRatio: cli.flatMap { c in tinyCLI.map { c / $0 } }, timelineSeconds: timeline, timelineSegments: segs.count,
+                         lintSeconds: lint, lintFindings: findings.count, lclsExportSeconds: export, lclsFiles: report.files.count)
     }
 }

@@ -88,7 +88,22 @@ enum StoreIndex {
             // 4: built-in types added after migration 1 was first written (gain_offline, gain_hlt, vcal): stores
             // created before them get them now; a no-op for newer stores. A new built-in type needs such a migration.
             builtinTypesSQL.replacingOccurrences(of: "INSERT INTO calib_types", with: "INSERT OR IGNORE INTO calib_types"),
-            // 5: the built-in type `cabling` (the CMS pixel cabling map, one IOV per cabling): the same insert for
+            // 5: single lookups in tags of millions of entries without reading the tag. `iov_stats.max_span` is the
+            // widest closed range of each tag (kept by a trigger on every insert, however the row got there), so the
+            // closed ranges that can contain a run start within max_span before it; open-ended ranges are walked
+            // newest first through a partial index. Spans are upper bounds: a snapshot that drops entries keeps them
+            // (no foreign key, so a snapshot can drop tags). Idempotent, like migration 4.
+            """
+            CREATE TABLE IF NOT EXISTS iov_stats(tag_id INTEGER PRIMARY KEY, max_span INTEGER NOT NULL);
+            INSERT OR REPLACE INTO iov_stats(tag_id, max_span)
+              SELECT tag_id, MAX(last_run - first_run) FROM iovs WHERE last_run IS NOT NULL GROUP BY tag_id;
+            CREATE TRIGGER IF NOT EXISTS iovs_stats AFTER INSERT ON iovs WHEN NEW.last_run IS NOT NULL BEGIN
+              INSERT INTO iov_stats(tag_id, max_span) VALUES(NEW.tag_id, NEW.last_run - NEW.first_run)
+              ON CONFLICT(tag_id) DO UPDATE SET max_span = MAX(max_span, excluded.max_span);
+            END;
+            CREATE INDEX IF NOT EXISTS iovs_open ON iovs(tag_id, inserted_at_us) WHERE last_run IS NULL;
+            """,
+            // 6: the built-in type `cabling` (the CMS pixel cabling map, one IOV per cabling): the same insert for
             // stores created before it; a no-op for newer stores.
             builtinTypesSQL.replacingOccurrences(of: "INSERT INTO calib_types", with: "INSERT OR IGNORE INTO calib_types"),
         ]

@@ -235,16 +235,16 @@ import Testing
     #expect(try s.type("gain_hlt").builtin)
 }
 
-/// A store of schema version 4 (before the built-in `cabling` type) gets it on open (migration 5).
-@Test func version4StoreGainsTheCablingType() throws {
+/// A store of schema version 5 (before the built-in `cabling` type) gets it on open (migration 6).
+@Test func version5StoreGainsTheCablingType() throws {
     let f = try StoreFixture()
     let dir = f.store.directory
     do {
         let db = try SQLiteDatabase(path: (dir as NSString).appendingPathComponent(StoreFormat.indexFile))
         try db.execute("DELETE FROM calib_types WHERE name = 'cabling'")
-        try db.run("UPDATE schema_versions SET version = 4 WHERE component = ?", StoreFormat.indexComponent)
+        try db.run("UPDATE schema_versions SET version = 5 WHERE component = ?", StoreFormat.indexComponent)
     }
     let s = try f.reopen(as: StoreFixture.me)
     #expect(try s.type("cabling").builtin)
-    #expect(s.schemaVersion == 5)
+    #expect(s.schemaVersion == 6 && s.schemaVersion == StoreIndex.currentVersion)
 }

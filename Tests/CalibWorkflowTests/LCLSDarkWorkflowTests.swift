@@ -240,6 +240,10 @@ func readFloats(_ path: String, _ dataset: String) throws -> (values: [Float], s
         #expect(try store.get(detector: "jungfrau", type: "pedestals", run: 50).payload["pedestals"]?.shape == [1, 4, 4])
         let report = try String(contentsOfFile: fx.stepDirectory("compare-previous") + "/compare.json", encoding: .utf8)
         #expect(report.contains("not compared"))
+        // The dark report beside it says so with both shapes and draws no shift maps (nothing indexed across shapes).
+        let page = try String(contentsOfFile: fx.stepDirectory("compare-previous") + "/report.html", encoding: .utf8)
+        #expect(page.contains("class=\"bad shape-mismatch\"") && page.contains("1x4x4") && page.contains("3x2x16x32"))
+        #expect(!page.contains("data-map=\"shift\"") && page.contains("data-map=\"status\" data-gain-mode=\"2\" data-panel=\"1\""))
     }
 
     @Test func comparePreviousMeasuresTheShiftAgainstTheConstantsInUse() throws {

@@ -133,7 +133,10 @@ import Testing
         let no = try calibctl(["checklist", "show", "--campaign", "gain"], environment: env.merging(["CLICOLOR_FORCE": "1", "NO_COLOR": "1"]) { $1 })
         #expect(!no.stdout.contains("\u{1B}["))
         // The report's totals line up with the columns above them.
-        let report = try calibctl(["report", "--campaign", "gain"], environment: env).stdout.split(separator: "\n").map(String.init)
+        // (The table ends at the blank line; the footnotes on the derived columns follow it.)
+        let lines = try calibctl(["report", "--campaign", "gain"], environment: env).stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let report = lines.prefix { !$0.isEmpty }.map(String.init)
+        #expect(lines.contains { $0.hasPrefix("fairshare (days): CPU hours") } && lines.contains { $0.hasPrefix("disk (TB/iteration): disk written") })
         let header = report[1], totals = report.last!
         #expect(totals.hasPrefix("totals") && totals.count == header.count, "\(report)")
         #expect(report.dropFirst(2).allSatisfy { $0.count == header.count || $0.allSatisfy { $0 == "-" } })

@@ -108,6 +108,9 @@ import Testing
         let totals = rep?["totals"] as? [String: Any]
         #expect(totals?["jobs"] as? Int == 108 && totals?["diskBytesWritten"] as? Int == 52_000_000_000_000)
         #expect(totals?["iterations"] as? Int == 2)
+        // fairshare days = CPU hours / (24 x 100 cores by default); the sources say so.
+        #expect(abs((totals?["fairshareDays"] as? Double ?? -1) - (totals?["cpuHours"] as? Double ?? 0) / 2400) < 1e-9)
+        #expect(rep?["fairshareCores"] as? Int == 100 && (rep?["sources"] as? [String: String])?["diskTBPerIteration"] != nil)
         r = try run(["report", "--campaign", "gain", "--html", "-"])
         #expect(r.stdout.hasPrefix("<!DOCTYPE html>") && r.stdout.contains("52.00 TB"))
         #expect(try run(["report", "--campaign", "gian"]).stderr.contains("did you mean 'gain'?"))

@@ -32,6 +32,10 @@ import Testing
             Thread.sleep(forTimeInterval: 0.5)
         }
         #expect(last.contains("sign off: calibctl step approve pixelgain-6100 validation"), "\(last)")
+        // The validation step run by tick printed the report's PDF too (Chromium installed).
+        if which("chromium") != nil || which("chromium-browser") != nil {
+            #expect(FileManager.default.fileExists(atPath: tmp.file("home/campaigns/pixelgain-6100/validation/i1/summary.pdf")))
+        }
         // Idempotent: the next tick changes nothing.
         let log1 = try cli(["step", "log", "pixelgain-6100", "--json"]).stdout
         _ = try cli(["tick"])

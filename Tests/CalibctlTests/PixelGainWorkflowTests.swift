@@ -78,6 +78,10 @@ struct PixelGainWorkflowScenario {
         let early = try cli(["merge", String(run)], expect: 75)
         #expect(early.stderr.contains("1201"))
 
+        // A FED the run does not have is a usage error naming the run's FEDs, not "nothing to resubmit".
+        let typo = try cli(["resubmit", String(run), "--fed", "1210"], expect: 64)
+        #expect(typo.stderr.contains("no FED 1210") && typo.stderr.contains("did you mean 1201?")
+                && typo.stderr.contains("1200, 1201, 1296"), "\(typo.stderr)")
         try FileManager.default.moveItem(atPath: parked, toPath: held)
         let re = try cli(["resubmit", String(run)])
         #expect(re.stdout.contains("1201") && !re.stdout.contains("1200"))

@@ -198,7 +198,7 @@ struct StoreCLI {
     @Test func benchRunsAndReportsEveryFigure() throws {
         let tmp = TemporaryDirectory("bench")
         let r = try calibctl(["bench", "store", "--dir", tmp.file("s"), "--entries", "400", "--detectors", "4", "--types", "2",
-                              "--lookups", "200", "--large-mb", "4", "--cli-calls", "2", "--json"])
+                              "--lookups", "200", "--large-mb", "4", "--cli-calls", "2", "--single-tag-entries", "2000", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let o = try JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any]
         #expect(o?["entries"] as? Int == 400)
@@ -206,7 +206,14 @@ struct StoreCLI {
                   "putLargeMilliseconds", "readLargeVerifiedMBps", "readLargeUnverifiedMBps", "h5pyReadSeconds", "speedupVersusH5py"] {
             #expect(((o?[k] as? Double) ?? 0) > 0, "\(k)")
         }
+        let single = o?["singleTag"] as? [String: Any]
+        #expect(single?["entries"] as? Int == 2000)
+        for k in ["sqlLookupMedianMicroseconds", "lookupMedianMicroseconds", "cliRatio", "timelineSeconds", "lintSeconds", "lclsExportSeconds"] {
+            #expect(((single?[k] as? Double) ?? 0) > 0, "singleTag.\(k)")
+        }
+        #expect((single?["lclsFiles"] as? Int ?? 0) > 0 && (single?["lintFindings"] as? Int ?? 0) > 0)
         #expect(!FileManager.default.fileExists(atPath: tmp.file("s")))
+        #expect(!FileManager.default.fileExists(atPath: tmp.file("s") + "-single"))
     }
 
     @Test func helpTeaches() throws {

@@ -11,7 +11,8 @@ struct StoreBench: ParsableCommand {
         Fills a scratch store with --entries validity entries over --detectors x --types, then prints the median
         in-process lookup latency and lookups/s, the latency of a `calibctl get` process, put latency for a 1 MB and
         a large payload, and read throughput of the large float32 payload with and without hash verification,
-        next to h5py reading the same file in the same run. Build with `swift build -c release` first.
+        next to h5py reading the same file in the same run. Then one tag of --single-tag-entries entries (per-run
+        constants, 1% overlapping): lookups, `calibctl get` against a one-entry store, timeline, lint and LCLS export. Build with `swift build -c release` first.
 
         Example: calibctl bench store --dir /tmp/bench-store --json
         """))
@@ -23,12 +24,14 @@ struct StoreBench: ParsableCommand {
     @Option(name: .customLong("large-mb"), help: "Size of the large payload in MB.") var largeMB: Int = 128
     @Option(name: .customLong("cli-calls"), help: "`calibctl get` processes to time.") var cliCalls: Int = 20
     @Option(help: "python3 with h5py for the comparison (default: python3 on PATH; 'none' skips).") var python: String?
+    @Option(name: .customLong("single-tag-entries"), help: "Entries of the one-tag scale test (0 skips it).") var singleTagEntries: Int = 1_000_000
     @Flag(name: .customLong("keep"), help: "Keep the scratch store.") var keep = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         var s = StoreBenchmark.Settings(directory: dir)
         s.entries = entries; s.detectors = detectors; s.types = types; s.lookups = lookups; s.largeMB = largeMB; s.cliCalls = cliCalls
+        s.singleTagEntries = singleTagEntries
         s.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         if python != "none" {
             s.python = python ?? (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
@@ -49,6 +52,15 @@ struct StoreBench: ParsableCommand {
         }
         if let c = r.h5pyReadCPUSeconds {
             print(String(format: "CPU time per read (user+system): calibctl %.1f ms, h5py %.1f ms", r.readLargeUnverifiedCPUSeconds * 1e3, c * 1e3))
+        }
+        if let t = r.singleTag {
+            print(String(format: "one tag of %d entries (fill %.1f s): lookup median %.2f us (p90 %.2f us) after loading its ranges once (%.2f s); SQL lookup median %.1f us",
+                         t.entries, t.fillSeconds, t.lookupMedianMicroseconds, t.lookupP90Microseconds, t.indexLoadSeconds, t.sqlLookupMedianMicroseconds))
+            if let c = t.cliCallMedianMilliseconds, let tiny = t.tinyStoreCLICallMedianMilliseconds, let x = t.cliRatio {
+                print(String(format: "  `calibctl get`: %.1f ms per call, one-entry store %.1f ms: ratio %.2f", c, tiny, x))
+            }
+            print(String(format: "  timeline (tag show) %.2f s, %d segments; lint %.2f s, %d findings; LCLS export of %d entries %.2f s, %d files",
+                         t.timelineSeconds, t.timelineSegments, t.lintSeconds, t.lintFindings, t.entries, t.lclsExportSeconds, t.lclsFiles))
         }
     }
 }

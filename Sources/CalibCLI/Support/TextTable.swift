@@ -124,7 +124,8 @@ extension TextTable {
     /// `report`: the survey table with its totals under a rule; wall time, disk held and events give way first.
     static func report(_ r: CampaignReport) -> TextTable {
         let h = ReportRendering.header
-        let drop = [3, 0, 0, 1, 6, 5, 2, 0, 8, 0, 7, 4]
+        // #, step, state, iterations, runs, events, jobs, CPU h, fairshare, wall h, disk written, disk/iteration, disk held, days
+        let drop = [3, 0, 0, 2, 6, 5, 2, 0, 1, 8, 9, 1, 7, 4]
         var columns: [Column] = []
         for (i, name) in h.enumerated() {
             columns.append(Column(name, i >= 3 ? .right : .left, dropOrder: drop[i], truncatable: i == 1, minWidth: 16))

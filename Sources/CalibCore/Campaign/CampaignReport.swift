@@ -10,6 +10,14 @@ public struct CampaignReport: Sendable, Codable, Equatable {
     public var generatedAt: Date
     public var steps: [Row]
     public var totals: Row
+    /// The cores a group may use on the farm under its fair share (the divisor of `fairshareDays`), and where that
+    /// number came from (`--fairshare-cores`, the campaign parameter `fairshare_cores`, or the default).
+    public var fairshareCores: Int?
+    /// Where each derived column comes from (column key -> one sentence), for the survey's readers.
+    public var sources: [String: String]?
+
+    /// The cores assumed when neither `--fairshare-cores` nor the campaign parameter `fairshare_cores` says.
+    public static let defaultFairshareCores = 100
 
     public struct Row: Sendable, Codable, Equatable {
         public var id: String
@@ -30,12 +38,20 @@ public struct CampaignReport: Sendable, Codable, Equatable {
         public var diskBytesHeld: Int64
         /// Days from the first start to the last time it became done (nil if never both).
         public var elapsedDays: Double?
+        /// Calendar days the CPU hours take at the group's fair share: CPU hours / (24 x fairshare cores).
+        public var fairshareDays: Double?
+        /// Disk written per iteration in TB (powers of 1000): disk written / iterations (totals: the sum over the
+        /// steps, i.e. one pass of every step).
+        public var diskTBPerIteration: Double?
     }
 }
 
 extension CampaignStore {
     /// Builds the survey table of a campaign.
-    public func report(campaign campaignName: String) throws -> CampaignReport {
+    /// `fairshareCores`: the cores the group may use (`fairshareDays` = CPU hours / (24 x cores)); `coresSource` says
+    /// where that number came from.
+    public func report(campaign campaignName: String, fairshareCores: Int = CampaignReport.defaultFairshareCores,
+                       coresSource: String = "default") throws -> CampaignReport {
         let c = try campaign(named: campaignName)
         let steps = try steps(of: c)
         let effort = try effort(campaign: campaignName)
@@ -71,7 +87,19 @@ extension CampaignStore {
                                         jobs: total.jobs, cpuHours: total.cpuSeconds / 3600,
                                         wallHours: total.wallSeconds / 3600, diskBytesWritten: total.diskBytesWritten,
                                         diskBytesHeld: total.diskBytesHeld, elapsedDays: elapsedTotal)
+        let cores = max(fairshareCores, 1)
+        for i in rows.indices {
+            rows[i].fairshareDays = rows[i].cpuHours / (24 * Double(cores))
+            rows[i].diskTBPerIteration = rows[i].iterations > 0 ? Double(rows[i].diskBytesWritten) / 1e12 / Double(rows[i].iterations) : 0
+        }
+        var t = totals
+        t.fairshareDays = t.cpuHours / (24 * Double(cores))
+        t.diskTBPerIteration = rows.reduce(0) { $0 + ($1.diskTBPerIteration ?? 0) }
+        let sources = [
+            "fairshareDays": "CPU hours from the jobs' effort records / (24 x \(cores) cores; \(coresSource))",
+            "diskTBPerIteration": "disk written (effort records) / the step's iterations, in TB (10^12 bytes); totals: the sum over the steps (one pass of each)",
+        ]
         return CampaignReport(campaign: c.name, checklist: c.checklistName, runs: c.runs.description,
-                              generatedAt: Date(), steps: rows, totals: totals)
+                              generatedAt: Date(), steps: rows, totals: t, fairshareCores: cores, sources: sources)
     }
 }

@@ -2,13 +2,29 @@ import Foundation
 
 /// The survey report as a text table or a self-contained HTML page.
 public enum ReportRendering {
-    public static let header = ["#", "step", "state", "iterations", "runs", "events", "jobs", "CPU h", "wall h",
-                         "disk written", "disk held", "days"]
+    public static let header = ["#", "step", "state", "iterations", "runs", "events", "jobs", "CPU h", "fairshare (days)",
+                                "wall h", "disk written", "disk (TB/iteration)", "disk held", "days"]
 
     public static func cells(_ r: CampaignReport.Row) -> [String] {
         [r.number.map(String.init) ?? "", r.id, r.state?.rawValue ?? "", String(r.iterations), String(r.runs),
-         String(r.events), String(r.jobs), String(format: "%.2f", r.cpuHours), String(format: "%.2f", r.wallHours),
-         bytes(r.diskBytesWritten), bytes(r.diskBytesHeld), r.elapsedDays.map { String(format: "%.2f", $0) } ?? "-"]
+         String(r.events), String(r.jobs), String(format: "%.2f", r.cpuHours), r.fairshareDays.map { small($0, 2) } ?? "-",
+         String(format: "%.2f", r.wallHours), bytes(r.diskBytesWritten), r.diskTBPerIteration.map { small($0, 3) } ?? "-",
+         bytes(r.diskBytesHeld), r.elapsedDays.map { String(format: "%.2f", $0) } ?? "-"]
+    }
+
+    /// A figure with `digits` decimals, or in scientific notation when that would print 0 for a value that is not.
+    public static func small(_ x: Double, _ digits: Int) -> String {
+        guard x.isFinite else { return "-" }
+        if x == 0 { return "0" }
+        return abs(x) >= pow(10, -Double(digits)) ? String(format: "%.\(digits)f", x) : String(format: "%.1e", x)
+    }
+
+    /// The footnote under the survey table: where the derived columns come from.
+    public static func sources(_ r: CampaignReport) -> [String] {
+        let s = r.sources ?? [:]
+        return [("fairshare (days)", "fairshareDays"), ("disk (TB/iteration)", "diskTBPerIteration")].compactMap { name, key in
+            s[key].map { "\(name): \($0)" }
+        }
     }
 
     /// Bytes in B / kB / MB / GB / TB (powers of 1000, as the survey's TB).

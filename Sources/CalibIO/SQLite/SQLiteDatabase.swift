@@ -83,7 +83,10 @@ public final class SQLiteDatabase {
     ///   - busyTimeout: how long a write waits for another writer before failing with `isBusy`.
     ///   - immutable: (with `readOnly`) open as `file:PATH?immutable=1`: no locks, no `-wal`/`-shm` files, for a
     ///     database on a read-only medium that nothing writes while it is open.
-    public init(path: String, readOnly: Bool = false, immutable: Bool, busyTimeout: TimeInterval = 30) throws {
+    ///   - rollbackJournal: use a rollback journal (`journal_mode=DELETE`, `synchronous=FULL`) instead of WAL: for a
+    ///     database on a network filesystem, where WAL's shared-memory index does not work across hosts.
+    public init(path: String, readOnly: Bool = false, immutable: Bool, busyTimeout: TimeInterval = 30,
+                rollbackJournal: Bool = false) throws {
         self.path = path
         var h: OpaquePointer?
         var flags = readOnly || immutable ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
@@ -103,8 +106,13 @@ public final class SQLiteDatabase {
         sqlite3_busy_timeout(h, Int32(busyTimeout * 1000))
         sqlite3_extended_result_codes(h, 1)
         if !readOnly && !immutable {
-            try execute("PRAGMA journal_mode=WAL")
-            try execute("PRAGMA synchronous=NORMAL")
+            if rollbackJournal {
+                try execute("PRAGMA journal_mode=DELETE")
+                try execute("PRAGMA synchronous=FULL")
+            } else {
+                try execute("PRAGMA journal_mode=WAL")
+                try execute("PRAGMA synchronous=NORMAL")
+            }
         }
         try execute("PRAGMA foreign_keys=ON")
     }

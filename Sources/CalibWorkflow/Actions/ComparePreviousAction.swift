@@ -109,7 +109,24 @@ public struct ComparePreviousAction: WorkflowAction {
         report.metrics = m
         let path = (context.stepDirectory as NSString).appendingPathComponent("compare.json")
         try BuiltinFiles.write(try BuiltinFiles.json(report), to: path)
-        return InlineResult(metrics: m, outputs: ["compare.json": path], message: report.note)
+        var outputs = ["compare.json": path], message = report.note
+        // The dark-processing report (maps, status counts, this comparison per panel) beside it; a report that cannot
+        // be written is a note, never a failed comparison.
+        do {
+            let dark = try DarkReport.build(campaign: context.campaign, checklist: context.campaign.checklistName, pedestals: ped.output.path,
+                                            rms: context.upstreamOutput(named: "pixel_rms")?.output.path, status: status?.output.path,
+                                            compare: report, store: store)
+            let html = (context.stepDirectory as NSString).appendingPathComponent("report.html")
+            try BuiltinFiles.write(Data(dark.html().utf8), to: html)
+            outputs["report.html"] = html
+            if ReportPrinter.wanted(context.with("report_pdf") ?? context.param("report_pdf")) {
+                let printed = ReportPrinter.printIfAvailable(html: html, to: String(html.dropLast(5)) + ".pdf")
+                if let pdf = printed.pdf { outputs["report.pdf"] = pdf } else { message += "; " + printed.note }
+            }
+        } catch let e as DiagnosableError {
+            message += "; no report.html: \(e.message)"
+        }
+        return InlineResult(metrics: m, outputs: outputs, message: message)
     }
 
     /// The constants in use for `run`: the tag's entry covering it, else the nearest earlier segment of the tag's

@@ -237,6 +237,10 @@ public final class PixelGainRuns {
         let js = try fitJobSet(run: run)
         _ = try jobs.update()
         let st = try jobs.status(jobSet: js)
+        // A FED the run does not have is a typo, not "nothing to resubmit": name the run's FEDs.
+        let known = Set((st.shards ?? []).map { PixelGain.fed(of: $0.key) } + st.failed.map { PixelGain.fed(of: $0.key) })
+        let unknown = Array(Set(feds).subtracting(known)).sorted()
+        if !unknown.isEmpty { throw UnknownFEDError(run: run, unknown: unknown, known: known.sorted()) }
         let failed = st.failed.filter { feds.isEmpty || feds.contains(PixelGain.fed(of: $0.key)) }
         guard !failed.isEmpty else { return [] }
         let report = try jobs.retry(jobSet: js, shards: failed.map(\.index), force: true)
@@ -559,5 +563,28 @@ public struct PixelGainInbox: CampaignTrigger {
             }
         }
         return lines
+    }
+}
+
+/// `resubmit --fed N` with a FED that is not in the run: exit 64 naming the run's FEDs (the nearest first).
+public struct UnknownFEDError: DiagnosableError {
+    public var run: Int
+    public var unknown: [Int]
+    public var known: [Int]
+
+    public var exitStatus: ExitStatus { .usage }
+
+    /// The run's FED nearest to `fed` (did you mean), nil when the run has none.
+    public static func nearest(_ fed: Int, in known: [Int]) -> Int? { known.min { abs($0 - fed) < abs($1 - fed) } }
+
+    public var message: String {
+        let list = unknown.map(String.init).joined(separator: ", ")
+        let guess = unknown.count == 1 ? Self.nearest(unknown[0], in: known).map { " (did you mean \($0)?)" } ?? "" : ""
+        return "run \(run) has no FED \(list)\(guess)"
+    }
+
+    public var fix: String? {
+        known.isEmpty ? "the run has no FED jobs yet: calibctl submit \(run)"
+            : "give --fed with FEDs of the run: \(known.map(String.init).joined(separator: ", ")) (or no --fed for every failed one)"
     }
 }

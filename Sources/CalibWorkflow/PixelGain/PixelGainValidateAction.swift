@@ -164,6 +164,13 @@ public struct PixelGainValidateAction: WorkflowAction {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(v), to: json)
-        return InlineResult(metrics: v.metrics, outputs: ["summary.html": path, "validation.json": json], message: note)
+        var outputs = ["summary.html": path, "validation.json": json], message = note
+        // The PDF too when `tick` runs the step (not only `calibctl summary`): when Chromium is installed, unless the
+        // parameter report_pdf is false; a missing or broken browser is a note, never a failed step.
+        if ReportPrinter.wanted(context.with("report_pdf") ?? context.param("report_pdf")) {
+            let printed = ReportPrinter.printIfAvailable(html: path, to: context.stepDirectory + "/summary.pdf")
+            if let pdf = printed.pdf { outputs["summary.pdf"] = pdf } else { message = [note, printed.note].compactMap { $0 }.joined(separator: "; ") }
+        }
+        return InlineResult(metrics: v.metrics, outputs: outputs, message: message)
     }
 }

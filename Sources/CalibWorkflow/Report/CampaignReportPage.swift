@@ -40,6 +40,7 @@ public enum CampaignReportPage {
         }
         return t + "<p class=\"note\">Effort from the jobs' records and <code>calibctl step effort</code>; disk in powers of 1000 (TB as the survey's); "
             + "days from the first start to the last time the step became done.</p>"
+            + ReportRendering.sources(r).map { "<p class=\"note source\">\(HTML.esc($0)).</p>" }.joined()
     }
 
     /// Layered layout: a step's column is one more than its deepest prerequisite's.

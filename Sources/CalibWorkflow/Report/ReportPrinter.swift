@@ -49,6 +49,31 @@ public enum ReportPrinter {
     }
 }
 
+extension ReportPrinter {
+    /// Whether a workflow step prints its report to PDF: the parameter `report_pdf` (`with:` or the campaign's) is
+    /// `true`/`auto` (default: when Chromium is installed) or `false`.
+    public static func wanted(_ value: String?) -> Bool {
+        !["false", "no", "0", "off"].contains((value ?? "auto").lowercased())
+    }
+
+    /// For workflow steps: prints `html` to `pdf` when Chromium is installed and never throws (a step must not fail
+    /// because a browser is missing or broken). Returns the PDF's path, or a note saying why there is none.
+    public static func printIfAvailable(html: String, to pdf: String, timeout: Double = 90,
+                                        environment: [String: String] = ProcessInfo.processInfo.environment) -> (pdf: String?, note: String) {
+        guard chromium(environment: environment) != nil else {
+            return (nil, "no PDF: headless Chromium is not installed (scripts/bootstrap.sh --with-browser, or CALIBCTL_CHROMIUM); the HTML report is complete")
+        }
+        do {
+            try printPDF(html: html, to: pdf, timeout: timeout)
+            return (pdf, "PDF \(pdf)")
+        } catch let e as DiagnosableError {
+            return (nil, "no PDF: \(e.message)")
+        } catch {
+            return (nil, "no PDF: \(error)")
+        }
+    }
+}
+
 final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
