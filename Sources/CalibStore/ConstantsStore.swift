@@ -111,6 +111,8 @@ public final class ConstantsStore {
         // A read-only copy of schema v4 (before `iov_stats`) still answers lookups, by a plain SQL query.
         if readOnly && version == 4 {
             hasIOVStats = false
+        } else if readOnly && version == 5 {
+            // Before the built-in type `cabling` (migration 6, a type row only): everything else reads as in v6.
         } else if version != Int64(StoreIndex.currentVersion) {
             if readOnly {
                 throw StoreError(version > Int64(StoreIndex.currentVersion) ? .configuration : .unavailable,
