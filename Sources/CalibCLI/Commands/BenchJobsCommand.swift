@@ -14,7 +14,10 @@ struct BenchJobsCommand: ParsableCommand {
         Phases: create (specs + rows), submit (one local submission), track (ticks until every shard is final), status
         (in process and as `calibctl jobs status --json`), and a tick (`calibctl tick --force --json`) over N tracked
         jobs that are still queued, then cancel. --worker shell runs a minimal /bin/sh worker that writes the result
-        record (isolates calibctl's own overhead); --worker calibctl runs the real `calibctl job run`.
+        record (isolates calibctl's own overhead); --worker calibctl is the real worker (`calibctl job run`, whose
+        `command` shards the local executor runs itself); --worker calibctl-exec starts one `calibctl job run` process
+        per shard (local setting runCommandsDirectly false). The executor's CPU and that of the shards it ran are
+        reported per shard (executorCPUPerShardMs).
         Figures go to stdout (--json for machines). Results: docs/benchmarks-runner.md.
 
         Example: swift build -c release && .build/release/calibctl bench jobs --shards 10000
@@ -26,6 +29,8 @@ struct BenchJobsCommand: ParsableCommand {
     @Option(help: "Local concurrency slots (default: CPU count).") var slots: Int?
     @Option(help: "Workspace to use (default: a fresh temporary directory, removed afterwards).") var home: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Do not run the first job set to completion: status is measured on it while it runs (for 100,000 shards, whose running takes minutes), then it is cancelled.")
+    var noTrack = false
 
     struct Figures: Codable {
         var shards = 0, worker = "", slots = 0
@@ -33,6 +38,9 @@ struct BenchJobsCommand: ParsableCommand {
         var statusInProcessSeconds = 0.0, statusJSONBytes = 0, statusCommandSeconds = 0.0
         var tickCommandSeconds = 0.0, tickJobsPolled = 0, tickSchedulerQueries = 0, tickInProcessSeconds = 0.0
         var cancelSeconds = 0.0
+        /// CPU of the detached local executor and of every shard it ran (the commands and their workers), in total
+        /// and per shard: the per-job overhead of the local scheduler (a trivial shard's own work is one /bin/sh).
+        var executorCPUSeconds = 0.0, executorCPUPerShardMs = 0.0
         /// CPU seconds (user + system, this process and waited-for children) of the same phases: the machine may be
         /// shared, so wall times are upper bounds.
         var cpu: [String: Double] = [:]
@@ -40,8 +48,8 @@ struct BenchJobsCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard shards > 0, ["shell", "calibctl"].contains(worker) else {
-            throw UsageError("--shards must be positive and --worker shell or calibctl")
+        guard shards > 0, ["shell", "calibctl", "calibctl-exec"].contains(worker) else {
+            throw UsageError("--shards must be positive and --worker shell, calibctl or calibctl-exec")
         }
         let dir = home ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("calibctl-bench-\(getpid())")
         defer { if home == nil { try? FileManager.default.removeItem(atPath: dir) } }
@@ -58,6 +66,8 @@ struct BenchJobsCommand: ParsableCommand {
             let settings = ["workerCommand": ["/bin/sh", "-c",
                 "r=\"${0%/*}/attempt-$2.result.json\"; printf '%s' '\(rec)' > \"$r.tmp\" && mv \"$r.tmp\" \"$r\""]]
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
+        } else if worker == "calibctl-exec" {
+            try Data(#"{"local": {"runCommandsDirectly": false}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
         }
         let ctx = try JobsContext(ws)
         let e = ctx.engine
@@ -89,7 +99,7 @@ struct BenchJobsCommand: ParsableCommand {
         progress("submitted in \(fmt(f.submitSeconds)) (CPU \(fmt(lastCPU)))")
         let t0 = Date()
         let trackCPU0 = cpuNow()
-        while true {
+        while !noTrack {
             var done = false
             let t = try clock {
                 try e.update(force: true)
@@ -104,6 +114,10 @@ struct BenchJobsCommand: ParsableCommand {
         f.trackSeconds = Date().timeIntervalSince(t0)
         f.cpu["track (calibctl only; workers run detached)"] = cpuNow() - trackCPU0
         progress("all \(shards) final after \(fmt(f.trackSeconds)) (\(f.ticksToComplete) updates, slowest \(fmt(f.maxTickSeconds)))")
+        f.executorCPUSeconds = noTrack ? 0 : Self.executorCPU(localRoot: dir + "/local", waitSeconds: 10)
+        f.executorCPUPerShardMs = f.executorCPUSeconds / Double(shards) * 1000
+        progress(String(format: "local executor + shards: %.3f s CPU, %.2f ms per shard", f.executorCPUSeconds,
+                        f.executorCPUPerShardMs))
         var bytes = 0
         f.statusInProcessSeconds = try clock {
             let s = try e.status(jobSet: "bench")
@@ -137,12 +151,29 @@ struct BenchJobsCommand: ParsableCommand {
         progress("tick over \(f.tickJobsPolled) tracked jobs: \(fmt(f.tickCommandSeconds)) as a command "
                  + "(\(f.tickSchedulerQueries) scheduler query), \(fmt(f.tickInProcessSeconds)) in process")
         f.cancelSeconds = try clock { try e.cancel(jobSet: "bench-tracked") }
+        if noTrack { _ = try e.cancel(jobSet: "bench") }
         f.cpu["cancel"] = lastCPU
         var load = [Double](repeating: 0, count: 3)
         if getloadavg(&load, 3) > 0 { f.loadAverage1m = load[0] }
         progress("cancelled \(shards) in \(fmt(f.cancelSeconds))")
         progress(String(format: "load average (1 min) at the end: %.2f", f.loadAverage1m))
         if json { try printJSON(f) }
+    }
+
+    /// CPU seconds of every finished local executor under `localRoot` and of the shards each ran (`executor.pid` of a
+    /// finished executor: `done HOST CPU CHILDREN_CPU`); waits up to `waitSeconds` for them to finish.
+    static func executorCPU(localRoot: String, waitSeconds: Double) -> Double {
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while true {
+            var total = 0.0, pending = false
+            for sub in (try? FileManager.default.contentsOfDirectory(atPath: localRoot)) ?? [] where sub != "slots" {
+                let text = (try? String(contentsOfFile: "\(localRoot)/\(sub)/executor.pid", encoding: .utf8)) ?? ""
+                let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                if f.first == "done", f.count >= 4 { total += (Double(f[2]) ?? 0) + (Double(f[3]) ?? 0) } else { pending = true }
+            }
+            if !pending || Date() > deadline { return total }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     private func fmt(_ s: Double) -> String { String(format: "%.3f s", s) }

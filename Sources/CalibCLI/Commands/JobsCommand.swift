@@ -299,6 +299,8 @@ struct JobsCommand: ParsableCommand {
             let f = try ctx.engine.logFiles(jobSet: name, shard: shard, attempt: attempt)
             let path = result ? f.result : (stderr ? f.stderr : f.stdout)
             guard let data = FileManager.default.contents(atPath: path) else {
+                // An attempt that ended leaves no empty logs: nothing to print.
+                if !result, FileManager.default.fileExists(atPath: f.result) { return }
                 throw UsageError("shard \(shard) attempt \(f.attempt) of \(name) has no \(path) (yet)",
                                  fix: "the job may not have started; see `calibctl jobs status \(name)`")
             }
