@@ -134,6 +134,7 @@ struct BenchJobsCommand: ParsableCommand {
         f.cpu["status command"] = lastCPU
         progress("status --json: \(fmt(f.statusInProcessSeconds)) in process, \(fmt(f.statusCommandSeconds)) as a command")
 
+        if noTrack { _ = try e.cancel(jobSet: "bench") }  // so that the tick below tracks N jobs, not 2N
         // A tick over N tracked jobs: a second set whose shards stay queued behind long sleepers.
         let slow = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: JobSpec(kind: CommandJobKind.name,
                                                                                            parameters: ["shell": "sleep 600"])) }
@@ -151,7 +152,6 @@ struct BenchJobsCommand: ParsableCommand {
         progress("tick over \(f.tickJobsPolled) tracked jobs: \(fmt(f.tickCommandSeconds)) as a command "
                  + "(\(f.tickSchedulerQueries) scheduler query), \(fmt(f.tickInProcessSeconds)) in process")
         f.cancelSeconds = try clock { try e.cancel(jobSet: "bench-tracked") }
-        if noTrack { _ = try e.cancel(jobSet: "bench") }
         f.cpu["cancel"] = lastCPU
         var load = [Double](repeating: 0, count: 3)
         if getloadavg(&load, 3) > 0 { f.loadAverage1m = load[0] }
