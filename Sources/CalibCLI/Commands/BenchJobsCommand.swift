@@ -29,11 +29,13 @@ struct BenchJobsCommand: ParsableCommand {
     @Option(help: "Local concurrency slots (default: CPU count).") var slots: Int?
     @Option(help: "Workspace to use (default: a fresh temporary directory, removed afterwards).") var home: String?
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Scheduler: local, or slurm (the Slurm of SLURM_CONF; jobs are submitted held, so nothing runs: create, submit, status, tick and cancel are measured; implies --no-track).")
+    var scheduler = "local"
     @Flag(help: "Do not run the first job set to completion: status is measured on it while it runs (for 100,000 shards, whose running takes minutes), then it is cancelled.")
     var noTrack = false
 
     struct Figures: Codable {
-        var shards = 0, worker = "", slots = 0
+        var shards = 0, worker = "", slots = 0, scheduler = ""
         var createSeconds = 0.0, submitSeconds = 0.0, trackSeconds = 0.0, ticksToComplete = 0, maxTickSeconds = 0.0
         var statusInProcessSeconds = 0.0, statusJSONBytes = 0, statusCommandSeconds = 0.0
         var tickCommandSeconds = 0.0, tickJobsPolled = 0, tickSchedulerQueries = 0, tickInProcessSeconds = 0.0
@@ -48,9 +50,10 @@ struct BenchJobsCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard shards > 0, ["shell", "calibctl", "calibctl-exec"].contains(worker) else {
-            throw UsageError("--shards must be positive and --worker shell, calibctl or calibctl-exec")
+        guard shards > 0, ["shell", "calibctl", "calibctl-exec"].contains(worker), ["local", "slurm"].contains(scheduler) else {
+            throw UsageError("--shards must be positive, --worker shell, calibctl or calibctl-exec, --scheduler local or slurm")
         }
+        let noTrack = noTrack || scheduler == "slurm"
         let dir = home ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("calibctl-bench-\(getpid())")
         defer { if home == nil { try? FileManager.default.removeItem(atPath: dir) } }
         let ws = Workspace(home: dir)
@@ -58,6 +61,7 @@ struct BenchJobsCommand: ParsableCommand {
         var f = Figures()
         f.shards = shards
         f.worker = worker
+        f.scheduler = scheduler
         f.slots = slots ?? ProcessInfo.processInfo.activeProcessorCount
         setenv("CALIBCTL_LOCAL_SLOTS", String(f.slots), 1)
         if worker == "shell" {
@@ -68,6 +72,13 @@ struct BenchJobsCommand: ParsableCommand {
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
         } else if worker == "calibctl-exec" {
             try Data(#"{"local": {"runCommandsDirectly": false}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
+        }
+        if scheduler == "slurm" {
+            // Held jobs: Slurm queues them (MaxArraySize splits, one squeue per poll) but runs none of them.
+            let conf = ProcessInfo.processInfo.environment["SLURM_CONF"].map { ["SLURM_CONF": $0] } ?? [:]
+            let settings: [String: Any] = ["slurm": ["environment": conf, "minimumPollInterval": 0,
+                                                     "extraSubmitArguments": ["--hold"]]]
+            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
         }
         let ctx = try JobsContext(ws)
         let e = ctx.engine
@@ -90,7 +101,7 @@ struct BenchJobsCommand: ParsableCommand {
         let spec = JobSpec(kind: CommandJobKind.name, parameters: ["shell": "true"])
         let defs = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: spec) }
         f.createSeconds = try clock {
-            try e.createJobSet(JobSetDefinition(name: "bench", scheduler: "local", timeLimitSeconds: 600, shards: defs))
+            try e.createJobSet(JobSetDefinition(name: "bench", scheduler: scheduler, timeLimitSeconds: 600, shards: defs))
         }
         f.cpu["create"] = lastCPU
         progress("created \(shards) shards in \(fmt(f.createSeconds)) (CPU \(fmt(lastCPU)))")
@@ -138,7 +149,7 @@ struct BenchJobsCommand: ParsableCommand {
         // A tick over N tracked jobs: a second set whose shards stay queued behind long sleepers.
         let slow = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: JobSpec(kind: CommandJobKind.name,
                                                                                            parameters: ["shell": "sleep 600"])) }
-        try e.createJobSet(JobSetDefinition(name: "bench-tracked", scheduler: "local", timeLimitSeconds: 3600, shards: slow))
+        try e.createJobSet(JobSetDefinition(name: "bench-tracked", scheduler: scheduler, timeLimitSeconds: 3600, shards: slow))
         try e.submit(jobSet: "bench-tracked")
         var tickOut = Data()
         f.tickCommandSeconds = try clock { tickOut = try Self.runSelf(["tick", "--force", "--json", "--home", dir]) }
