@@ -17,7 +17,8 @@
 #              finished jobs soon), SLURM_UP_JOBCOMP (filetxt, default, or none: no jobcomp file, as on sites that
 #              rely on slurmdbd), SLURM_UP_ENFORCE_MEMORY (1: jobs are killed when they use more memory than
 #              --mem, as on a farm: jobacct_gather/linux with OverMemoryKill, sampled every second, and
-#              CR_Core_Memory). They are recorded in slurm.conf; a PREFIX written with other knobs is rewritten
+#              CR_Core_Memory), SLURM_UP_MAX_JOB_COUNT (MaxJobCount, default 100000; every array task counts, so
+#              `calibctl bench jobs --shards 100000 --scheduler slurm` needs 200001). They are recorded in slurm.conf; a PREFIX written with other knobs is rewritten
 #              (and its daemons restarted) when started with new ones.
 # Stop with scripts/slurm-down.sh PREFIX. Diagnostics go to stderr; exit 0 ok, 1 failure, 64 usage.
 set -euo pipefail
@@ -47,7 +48,7 @@ finish() {
 }
 
 # The knobs below, as written into slurm.conf: a PREFIX whose slurm.conf was written with other knobs is rewritten.
-knobs="# knobs: enforce_memory=${SLURM_UP_ENFORCE_MEMORY:-0} max_array_size=${SLURM_UP_MAX_ARRAY_SIZE:-100001} min_job_age=${SLURM_UP_MIN_JOB_AGE:-3600} jobcomp=${SLURM_UP_JOBCOMP:-filetxt}"
+knobs="# knobs: enforce_memory=${SLURM_UP_ENFORCE_MEMORY:-0} max_array_size=${SLURM_UP_MAX_ARRAY_SIZE:-100001} min_job_age=${SLURM_UP_MIN_JOB_AGE:-3600} jobcomp=${SLURM_UP_JOBCOMP:-filetxt} max_job_count=${SLURM_UP_MAX_JOB_COUNT:-100000}"
 same_knobs() { [[ -f "$CONF" ]] && grep -qxF "$knobs" "$CONF"; }
 
 # ---- already running? -------------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ SwitchType=switch/none
 AccountingStorageType=accounting_storage/none
 $jobcomp
 MinJobAge=${SLURM_UP_MIN_JOB_AGE:-3600}
-MaxJobCount=100000
+MaxJobCount=${SLURM_UP_MAX_JOB_COUNT:-100000}
 $maxarray
 SchedulerType=sched/builtin
 SchedulerParameters=batch_sched_delay=0
