@@ -7,7 +7,8 @@ import Foundation
 /// Opens the workspace database and the configured schedulers for the job commands and `tick`.
 ///
 /// Scheduler settings come from `HOME/schedulers.json` (optional; docs/runner.md), e.g.
-/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5}, "workerCommand": ["/opt/calibctl", "job", "run"],
+/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5, "runCommandsDirectly": true},
+///   "workerCommand": ["/opt/calibctl", "job", "run"],
 ///   "slurm": {"environment": {"SLURM_CONF": "/etc/slurm/slurm.conf"}, "minimumPollInterval": 60,
 ///             "extraSubmitArguments": ["--partition=calib"]},
 ///   "htcondor": {"binDirectory": "/usr/bin", "minimumPollInterval": 60, "extraSubmitLines": ["accounting_group = cms"]}}`,
