@@ -29,8 +29,11 @@ sched_pids=()
 if [ "${CALIBCTL_SKIP_SCHEDULERS:-0}" != 1 ]; then
   step "starting Slurm and HTCondor in the background (logs in $run_dir)"
   slurm_prefix="$run_dir/slurm"; condor_prefix="$run_dir/condor"
-  scripts/slurm-up.sh "$slurm_prefix" > "$run_dir/slurm-up.log" 2>&1 & sched_pids+=($!)
-  scripts/condor-up.sh "$condor_prefix" > "$run_dir/condor-up.log" 2>&1 & sched_pids+=($!)
+  # Both enforce memory as farms do (Slurm kills a job over --mem; HTCondor holds a job over request_memory), so the
+  # out-of-memory paths are tested for real and every test job must request the memory it needs. A prefix written
+  # before this setting keeps its old configuration: remove it (scripts/*-down.sh PREFIX --purge) to rewrite it.
+  SLURM_UP_ENFORCE_MEMORY=1 scripts/slurm-up.sh "$slurm_prefix" > "$run_dir/slurm-up.log" 2>&1 & sched_pids+=($!)
+  CONDOR_UP_ENFORCE_MEMORY=1 scripts/condor-up.sh "$condor_prefix" > "$run_dir/condor-up.log" 2>&1 & sched_pids+=($!)
 fi
 
 step "building"

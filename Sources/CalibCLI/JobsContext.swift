@@ -7,7 +7,8 @@ import Foundation
 /// Opens the workspace database and the configured schedulers for the job commands and `tick`.
 ///
 /// Scheduler settings come from `HOME/schedulers.json` (optional; docs/runner.md), e.g.
-/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5}, "workerCommand": ["/opt/calibctl", "job", "run"],
+/// `{"local": {"slots": 4, "minimumPollInterval": 0, "graceSeconds": 5, "runCommandsDirectly": true},
+///   "workerCommand": ["/opt/calibctl", "job", "run"],
 ///   "slurm": {"environment": {"SLURM_CONF": "/etc/slurm/slurm.conf"}, "minimumPollInterval": 60,
 ///             "extraSubmitArguments": ["--partition=calib"]},
 ///   "htcondor": {"binDirectory": "/usr/bin", "minimumPollInterval": 60, "extraSubmitLines": ["accounting_group = cms"]}}`,
@@ -24,6 +25,8 @@ struct JobsContext {
         var minimumPollInterval: Double?
         var graceSeconds: Double?
         var enforceMemory: Bool?
+        /// false: every shard starts `calibctl job run` (default true: the executor runs `command` shards itself).
+        var runCommandsDirectly: Bool?
     }
 
     /// Settings of a batch scheduler (Slurm or HTCondor).
@@ -73,7 +76,9 @@ struct JobsContext {
                 ?? ProcessInfo.processInfo.activeProcessorCount,
             minimumPollInterval: s.local?.minimumPollInterval ?? 0,
             graceSeconds: env["CALIBCTL_LOCAL_GRACE"].flatMap(Double.init) ?? s.local?.graceSeconds ?? 5,
-            enforceMemory: s.local?.enforceMemory ?? false)
+            enforceMemory: s.local?.enforceMemory ?? false,
+            // `command` shards whose worker is this calibctl run in the executor itself (no process start per shard).
+            directWorker: s.local?.runCommandsDirectly == false ? nil : [selfPath, "job", "run"])
         let poll = env["CALIBCTL_POLL_INTERVAL"].flatMap(Double.init)
         func tools(_ b: BatchSettings?, binOverride: String?) -> SchedulerTools {
             SchedulerTools(binDirectory: binOverride ?? b?.binDirectory, environment: b?.environment ?? [:],

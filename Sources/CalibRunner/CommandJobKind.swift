@@ -12,7 +12,17 @@ public struct CommandJobKind: JobKind {
     public static let name = "command"
     public init() {}
 
-    public func run(spec: JobSpec, context: JobContext) throws -> JobOutcome {
+    /// What a `command` shard runs: argv (expanded), environment, working directory and its metrics file.
+    public struct Plan: Sendable {
+        public var argv: [String]
+        public var environment: [String: String]
+        public var directory: String
+        public var metricsFile: String
+    }
+
+    /// Expands the spec into the command to run (shared with the local executor, which runs `command` shards itself).
+    /// `tag` makes the metrics file name unique among concurrent runs in the same directory.
+    public static func plan(spec: JobSpec, context: JobContext, tag: String = String(getpid())) throws -> Plan {
         var s = spec
         // `{output:NAME}` in a command means the temporary path; the runner renames after success.
         for name in spec.outputs.keys {
@@ -30,32 +40,22 @@ public struct CommandJobKind: JobKind {
             throw JobError.badSpec(path: context.specPath, detail: "kind command needs parameter 'argv' or 'shell'")
         }
         let metricsFile = (context.directory as NSString)
-            .appendingPathComponent(".metrics-\(context.attempt)-\(getpid())")
-        unlink(metricsFile)
-        defer { unlink(metricsFile) }
+            .appendingPathComponent(".metrics-\(context.attempt)-\(tag)")
         var env = spec.environment ?? ProcessInfo.processInfo.environment
         env["CALIBCTL_METRICS_FILE"] = metricsFile
         env["CALIBCTL_ATTEMPT"] = String(context.attempt)
         env["CALIBCTL_SHARD_KEY"] = spec.key
-        // The command stays in this process's group (unlike Foundation's Process, which makes it a session leader),
-        // so a scheduler that signals the job's process group or cgroup reaches it; signals sent only to this
-        // process are forwarded.
-        var o = Spawn.Options()
-        o.directory = spec.workDirectory ?? context.directory
-        o.inheritOutput = true
-        o.environment = env
         let exe = argv[0].hasPrefix("/") ? argv[0] : (Self.which(argv[0], path: env["PATH"]) ?? argv[0])
-        let t0 = Date()
-        let pid: pid_t
-        do { pid = try Spawn.spawn([exe] + argv.dropFirst(), o) } catch {
-            return JobOutcome(exitCode: 127, message: "cannot start \(exe): \(error)")
-        }
-        let forwarding = Self.forwardSignals(to: pid)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        for s in forwarding { s.cancel() }
-        var metrics = Self.readMetrics(metricsFile)
-        metrics["wall_seconds"] = Date().timeIntervalSince(t0)
+        return Plan(argv: [exe] + argv.dropFirst(), environment: env, directory: spec.workDirectory ?? context.directory,
+                    metricsFile: metricsFile)
+    }
+
+    /// The outcome of a planned command that ended with wait status `status` after `wallSeconds`; removes its
+    /// metrics file.
+    public static func outcome(_ plan: Plan, waitStatus status: Int32, wallSeconds: Double) -> JobOutcome {
+        var metrics = Self.readMetrics(plan.metricsFile)
+        unlink(plan.metricsFile)
+        metrics["wall_seconds"] = wallSeconds
         let (code, sig) = Spawn.decode(waitStatus: status)
         if let sig {
             return JobOutcome(exitCode: 128 + sig, signal: sig, message: "command killed by signal \(sig)",
@@ -63,6 +63,29 @@ public struct CommandJobKind: JobKind {
         }
         let c = code ?? 70
         return JobOutcome(exitCode: c, message: c == 0 ? nil : "command exited with status \(c)", metrics: metrics)
+    }
+
+    public func run(spec: JobSpec, context: JobContext) throws -> JobOutcome {
+        let plan = try Self.plan(spec: spec, context: context)
+        unlink(plan.metricsFile)
+        defer { unlink(plan.metricsFile) }
+        // The command stays in this process's group (unlike Foundation's Process, which makes it a session leader),
+        // so a scheduler that signals the job's process group or cgroup reaches it; signals sent only to this
+        // process are forwarded.
+        var o = Spawn.Options()
+        o.directory = plan.directory
+        o.inheritOutput = true
+        o.environment = plan.environment
+        let t0 = Date()
+        let pid: pid_t
+        do { pid = try Spawn.spawn(plan.argv, o) } catch {
+            return JobOutcome(exitCode: 127, message: "cannot start \(plan.argv[0]): \(error)")
+        }
+        let forwarding = Self.forwardSignals(to: pid)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        for s in forwarding { s.cancel() }
+        return Self.outcome(plan, waitStatus: status, wallSeconds: Date().timeIntervalSince(t0))
     }
 
     /// Forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 received by this process to the command: to the

@@ -53,6 +53,18 @@ public enum JobFiles {
         return h.finalizeHex()
     }
 
+    /// Removes a shard's log file when it is empty (a person debugging a failure needs no empty files, and 100,000
+    /// shards would leave 200,000 of them): when `fd` is given, only if it still refers to that file.
+    public static func removeIfEmpty(_ path: String, fd: Int32? = nil) {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+        if let fd {
+            var f = stat()
+            guard fstat(fd, &f) == 0, f.st_dev == st.st_dev, f.st_ino == st.st_ino, f.st_size == 0 else { return }
+        }
+        unlink(path)
+    }
+
     /// Size of a file in bytes, nil if absent.
     public static func size(_ path: String) -> Int64? {
         var st = stat()

@@ -20,20 +20,42 @@ public struct JobRunner: Sendable {
     /// Runs the spec and writes the result record; returns it. The caller exits with `result.exitCode` (or re-raises
     /// `result.signal`) so the scheduler sees the same status as the record.
     public func run(specPath: String, attempt: Int, resultPath: String? = nil) throws -> JobResult {
+        let p = try JobRunner.prepare(specPath: specPath, attempt: attempt, resultPath: resultPath)
+        let kind = try registry.kind(named: p.spec.kind)
+        var outcome: JobOutcome
+        do { outcome = try kind.run(spec: p.spec, context: p.context) } catch {
+            outcome = JobOutcome(exitCode: 70, message: "\(error)")
+        }
+        return try JobRunner.finish(p, outcome: outcome)
+    }
+
+    /// A shard ready to run: its spec read, its old result record and leftover temporary outputs removed.
+    public struct Prepared: Sendable {
+        public let spec: JobSpec
+        public let context: JobContext
+        public let resultPath: String
+        public let start: Date
+    }
+
+    /// The first half of `run`: reads the spec and clears what an earlier attempt left (shared with the local
+    /// executor, which runs `command` specs itself without starting `calibctl job run`).
+    public static func prepare(specPath: String, attempt: Int, resultPath: String? = nil) throws -> Prepared {
         let resultPath = resultPath ?? JobRunner.resultPath(specPath: specPath, attempt: attempt)
         unlink(resultPath)
         let spec = try JobSpec.read(specPath)
-        let kind = try registry.kind(named: spec.kind)
         let context = JobContext(specPath: specPath, attempt: attempt)
         // Leftovers of an earlier attempt must not pass as this attempt's outputs.
         for name in spec.outputs.keys {
             if let tmp = context.temporaryOutputPath(name, in: spec) { unlink(tmp) }
         }
-        let start = Date()
-        var outcome: JobOutcome
-        do { outcome = try kind.run(spec: spec, context: context) } catch {
-            outcome = JobOutcome(exitCode: 70, message: "\(error)")
-        }
+        return Prepared(spec: spec, context: context, resultPath: resultPath, start: Date())
+    }
+
+    /// The second half of `run`: renames finished outputs into place, checksums them and writes the result record
+    /// last (durably: it is the shard's commit point); returns it.
+    public static func finish(_ p: Prepared, outcome: JobOutcome) throws -> JobResult {
+        let spec = p.spec, context = p.context
+        var outcome = outcome
         var outputs: [OutputRecord] = []
         if outcome.exitCode == 0 && outcome.signal == nil {
             for name in spec.outputs.keys.sorted() {
@@ -65,9 +87,8 @@ public struct JobRunner: Sendable {
         }
         let result = JobResult(kind: spec.kind, exitCode: outcome.exitCode, signal: outcome.signal,
                                message: outcome.message, metrics: outcome.metrics,
-                               outputs: outcome.exitCode == 0 ? outputs : [], startTime: start, endTime: Date())
-        try result.write(to: resultPath)
+                               outputs: outcome.exitCode == 0 ? outputs : [], startTime: p.start, endTime: Date())
+        try result.write(to: p.resultPath)
         return result
     }
 }
-

@@ -22,6 +22,15 @@ public final class LocalExecutor {
         var deadline: Double?
         var termSentAt: Double?
         var flag: String = "-"
+        /// Set when the executor runs the shard's `command` spec itself (see `LocalManifest.directWorker`).
+        var direct: Direct?
+    }
+
+    /// A `command` shard the executor runs itself: what `calibctl job run` would have prepared, and the command.
+    private struct Direct {
+        var prepared: JobRunner.Prepared
+        var plan: CommandJobKind.Plan
+        var stderrPath: String
     }
 
     public init(directory: String) {
@@ -109,13 +118,23 @@ public final class LocalExecutor {
                 guard let r = running.removeValue(forKey: pid) else { continue }
                 // The shard's own children may outlive it; they belong to its process group.
                 kill(-pid, SIGKILL)
-                let (code, sig) = Spawn.decode(waitStatus: status)
+                var (code, sig) = Spawn.decode(waitStatus: status)
+                if let d = r.direct {
+                    // What `calibctl job run` does after its command ends: outputs renamed and checksummed, the
+                    // result record written last; its exit status (e.g. 66 for a missing output) is the shard's.
+                    (code, sig) = Self.finish(d, waitStatus: status, wallSeconds: Self.now() - r.start)
+                }
                 let cpu = Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6
                     + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
                 let what = code != nil ? "exit \(code!)" : "signal \(sig!)"
                 LocalEvents.append("E \(r.index) \(what) \(r.start) \(Self.now()) \(cpu) \(ru.ru_maxrss) \(r.flag)",
                                    fd: eventsFD)
                 release(slot: r.slot)
+                // Empty logs are not kept (`calibctl jobs log` prints nothing for them).
+                if let s = byIndex[r.index] {
+                    JobFiles.removeIfEmpty(s.stdoutPath)
+                    if s.stderrPath != s.stdoutPath { JobFiles.removeIfEmpty(s.stderrPath) }
+                }
                 progressed = true
             }
             // Start more.
@@ -124,11 +143,14 @@ public final class LocalExecutor {
                 queue.removeLast()
                 let start = Self.now()
                 do {
-                    let pid = try launch(next)
+                    let (pid, direct) = try launch(next)
                     running[pid] = Running(index: next.index, pid: pid, slot: slot, start: start,
                                            deadline: next.timeLimitSeconds > 0
-                                               ? start + Double(next.timeLimitSeconds) : nil)
+                                               ? start + Double(next.timeLimitSeconds) : nil, direct: direct)
                     LocalEvents.append("S \(next.index) \(pid) \(start)", fd: eventsFD)
+                } catch is DirectStartFailed {
+                    LocalEvents.append("E \(next.index) exit 127 \(start) \(Self.now()) 0 0 -", fd: eventsFD)
+                    release(slot: slot)
                 } catch {
                     // Launch failure: exit 127 like a shell, with the reason in the shard's stderr file.
                     try? Data("calibctl local executor: \(error)\n".utf8)
@@ -145,8 +167,15 @@ public final class LocalExecutor {
         }
         close(eventsFD)
         for fd in slotFDs { close(fd) }
+        // `done HOST CPU CHILDREN_CPU`: CPU seconds of this executor and of the shards it waited for (benchmarks).
+        let cpu = { (who: Int32) -> Double in
+            var u = rusage()
+            getrusage(__rusage_who_t(who), &u)
+            return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+        }
+        let finished = String(format: "done %@ %.6f %.6f\n", Spawn.hostName, cpu(RUSAGE_SELF.rawValue), cpu(RUSAGE_CHILDREN.rawValue))
         ftruncate(pfd, 0)
-        _ = "done \(Spawn.hostName)\n".withCString { pwrite(pfd, $0, strlen($0), 0) }
+        _ = finished.withCString { pwrite(pfd, $0, strlen($0), 0) }
         close(pfd)
     }
 
@@ -167,16 +196,75 @@ public final class LocalExecutor {
         flock(slotFDs[slot], LOCK_UN)
     }
 
-    private func launch(_ s: ShardRequest) throws -> pid_t {
+    private func launch(_ s: ShardRequest) throws -> (pid_t, Direct?) {
         var o = Spawn.Options()
         o.directory = s.workDirectory.isEmpty ? nil : s.workDirectory
         o.stdoutPath = s.stdoutPath
         o.stderrPath = s.stderrPath
         o.newProcessGroup = true
         var argv = s.command
+        var direct: Direct?
+        if let d = directCommand(s) {
+            // The shard's command itself, as `calibctl job run` would start it (its directory and environment).
+            argv = d.plan.argv
+            o.directory = d.plan.directory
+            o.environment = d.plan.environment
+            direct = d
+        }
         if manifest.enforceMemory && s.memoryMB > 0 {
             argv = ["/bin/sh", "-c", "ulimit -v \(s.memoryMB * 1024) 2>/dev/null; exec \"$@\"", "sh"] + argv
         }
-        return try Spawn.spawn(argv, o)
+        do {
+            return (try Spawn.spawn(argv, o), direct)
+        } catch where direct != nil {
+            // `calibctl job run` reports a command it cannot start as exit 127 in the result record: so does this.
+            let outcome = JobOutcome(exitCode: 127, message: "cannot start \(argv[0]): \(error)")
+            _ = try? JobRunner.finish(direct!.prepared, outcome: outcome)
+            Self.note(outcome.message, stderrPath: s.stderrPath, spec: direct!.prepared.context.specPath)
+            throw DirectStartFailed()
+        }
+    }
+
+    /// A directly run command could not be started; its result record says so (exit 127).
+    private struct DirectStartFailed: Error {}
+
+    /// The shard as a command the executor can run itself: its command is `directWorker SPEC --attempt N` and the
+    /// spec's kind is `command`. Anything else (another kind, an unreadable spec) runs as given, so that
+    /// `calibctl job run` reports it exactly as on a batch scheduler.
+    private func directCommand(_ s: ShardRequest) -> Direct? {
+        guard let prefix = manifest.directWorker, !prefix.isEmpty, s.command.count == prefix.count + 3,
+              s.command.starts(with: prefix), s.command[prefix.count + 1] == "--attempt",
+              let attempt = Int(s.command[prefix.count + 2]) else { return nil }
+        let specPath = s.command[prefix.count]
+        // Cheap pre-check before unlinking anything: a spec of another kind is left to the worker untouched.
+        guard let spec = try? JobSpec.read(specPath), spec.kind == CommandJobKind.name,
+              let prepared = try? JobRunner.prepare(specPath: specPath, attempt: attempt),
+              let plan = try? CommandJobKind.plan(spec: prepared.spec, context: prepared.context,
+                                                  tag: "x\(getpid())-\(s.index)") else { return nil }
+        unlink(plan.metricsFile)
+        return Direct(prepared: prepared, plan: plan, stderrPath: s.stderrPath)
+    }
+
+    /// Writes the result record of a directly run shard; returns the (exit, signal) the shard ends with.
+    private static func finish(_ d: Direct, waitStatus: Int32, wallSeconds: Double) -> (Int32?, Int32?) {
+        let outcome = CommandJobKind.outcome(d.plan, waitStatus: waitStatus, wallSeconds: wallSeconds)
+        do {
+            let r = try JobRunner.finish(d.prepared, outcome: outcome)
+            if r.exitCode != 0, let m = r.message { note(m, stderrPath: d.stderrPath, spec: d.prepared.context.specPath) }
+            return r.signal != nil ? (nil, r.signal) : (r.exitCode, nil)
+        } catch {
+            note("cannot write the result record: \(error)", stderrPath: d.stderrPath, spec: d.prepared.context.specPath)
+            return (74, nil)
+        }
+    }
+
+    /// Appends the line `calibctl job run` prints on failure to the shard's stderr file.
+    private static func note(_ message: String?, stderrPath: String, spec: String) {
+        guard let message else { return }
+        let fd = open(stderrPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let line = "calibctl: error: job \(spec): \(message)\n"
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
     }
 }

@@ -6,7 +6,8 @@ import Glibc
 /// The on-disk protocol between `LocalScheduler` (in calibctl commands) and `LocalExecutor` (the detached process
 /// that runs one submission). Directory `ROOT/<submission name>/`:
 /// - `manifest.json`: the submission (shards, commands, limits), written before the executor starts.
-/// - `executor.pid`: `PID START HOST` of the executor (START = /proc start time, guards against pid reuse).
+/// - `executor.pid`: `PID START HOST` of the executor (START = /proc start time, guards against pid reuse); when it
+///   has finished, `done HOST CPU CHILDREN_CPU` (CPU seconds of the executor and of the shards it waited for).
 /// - `events.log`: append-only lines `S idx pid epoch` (started), `E idx exit|signal value start end cpu maxrssKB flags`
 ///   (ended; flags `-`, `timeout` or `cancel`), `C idx epoch` (cancelled before it started). Lines are written with
 ///   one `write(2)` on an O_APPEND descriptor, so readers never see interleaved halves; a torn last line is ignored.
@@ -18,6 +19,10 @@ public struct LocalManifest: Sendable, Codable {
     public var slotDirectory: String
     /// Enforce `memoryMB` with `ulimit -v` (off by default: virtual-size limits break runtimes that reserve address space).
     public var enforceMemory: Bool
+    /// The worker command prefix (`calibctl job run`) whose shards of kind `command` the executor runs itself: it
+    /// starts the command directly (own process group, the same files, limits and signals) and writes the same result
+    /// record, instead of starting one `calibctl job run` per shard (docs/runner.md). Nil (older manifests): off.
+    public var directWorker: [String]?
 
     static let name = "manifest.json"
 }

@@ -18,9 +18,14 @@ public struct LocalScheduler: BatchScheduler {
     public var enforceMemory: Bool
     /// The command that runs an executor; the submission directory is appended.
     public let executorCommand: [String]
+    /// The worker command prefix (`calibctl job run`, the executor's own binary) whose `command` shards the executor
+    /// runs itself, writing the same result record (nil: every shard runs its command as given). See `LocalManifest`.
+    public var directWorker: [String]?
 
     public init(root: String, executorCommand: [String], concurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
-                minimumPollInterval: TimeInterval = 0, graceSeconds: Double = 5, enforceMemory: Bool = false) {
+                minimumPollInterval: TimeInterval = 0, graceSeconds: Double = 5, enforceMemory: Bool = false,
+                directWorker: [String]? = nil) {
+        self.directWorker = directWorker
         self.root = root
         self.executorCommand = executorCommand
         self.concurrency = max(1, concurrency)
@@ -43,7 +48,7 @@ public struct LocalScheduler: BatchScheduler {
         try JobFiles.mkdirs(dir)
         let manifest = LocalManifest(submission: submission, concurrency: concurrency, graceSeconds: graceSeconds,
                                      slotDirectory: (root as NSString).appendingPathComponent("slots"),
-                                     enforceMemory: enforceMemory)
+                                     enforceMemory: enforceMemory, directWorker: directWorker)
         let path = (dir as NSString).appendingPathComponent(LocalManifest.name)
         if FileManager.default.fileExists(atPath: path) {
             throw SchedulerError(scheduler: name, operation: "submit \(submission.name)",

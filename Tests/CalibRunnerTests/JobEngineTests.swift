@@ -26,9 +26,18 @@ struct CrashingScheduler: BatchScheduler {
 struct EngineFixture {
     let tmp = TemporaryDirectory("engine")
     var ws: Workspace { Workspace(home: tmp.path) }
+    /// The local scheduler as calibctl configures it: the executor runs `command` shards itself.
     var local: LocalScheduler {
         LocalScheduler(root: tmp.path + "/local", executorCommand: [TestPaths.calibctl, "job", "local-executor"],
-                       concurrency: 4, graceSeconds: 1, enforceMemory: true)
+                       concurrency: 4, graceSeconds: 1, enforceMemory: true,
+                       directWorker: [TestPaths.calibctl, "job", "run"])
+    }
+
+    /// The local scheduler starting `calibctl job run` for every shard (`"local": {"runCommandsDirectly": false}`).
+    var localExec: LocalScheduler {
+        var l = local
+        l.directWorker = nil
+        return l
     }
 
     func engine(_ s: any BatchScheduler) throws -> JobEngine {
@@ -62,6 +71,54 @@ struct EngineFixture {
 }
 
 @Suite struct JobEngineTests {
+    /// The local executor runs `command` shards itself (no `calibctl job run` process per shard) and writes the same
+    /// result record, exit status, metrics, outputs and stderr note as `calibctl job run` does: the same job set run
+    /// both ways gives the same recorded outcome, shard by shard.
+    @Test func directCommandsMatchCalibctlJobRun() throws {
+        let shells = [
+            "echo hi; echo 'gain=2.5' >> $CALIBCTL_METRICS_FILE; printf {key} > {output:o}",  // success, metric, output
+            "exit 3",                                   // user error
+            "kill -9 $$",                               // killed by a signal
+            "true",                                     // output not written: exit 66
+            "sleep 30",                                 // time limit
+            "cd /nonexistent-dir-\(1)",                // shell error, exit 2
+        ]
+        var recorded: [[String]] = []
+        for mode in ["direct", "exec"] {
+            let f = EngineFixture()
+            let e = try f.engine(mode == "direct" ? f.local : f.localExec)
+            try e.createJobSet(JobSetDefinition(name: "d", scheduler: "local", memoryMB: 500, timeLimitSeconds: 2,
+                                                policy: RetryPolicy(maxAttempts: 1), shards: shells.enumerated().map {
+                ShardDefinition(key: "i=\($0.offset)", spec: JobSpec(kind: "command", outputs: $0.offset == 1 ? [:] : ["o": "o.txt"],
+                                                                   parameters: ["shell": $0.element]))
+            }))
+            try e.submit(jobSet: "d")
+            let s = try f.wait(e, "d", timeout: 60)
+            #expect(s.finished, "\(mode)")
+            var rows: [String] = []
+            for shard in s.shards ?? [] {
+                let dir = f.tmp.path + "/jobs/d/shard-\(shard.index)"
+                let res = try? JobResult.read(dir + "/attempt-1.result.json")
+                let err = (try? String(contentsOfFile: dir + "/attempt-1.err", encoding: .utf8)) ?? ""
+                rows.append([shard.state?.rawValue ?? "-", shard.failureClass?.rawValue ?? "-", "\(res?.exitCode ?? -1)",
+                             "\(res?.signal ?? 0)", res?.message ?? "-", res?.metrics["gain"].map { "\($0)" } ?? "-",
+                             res?.outputs.map { "\($0.name) \($0.size)" }.joined() ?? "-",
+                             "\(res?.metrics["wall_seconds"] != nil)", "\(err.contains("calibctl: error: job "))"]
+                    .joined(separator: " | ").replacingOccurrences(of: f.tmp.path, with: "TMP"))
+            }
+            if mode == "direct" {
+                let executor = try String(contentsOfFile: f.tmp.path + "/local/" + (try FileManager.default
+                    .contentsOfDirectory(atPath: f.tmp.path + "/local").first { $0 != "slots" } ?? "") + "/executor.log",
+                                          encoding: .utf8)
+                #expect(executor.isEmpty, "\(executor)")
+            }
+            recorded.append(rows)
+        }
+        #expect(recorded[0] == recorded[1], "direct:\n\(recorded[0].joined(separator: "\n"))\nexec:\n\(recorded[1].joined(separator: "\n"))")
+        #expect(recorded[0].first?.hasPrefix("succeeded | - | 0 | 0 | - | 2.5 | o 3") == true, "\(recorded[0])")
+        #expect(recorded[0][3].contains("| 66 |"), "\(recorded[0])")
+    }
+
     @Test(arguments: [false, true]) func crashAroundSchedulerSubmitIsRecovered(after: Bool) throws {
         let f = EngineFixture()
         let crashing = try f.engine(CrashingScheduler(inner: f.local, crashAfterSubmit: after))

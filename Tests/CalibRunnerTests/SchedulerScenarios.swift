@@ -188,4 +188,14 @@ enum SchedulerScenarios {
     @Test func scenarioSuite() throws {
         try SchedulerScenarios.run(Self.local)
     }
+
+    /// The same scenarios with the executor running the `command` shards itself, as calibctl configures it.
+    @Test func scenarioSuiteWithDirectCommands() throws {
+        var h = Self.local
+        h.make = { ws in
+            LocalScheduler(root: ws.home + "/local", executorCommand: [TestPaths.calibctl, "job", "local-executor"],
+                           concurrency: 4, graceSeconds: 1, directWorker: [TestPaths.calibctl, "job", "run"])
+        }
+        try SchedulerScenarios.run(h)
+    }
 }

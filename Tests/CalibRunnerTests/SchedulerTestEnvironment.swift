@@ -26,6 +26,20 @@ enum SchedulerTestEnvironment {
         return p
     }
 
+    /// Whether the shared cluster under `prefix` enforces memory as farms do (scripts/test.sh starts both with
+    /// SLURM_UP_ENFORCE_MEMORY=1 / CONDOR_UP_ENFORCE_MEMORY=1); records a failure saying how to fix it when not.
+    static func enforcesMemory(_ prefix: String, slurm: Bool, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        let (file, marker) = slurm ? (prefix + "/etc/slurm.conf", "OverMemoryKill")
+            : (prefix + "/root/etc/condor/config.d/99-calibctl-test.config", "HOLD_IF_MEMORY_EXCEEDED")
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        if text.contains(marker) { return true }
+        let (script, knob) = slurm ? ("slurm", "SLURM_UP_ENFORCE_MEMORY") : ("condor", "CONDOR_UP_ENFORCE_MEMORY")
+        Issue.record("""
+            the test \(slurm ? "Slurm" : "HTCondor") under \(prefix) does not enforce memory (no \(marker) in \(file)):             start it as scripts/test.sh does, \(knob)=1 scripts/\(script)-up.sh \(prefix)
+            """, sourceLocation: sourceLocation)
+        return false
+    }
+
     /// Runs one of the project's scripts (scripts/NAME) and fails the test with its stderr when it fails.
     @discardableResult
     static func script(_ name: String, _ arguments: [String]) throws -> ProcessResult {

@@ -281,17 +281,12 @@ struct SlurmFarmClusterTests {
         #expect(f.runs("forget", 3) == [1, 1, 1])
     }
 
-    /// Out-of-memory for real on a Slurm that enforces memory (SLURM_UP_ENFORCE_MEMORY=1: OverMemoryKill, sampled
-    /// every second): a shard that touches 150 MB with 120 MB requested is killed, classified out-of-memory (Slurm
-    /// itself says FAILED 0:9; its output file says "exceeded memory limit"), and retried with 240 MB, which suffices.
+    /// Out-of-memory for real on the shared test Slurm, which enforces memory as a farm does (scripts/test.sh starts
+    /// it with SLURM_UP_ENFORCE_MEMORY=1: OverMemoryKill, sampled every second, CR_Core_Memory): a shard that touches
+    /// 150 MB with 120 MB requested is killed, classified out-of-memory (Slurm itself says FAILED 0:9; its output file
+    /// says "exceeded memory limit"), and retried with 240 MB, which suffices.
     @Test(.timeLimit(.minutes(4))) func outOfMemoryOnASlurmThatEnforcesMemory() throws {
-        guard Env.prefix("CALIBCTL_TEST_SLURM", what: "Slurm") != nil else { return }
-        let tmp = TemporaryDirectory("slurm-oom")
-        let prefix = tmp.path + "/slurm"
-        let up = try runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-up.sh", prefix],
-                                environment: ["SLURM_UP_ENFORCE_MEMORY": "1", "SLURM_UP_PORT": "7217"])
-        defer { _ = try? runProcess("/bin/bash", [TestPaths.packageRoot + "/scripts/slurm-down.sh", prefix, "--purge"]) }
-        try #require(up.status == 0, "\(up.stderr)")
+        guard let prefix = Env.prefix("CALIBCTL_TEST_SLURM", what: "Slurm"), Env.enforcesMemory(prefix, slurm: true) else { return }
         let slurm = SlurmScheduler(tools: SchedulerTools(environment: ["SLURM_CONF": prefix + "/etc/slurm.conf"], timeoutSeconds: 30),
                                    minimumPollInterval: 0)
         let f = EngineFixture()

@@ -14,7 +14,10 @@ struct BenchJobsCommand: ParsableCommand {
         Phases: create (specs + rows), submit (one local submission), track (ticks until every shard is final), status
         (in process and as `calibctl jobs status --json`), and a tick (`calibctl tick --force --json`) over N tracked
         jobs that are still queued, then cancel. --worker shell runs a minimal /bin/sh worker that writes the result
-        record (isolates calibctl's own overhead); --worker calibctl runs the real `calibctl job run`.
+        record (isolates calibctl's own overhead); --worker calibctl is the real worker (`calibctl job run`, whose
+        `command` shards the local executor runs itself); --worker calibctl-exec starts one `calibctl job run` process
+        per shard (local setting runCommandsDirectly false). The executor's CPU and that of the shards it ran are
+        reported per shard (executorCPUPerShardMs).
         Figures go to stdout (--json for machines). Results: docs/benchmarks-runner.md.
 
         Example: swift build -c release && .build/release/calibctl bench jobs --shards 10000
@@ -26,13 +29,20 @@ struct BenchJobsCommand: ParsableCommand {
     @Option(help: "Local concurrency slots (default: CPU count).") var slots: Int?
     @Option(help: "Workspace to use (default: a fresh temporary directory, removed afterwards).") var home: String?
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Scheduler: local, or slurm (the Slurm of SLURM_CONF; jobs are submitted held, so nothing runs: create, submit, status, tick and cancel are measured; implies --no-track).")
+    var scheduler = "local"
+    @Flag(help: "Do not run the first job set to completion: status is measured on it while it runs (for 100,000 shards, whose running takes minutes), then it is cancelled.")
+    var noTrack = false
 
     struct Figures: Codable {
-        var shards = 0, worker = "", slots = 0
+        var shards = 0, worker = "", slots = 0, scheduler = ""
         var createSeconds = 0.0, submitSeconds = 0.0, trackSeconds = 0.0, ticksToComplete = 0, maxTickSeconds = 0.0
         var statusInProcessSeconds = 0.0, statusJSONBytes = 0, statusCommandSeconds = 0.0
         var tickCommandSeconds = 0.0, tickJobsPolled = 0, tickSchedulerQueries = 0, tickInProcessSeconds = 0.0
         var cancelSeconds = 0.0
+        /// CPU of the detached local executor and of every shard it ran (the commands and their workers), in total
+        /// and per shard: the per-job overhead of the local scheduler (a trivial shard's own work is one /bin/sh).
+        var executorCPUSeconds = 0.0, executorCPUPerShardMs = 0.0
         /// CPU seconds (user + system, this process and waited-for children) of the same phases: the machine may be
         /// shared, so wall times are upper bounds.
         var cpu: [String: Double] = [:]
@@ -40,9 +50,10 @@ struct BenchJobsCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard shards > 0, ["shell", "calibctl"].contains(worker) else {
-            throw UsageError("--shards must be positive and --worker shell or calibctl")
+        guard shards > 0, ["shell", "calibctl", "calibctl-exec"].contains(worker), ["local", "slurm"].contains(scheduler) else {
+            throw UsageError("--shards must be positive, --worker shell, calibctl or calibctl-exec, --scheduler local or slurm")
         }
+        let noTrack = noTrack || scheduler == "slurm"
         let dir = home ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("calibctl-bench-\(getpid())")
         defer { if home == nil { try? FileManager.default.removeItem(atPath: dir) } }
         let ws = Workspace(home: dir)
@@ -50,6 +61,7 @@ struct BenchJobsCommand: ParsableCommand {
         var f = Figures()
         f.shards = shards
         f.worker = worker
+        f.scheduler = scheduler
         f.slots = slots ?? ProcessInfo.processInfo.activeProcessorCount
         setenv("CALIBCTL_LOCAL_SLOTS", String(f.slots), 1)
         if worker == "shell" {
@@ -58,6 +70,15 @@ struct BenchJobsCommand: ParsableCommand {
             let settings = ["workerCommand": ["/bin/sh", "-c",
                 "r=\"${0%/*}/attempt-$2.result.json\"; printf '%s' '\(rec)' > \"$r.tmp\" && mv \"$r.tmp\" \"$r\""]]
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
+        } else if worker == "calibctl-exec" {
+            try Data(#"{"local": {"runCommandsDirectly": false}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
+        }
+        if scheduler == "slurm" {
+            // Held jobs: Slurm queues them (MaxArraySize splits, one squeue per poll) but runs none of them.
+            let conf = ProcessInfo.processInfo.environment["SLURM_CONF"].map { ["SLURM_CONF": $0] } ?? [:]
+            let settings: [String: Any] = ["slurm": ["environment": conf, "minimumPollInterval": 0,
+                                                     "extraSubmitArguments": ["--hold"]]]
+            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
         }
         let ctx = try JobsContext(ws)
         let e = ctx.engine
@@ -80,7 +101,7 @@ struct BenchJobsCommand: ParsableCommand {
         let spec = JobSpec(kind: CommandJobKind.name, parameters: ["shell": "true"])
         let defs = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: spec) }
         f.createSeconds = try clock {
-            try e.createJobSet(JobSetDefinition(name: "bench", scheduler: "local", timeLimitSeconds: 600, shards: defs))
+            try e.createJobSet(JobSetDefinition(name: "bench", scheduler: scheduler, timeLimitSeconds: 600, shards: defs))
         }
         f.cpu["create"] = lastCPU
         progress("created \(shards) shards in \(fmt(f.createSeconds)) (CPU \(fmt(lastCPU)))")
@@ -89,7 +110,7 @@ struct BenchJobsCommand: ParsableCommand {
         progress("submitted in \(fmt(f.submitSeconds)) (CPU \(fmt(lastCPU)))")
         let t0 = Date()
         let trackCPU0 = cpuNow()
-        while true {
+        while !noTrack {
             var done = false
             let t = try clock {
                 try e.update(force: true)
@@ -104,6 +125,10 @@ struct BenchJobsCommand: ParsableCommand {
         f.trackSeconds = Date().timeIntervalSince(t0)
         f.cpu["track (calibctl only; workers run detached)"] = cpuNow() - trackCPU0
         progress("all \(shards) final after \(fmt(f.trackSeconds)) (\(f.ticksToComplete) updates, slowest \(fmt(f.maxTickSeconds)))")
+        f.executorCPUSeconds = noTrack ? 0 : Self.executorCPU(localRoot: dir + "/local", waitSeconds: 10)
+        f.executorCPUPerShardMs = f.executorCPUSeconds / Double(shards) * 1000
+        progress(String(format: "local executor + shards: %.3f s CPU, %.2f ms per shard", f.executorCPUSeconds,
+                        f.executorCPUPerShardMs))
         var bytes = 0
         f.statusInProcessSeconds = try clock {
             let s = try e.status(jobSet: "bench")
@@ -120,10 +145,11 @@ struct BenchJobsCommand: ParsableCommand {
         f.cpu["status command"] = lastCPU
         progress("status --json: \(fmt(f.statusInProcessSeconds)) in process, \(fmt(f.statusCommandSeconds)) as a command")
 
+        if noTrack { _ = try e.cancel(jobSet: "bench") }  // so that the tick below tracks N jobs, not 2N
         // A tick over N tracked jobs: a second set whose shards stay queued behind long sleepers.
         let slow = (0..<shards).map { ShardDefinition(key: "chunk=\($0)", spec: JobSpec(kind: CommandJobKind.name,
                                                                                            parameters: ["shell": "sleep 600"])) }
-        try e.createJobSet(JobSetDefinition(name: "bench-tracked", scheduler: "local", timeLimitSeconds: 3600, shards: slow))
+        try e.createJobSet(JobSetDefinition(name: "bench-tracked", scheduler: scheduler, timeLimitSeconds: 3600, shards: slow))
         try e.submit(jobSet: "bench-tracked")
         var tickOut = Data()
         f.tickCommandSeconds = try clock { tickOut = try Self.runSelf(["tick", "--force", "--json", "--home", dir]) }
@@ -143,6 +169,22 @@ struct BenchJobsCommand: ParsableCommand {
         progress("cancelled \(shards) in \(fmt(f.cancelSeconds))")
         progress(String(format: "load average (1 min) at the end: %.2f", f.loadAverage1m))
         if json { try printJSON(f) }
+    }
+
+    /// CPU seconds of every finished local executor under `localRoot` and of the shards each ran (`executor.pid` of a
+    /// finished executor: `done HOST CPU CHILDREN_CPU`); waits up to `waitSeconds` for them to finish.
+    static func executorCPU(localRoot: String, waitSeconds: Double) -> Double {
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while true {
+            var total = 0.0, pending = false
+            for sub in (try? FileManager.default.contentsOfDirectory(atPath: localRoot)) ?? [] where sub != "slots" {
+                let text = (try? String(contentsOfFile: "\(localRoot)/\(sub)/executor.pid", encoding: .utf8)) ?? ""
+                let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                if f.first == "done", f.count >= 4 { total += (Double(f[2]) ?? 0) + (Double(f[3]) ?? 0) } else { pending = true }
+            }
+            if !pending || Date() > deadline { return total }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     private func fmt(_ s: Double) -> String { String(format: "%.3f s", s) }

@@ -45,6 +45,11 @@ struct JobCommand: ParsableCommand {
         func run() throws {
             let r = try JobRunner(registry: JobKinds.registry).run(specPath: spec, attempt: attempt, resultPath: result)
             if let m = r.message, r.exitCode != 0 { Diagnostics.error("job \(spec): \(m)") }
+            // The shard's logs (the scheduler opened them as this process's stdout and stderr) are not kept when
+            // empty: 100,000 shards would otherwise leave 200,000 empty files (`calibctl jobs log` prints nothing).
+            let dir = (spec as NSString).deletingLastPathComponent as NSString
+            JobFiles.removeIfEmpty(dir.appendingPathComponent("attempt-\(attempt).out"), fd: 1)
+            JobFiles.removeIfEmpty(dir.appendingPathComponent("attempt-\(attempt).err"), fd: 2)
             if let sig = r.signal {
                 signal(sig, SIG_DFL)
                 kill(getpid(), sig)

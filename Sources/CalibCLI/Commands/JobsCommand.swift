@@ -209,13 +209,28 @@ struct JobsCommand: ParsableCommand {
         return f
     }()
 
+    /// `isoFormatter.string(from:)` (RFC 3339 UTC with milliseconds, rounded), ~20 times faster: a 100,000-shard
+    /// status has 300,000 times.
+    static func fastISOTime(_ d: Date) -> String {
+        let ms = Int64((d.timeIntervalSince1970 * 1000).rounded())
+        var secs = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
+        let milli = Int(ms - Int64(secs) * 1000)
+        var t = tm()
+        guard gmtime_r(&secs, &t) != nil, t.tm_year + 1900 >= 0, t.tm_year + 1900 <= 9999 else { return isoFormatter.string(from: d) }
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let y = Int(t.tm_year) + 1900
+        let year = y < 10 ? "000\(y)" : y < 100 ? "00\(y)" : y < 1000 ? "0\(y)" : "\(y)"
+        let m = milli < 10 ? "00\(milli)" : milli < 100 ? "0\(milli)" : "\(milli)"
+        return "\(year)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)).\(m)Z"
+    }
+
     /// `jobs status --json`: pretty, sorted keys, times with fractional seconds (docs/jobs-status-json.md).
     static func printStatusJSON(_ value: JobSetStatus) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.dateEncodingStrategy = .custom { date, encoder in
             var c = encoder.singleValueContainer()
-            try c.encode(isoFormatter.string(from: date))
+            try c.encode(fastISOTime(date))
         }
         FileHandle.standardOutput.write(try enc.encode(value))
         FileHandle.standardOutput.write(Data("\n".utf8))
@@ -299,6 +314,8 @@ struct JobsCommand: ParsableCommand {
             let f = try ctx.engine.logFiles(jobSet: name, shard: shard, attempt: attempt)
             let path = result ? f.result : (stderr ? f.stderr : f.stdout)
             guard let data = FileManager.default.contents(atPath: path) else {
+                // An attempt that ended leaves no empty logs: nothing to print.
+                if !result, FileManager.default.fileExists(atPath: f.result) { return }
                 throw UsageError("shard \(shard) attempt \(f.attempt) of \(name) has no \(path) (yet)",
                                  fix: "the job may not have started; see `calibctl jobs status \(name)`")
             }

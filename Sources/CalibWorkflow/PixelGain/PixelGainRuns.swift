@@ -426,8 +426,14 @@ public final class PixelGainRuns {
                     try fm.createDirectory(atPath: fedDir, withIntermediateDirectories: true)
                     for a in 1...shard.attempts {
                         let files = try jobs.logFiles(jobSet: js, shard: shard.index, attempt: a)
-                        for (src, ext) in [(files.stdout, "out"), (files.stderr, "err"), (files.result, "result.json")] where fm.fileExists(atPath: src) {
-                            try fm.copyItem(atPath: src, toPath: fedDir + "/attempt-\(a).\(ext)")
+                        for (src, ext) in [(files.stdout, "out"), (files.stderr, "err"), (files.result, "result.json")] {
+                            let dst = fedDir + "/attempt-\(a).\(ext)"
+                            if fm.fileExists(atPath: src) {
+                                try fm.copyItem(atPath: src, toPath: dst)
+                            } else if ext != "result.json" && fm.fileExists(atPath: files.result) {
+                                // The runner does not keep empty logs of an attempt that ended: archived as empty.
+                                try AtomicFile.write(Data(), to: dst)
+                            }
                         }
                     }
                 }
