@@ -165,12 +165,7 @@ public struct ComparePreviousAction: WorkflowAction {
         do {
             let f = try HDF5File.open(path)
             let ds = try f.dataset("/" + dataset)
-            let v: [Double]
-            switch ds.dtype {
-            case .float32: v = try ds.read(as: Float.self).map(Double.init)
-            case .float64: v = try ds.read(as: Double.self)
-            case .uint16: v = try ds.read(as: UInt16.self).map(Double.init)
-            default:
+            guard let v = try BuiltinFiles.doubles(ds) else {
                 throw context.failure("\(path) \(dataset) is \(ds.dtype); expected float32, float64 or uint16")
             }
             return (v, ds.shape)

@@ -96,6 +96,16 @@ struct OutcomeName: Hashable {
 
 /// Small file helpers of the builtins.
 enum BuiltinFiles {
+    /// A dark-constants dataset (float32, float64 or uint16) as doubles; nil for any other element type.
+    static func doubles(_ ds: HDF5Dataset) throws -> [Double]? {
+        switch ds.dtype {
+        case .float32: try ds.read(as: Float.self).map(Double.init)
+        case .float64: try ds.read(as: Double.self)
+        case .uint16: try ds.read(as: UInt16.self).map(Double.init)
+        default: nil
+        }
+    }
+
     /// Writes `data` to `path` atomically (temporary name + rename), creating the directory.
     static func write(_ data: Data, to path: String) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,

@@ -381,12 +381,8 @@ extension DarkReport {
         do {
             let f = try HDF5File.open(path)
             let ds = try f.dataset("/" + dataset)
-            let v: [Double]
-            switch ds.dtype {
-            case .float32: v = try ds.read(as: Float.self).map(Double.init)
-            case .float64: v = try ds.read(as: Double.self)
-            case .uint16: v = try ds.read(as: UInt16.self).map(Double.init)
-            default: throw DarkReportError.unreadable(path: path, detail: "\(dataset) is \(ds.dtype), expected float32, float64 or uint16")
+            guard let v = try BuiltinFiles.doubles(ds) else {
+                throw DarkReportError.unreadable(path: path, detail: "\(dataset) is \(ds.dtype), expected float32, float64 or uint16")
             }
             var modes: [Int]?
             if case .ints(let m)? = try f.attributeIfPresent("gain_modes") { modes = m.map(Int.init) }
