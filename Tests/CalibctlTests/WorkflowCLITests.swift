@@ -125,9 +125,20 @@ struct WorkflowWorkspace {
     /// The CTA example: four telescopes' pedestal and flat-field commands, then the array step, from `tick` alone;
     /// `checklist show --json` gives the per-unit states.
     @Test func ctaArrayRunsFromTick() throws {
-        let w = WorkflowWorkspace("cta")
-        try w.cli(["campaign", "create", "oct", "--checklist", "cta-array", "--runs", "1"])
-        try w.tickUntil { try w.state("oct", "array-summary") == "done" }
+        try Self.ctaArrayRuns(WorkflowWorkspace("cta"), scheduler: "local")
+    }
+
+    @Test func ctaArrayRunsFromTickOnSlurm() throws {
+        if let w = Self.slurmWorkspace("cta-slurm") { try Self.ctaArrayRuns(w, scheduler: "slurm") }
+    }
+
+    @Test func ctaArrayRunsFromTickOnHTCondor() throws {
+        if let w = try Self.condorWorkspace("cta-condor") { try Self.ctaArrayRuns(w, scheduler: "htcondor") }
+    }
+
+    static func ctaArrayRuns(_ w: WorkflowWorkspace, scheduler: String) throws {
+        try w.cli(["campaign", "create", "oct", "--checklist", "cta-array", "--runs", "1", "--scheduler", scheduler])
+        try w.tickUntil(timeout: 300) { try w.state("oct", "array-summary") == "done" }
         let rows = try w.steps("oct")
         #expect(rows["flat-field"]?["unitStates"] as? [String: String] == Dictionary(uniqueKeysWithValues:
             ["LST1", "LST2", "LST3", "LST4"].map { ("telescope=\($0)", "succeeded") }))
