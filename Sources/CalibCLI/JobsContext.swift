@@ -40,6 +40,8 @@ struct JobsContext {
         var jobCompletionLog: String?
         /// Slurm: tasks per array; absent = the controller's MaxArraySize (asked once).
         var maxArraySize: Int?
+        /// Slurm: sbatch calls of one submission (one per array) run at once; default 4.
+        var submitConcurrency: Int?
     }
 
     struct Settings: Codable {
@@ -88,7 +90,8 @@ struct JobsContext {
                                    jobCompletionLog: s.slurm?.jobCompletionLog,
                                    extraSubmitArguments: s.slurm?.extraSubmitArguments ?? [],
                                    minimumPollInterval: poll ?? s.slurm?.minimumPollInterval ?? 60,
-                                   maxArraySize: s.slurm?.maxArraySize)
+                                   maxArraySize: s.slurm?.maxArraySize,
+                                   submitConcurrency: s.slurm?.submitConcurrency ?? 4)
         let condor = HTCondorScheduler(tools: tools(s.htcondor, binOverride: env["CALIBCTL_HTCONDOR_BIN"]),
                                        extraSubmitLines: s.htcondor?.extraSubmitLines ?? [],
                                        minimumPollInterval: poll ?? s.htcondor?.minimumPollInterval ?? 60)

@@ -7,7 +7,7 @@ public enum SlurmOutputParser {
     public static let squeueFormat =
         "JobArrayID:|,JobID:|,ArrayJobID:|,ArrayTaskID:|,State:|,exit_code:|,StartTime:|,EndTime:|,Name:|,Comment:|,Reason:|"
 
-    /// One row of `squeue -h -t all -r -O squeueFormat`.
+    /// One row of `squeue -h -t all [-r] -O squeueFormat`.
     public struct QueueRow: Sendable, Equatable {
         /// `ARRAY_TASK` for array tasks (`5_3`), the job id otherwise: the adapter's batch id.
         public var batchID: String
@@ -45,6 +45,30 @@ public enum SlurmOutputParser {
                 reason: nullable(f[10])))
         }
         return rows
+    }
+
+    /// The pending tasks a row of `squeue` WITHOUT `-r` stands for: Slurm prints the tasks of an array that have not
+    /// been split off as one line, `A_[0-1000]`, `A_[0-9%2]` (a throttle), `A_[3,5-9,12]`. Returns the array job id and
+    /// the task ids, or nil for a row of one job or task (`A_7`, `12`). `truncated` rows (`A_[0,2,4...`: the list was
+    /// longer than SLURM_BITSTR_LEN) return an empty task list: the caller asks scontrol instead.
+    public static func pendingArrayTasks(_ batchID: String) -> (arrayJobID: String, tasks: [Int])? {
+        guard let open = batchID.firstIndex(of: "["), batchID[..<open].hasSuffix("_") else { return nil }
+        let array = String(batchID[..<batchID.index(before: open)])
+        guard !array.isEmpty, array.allSatisfy(\.isNumber) else { return nil }
+        guard batchID.hasSuffix("]") else { return (array, []) }
+        let spec = String(batchID[batchID.index(after: open)..<batchID.index(before: batchID.endIndex)])
+        return (array, expandTaskSpec(spec) ?? [])
+    }
+
+    /// True when a combined pending row mixes held and not-held tasks: squeue joins the reasons of the records it
+    /// combines (`JobHeldUser,BeginTime` when one task of a held array was released), so the row cannot say which
+    /// task is held. The caller asks scontrol for that array instead.
+    public static func hasMixedHoldReasons(_ reason: String?) -> Bool {
+        guard let reason, reason.contains(",") else { return false }
+        let held: Set<String> = ["JobHeldUser", "JobHeldAdmin"]
+        let parts = reason.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let h = parts.filter { held.contains($0) }.count
+        return h > 0 && h < parts.count
     }
 
     /// What one squeue row says about its job.

@@ -2,7 +2,7 @@ import Foundation
 
 /// Slurm adapter: one job array per submission, state from `squeue` with `scontrol` and the jobcomp file as fallbacks.
 ///
-/// Batch ids are `ARRAYJOB_TASK` (e.g. `5_3`), the task id being the shard index. Works without slurmdbd (as many
+/// Batch ids are `ARRAYJOB_TASK` (e.g. `5_3`), the task id being the task's line in the array's task list. Works without slurmdbd (as many
 /// small sites run): finished jobs stay in squeue for MinJobAge; after that `scontrol show job`, then the jobcomp file
 /// (`JobCompType=jobcomp/filetxt`), are asked; a job none of them knows is `.lost`.
 public struct SlurmScheduler: BatchScheduler, ObservationRefining {
@@ -18,6 +18,8 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
     public let timeZone: TimeZone
     /// The largest array (tasks per sbatch); nil asks the controller (`MaxArraySize` of `scontrol show config`).
     public let maxArraySizeSetting: Int?
+    /// How many sbatch calls of one submission run at once (its arrays; default 4).
+    public let submitConcurrency: Int
     /// What this process learned from the controller: asked once, then cached (shared by copies of the adapter).
     let cache = Cache()
 
@@ -36,8 +38,12 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
     ///   - jobCompletionLog: the jobcomp file, or nil to learn it from `scontrol show config`.
     public init(tools: SchedulerTools = SchedulerTools(), jobCompletionLog: String? = nil,
                 extraSubmitArguments: [String] = [], minimumPollInterval: TimeInterval = 10,
-                timeZone: TimeZone = .current, maxArraySize: Int? = nil) {
+                timeZone: TimeZone = .current, maxArraySize: Int? = nil, submitConcurrency: Int = 4) {
         self.maxArraySizeSetting = maxArraySize
+        self.submitConcurrency = max(1, submitConcurrency)
+        var tools = tools
+        // squeue cuts an array's task list at SLURM_BITSTR_LEN characters (64 by default: `A_[0,2,4,...`); 0 = whole.
+        tools.environment["SLURM_BITSTR_LEN"] = "0"
         self.tools = tools
         self.jobCompletionLog = jobCompletionLog
         self.extraSubmitArguments = extraSubmitArguments
@@ -107,6 +113,12 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
         return parts.map { ("\(submission.name).c\($0[0].index)", $0) }
     }
 
+    /// Submits the submission's arrays, up to `submitConcurrency` sbatch calls at a time (each ~50 ms of controller
+    /// round trip: 100 arrays of Slurm's default 1001 tasks took 5.6 s one after the other). Crash safety is per
+    /// array: each has its deterministic job name, its task list (written before its sbatch) and its in-flight marker
+    /// while its sbatch runs, so `findSubmitted` after a kill finds exactly the arrays Slurm took.
+    /// When an sbatch fails, the others still run; the error thrown is a transient one if any (nothing is recorded
+    /// as failed; the next tick finds the accepted arrays by name and submits the rest), else the first refusal.
     public func submit(_ submission: Submission) throws -> [Int: String] {
         try ShardScript.checkName(submission.name, what: "submission name", scheduler: name)
         try ShardScript.checkName(submission.jobSetID, what: "job set id", scheduler: name)
@@ -114,21 +126,39 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
         let dir = submission.directory as NSString
         let script = dir.appendingPathComponent("\(submission.name).sbatch")
         try ShardScript.write(batchScript(submission), to: script, mode: 0o755, scheduler: name)
-        var ids: [Int: String] = [:]
-        for chunk in try chunks(submission) {
-            let tasks = dir.appendingPathComponent("\(chunk.jobName).tasks")
-            try ShardScript.write(try Self.taskList(chunk.shards), to: tasks, mode: 0o644, scheduler: name)
+        let parts = try chunks(submission)
+        for chunk in parts {
+            try ShardScript.write(try Self.taskList(chunk.shards), to: dir.appendingPathComponent("\(chunk.jobName).tasks"),
+                                  mode: 0o644, scheduler: name)
+        }
+        let directory = submission.directory
+        let outcomes = ParallelCalls.run(parts.count, width: submitConcurrency) { k -> Result<String, SchedulerError> in
+            let chunk = parts[k], dir = directory as NSString
             let args = submitArguments(submission, shards: chunk.shards, jobName: chunk.jobName, scriptPath: script,
-                                       taskListPath: tasks)
-            let out = try tools.run("sbatch", args, scheduler: name, operation: "submit \(chunk.jobName)",
-                                    currentDirectory: submission.directory,
-                                    inFlightMarker: dir.appendingPathComponent("\(chunk.jobName).inflight"))
-            guard out.status == 0, let jobID = SlurmOutputParser.parseSubmitted(out.stdout) else {
-                // Reached and refused (e.g. "Invalid job array specification") is permanent; unreachable is not.
-                throw SchedulerError(scheduler: name, operation: "submit \(chunk.jobName)",
-                                     detail: out.describe("sbatch", args) + (out.status == 0 ? " (no job id in its output: \(out.stdout.prefix(200)))" : ""),
-                                     permanent: out.status != 0 && !SchedulerError.isTransientMessage(out.stderr))
+                                       taskListPath: dir.appendingPathComponent("\(chunk.jobName).tasks"))
+            do {
+                let out = try tools.run("sbatch", args, scheduler: name, operation: "submit \(chunk.jobName)",
+                                        currentDirectory: submission.directory,
+                                        inFlightMarker: dir.appendingPathComponent("\(chunk.jobName).inflight"))
+                guard out.status == 0, let jobID = SlurmOutputParser.parseSubmitted(out.stdout) else {
+                    // Reached and refused (e.g. "Invalid job array specification") is permanent; unreachable is not.
+                    return .failure(SchedulerError(
+                        scheduler: name, operation: "submit \(chunk.jobName)",
+                        detail: out.describe("sbatch", args) + (out.status == 0 ? " (no job id in its output: \(out.stdout.prefix(200)))" : ""),
+                        permanent: out.status != 0 && !SchedulerError.isTransientMessage(out.stderr)))
+                }
+                return .success(jobID)
+            } catch let e as SchedulerError {
+                return .failure(e)
+            } catch {
+                return .failure(SchedulerError(scheduler: name, operation: "submit \(chunk.jobName)", detail: "\(error)"))
             }
+        }
+        let errors = outcomes.compactMap { if case .failure(let e) = $0 { e } else { nil } }
+        if let e = errors.first(where: { !$0.permanent }) ?? errors.first { throw e }
+        var ids: [Int: String] = [:]
+        for (chunk, outcome) in zip(parts, outcomes) {
+            guard case .success(let jobID) = outcome else { continue }
             for (task, shard) in chunk.shards.enumerated() { ids[shard.index] = "\(jobID)_\(task)" }
         }
         return ids
@@ -192,15 +222,33 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
         guard !batchIDs.isEmpty else { return [:] }
         let wanted = Set(batchIDs)
         var result: [String: ObservedJob] = [:]
-        // 1. One squeue call for all of them, by array job id (-r lists every task).
+        // 1. One squeue call for all of them, by array job id, WITHOUT -r: the tasks of an array that are still
+        //    pending in one record print as one line `A_[0-1000]` (100,000 held shards: 100 lines, not 100,000);
+        //    tasks that were split off (running, finished, released or held one by one) print one line each.
         let arrays = Set(wanted.map { String($0.split(separator: "_", maxSplits: 1)[0]) }).sorted()
-        let args = ["-h", "-t", "all", "-r", "-O", SlurmOutputParser.squeueFormat, "-j", arrays.joined(separator: ",")]
+        let args = ["-h", "-t", "all", "-O", SlurmOutputParser.squeueFormat, "-j", arrays.joined(separator: ",")]
         let out = try tools.run("squeue", args, scheduler: name, operation: "poll")
         if out.status != 0 && !SlurmOutputParser.isInvalidJobID(out.stderr) {
             throw SchedulerError(scheduler: name, operation: "poll", detail: out.describe("squeue", args))
         }
-        for row in SlurmOutputParser.parseQueue(out.stdout, timeZone: timeZone) where wanted.contains(row.batchID) {
-            result[row.batchID] = SlurmOutputParser.observe(row)
+        var unclear = Set<String>()  // arrays whose combined line cannot say each task's state: scontrol below
+        var combined: [(tasks: [Int], arrayJobID: String, job: ObservedJob)] = []
+        for row in SlurmOutputParser.parseQueue(out.stdout, timeZone: timeZone) {
+            if let (array, tasks) = SlurmOutputParser.pendingArrayTasks(row.batchID) {
+                if tasks.isEmpty || SlurmOutputParser.hasMixedHoldReasons(row.reason) { unclear.insert(array); continue }
+                combined.append((tasks, array, SlurmOutputParser.observe(row)))
+            } else if wanted.contains(row.batchID) {
+                result[row.batchID] = SlurmOutputParser.observe(row)
+            }
+        }
+        for (tasks, array, job) in combined where !unclear.contains(array) {
+            for t in tasks {
+                let id = "\(array)_\(t)"
+                guard wanted.contains(id), result[id] == nil else { continue }
+                var j = job
+                j.batchID = id
+                result[id] = j
+            }
         }
         // 2. scontrol for the ones squeue no longer shows: one call per array (it prints every task it still knows).
         var missing = wanted.subtracting(result.keys).sorted()

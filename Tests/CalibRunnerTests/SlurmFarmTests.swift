@@ -34,8 +34,9 @@ import Testing
         #expect(ids.count == 2500)
         let calls = fake.calls("sbatch")
         #expect(calls.count == 3)
-        #expect(calls.map { $0.contains("--array=0-1000") } == [true, true, false])
-        #expect(calls[2].contains("--array=0-497"))
+        // The three sbatch calls run concurrently (issue 14): their order in the log varies.
+        #expect(calls.filter { $0.contains("--array=0-1000 ") }.count == 2)
+        #expect(calls.filter { $0.contains("--array=0-497 ") && $0.contains("--job-name=big.s1-0000abcd.c2002 ") }.count == 1)
         #expect(Set(ids.values).count == 2500)
         // The same adapter value (and copies of it) does not ask the controller again.
         let again = Submission(jobSetID: "big", name: "big.s2-0000abcd",
@@ -211,6 +212,68 @@ import Testing
         #expect(try slurm(fake).findSubmitted(sub).isEmpty)
     }
 
+    /// Issue 14 (submit of 100,000 shards < 5 s): the arrays of one submission are submitted by up to
+    /// `submitConcurrency` sbatch calls at once. Five arrays with a 1-s sbatch take ~2 s instead of 5 s; every array
+    /// keeps its own name, task list and in-flight marker, so findSubmitted maps them back exactly.
+    @Test func arraysAreSubmittedConcurrently() throws {
+        let fake = try FakeSlurm(maxArraySize: 1001)
+        let dir = TemporaryDirectory("farm-concurrent")
+        let s = slurm(fake, ["FAKE_SBATCH_SLEEP": "1"])
+        #expect(s.submitConcurrency == 4)
+        let sub = Submission(jobSetID: "c", name: "c.s1-0000abcd",
+                             shards: (0..<4500).map { Env.shard($0, ["/bin/true"], in: dir.path) }, directory: dir.path)
+        let t0 = Date()
+        let ids = try s.submit(sub)
+        let elapsed = Date().timeIntervalSince(t0)
+        #expect(elapsed < 4, "5 sbatch calls of 1 s took \(elapsed) s: not concurrent")
+        #expect(ids.count == 4500 && Set(ids.values).count == 4500)
+        let names = fake.calls("sbatch").compactMap { $0.split(separator: " ").first { $0.hasPrefix("--job-name=") } }
+        #expect(names.count == 5 && Set(names).count == 5)
+        #expect(Set(ids.values.map { $0.split(separator: "_")[0] }).count == 5)
+        #expect(try s.findSubmitted(sub) == ids)
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.hasSuffix(".inflight") })
+        // One array refused, the others taken: the refusal is thrown, and findSubmitted finds the taken ones.
+        let mixed = SlurmScheduler(tools: SchedulerTools(binDirectory: fake.bin, timeoutSeconds: 20), minimumPollInterval: 0,
+                                   maxArraySize: 2000)
+        try "1500\n".write(toFile: fake.directory + "/maxarray", atomically: true, encoding: .utf8)
+        let sub2 = Submission(jobSetID: "c", name: "c.s2-0000abcd",
+                              shards: (0..<3000).map { Env.shard($0, ["/bin/true"], in: dir.path) }, directory: dir.path)
+        do {
+            _ = try mixed.submit(sub2)
+            Issue.record("a refused array was not reported")
+        } catch let e as SchedulerError {
+            #expect(e.permanent && e.detail.contains("Invalid job array specification"), "\(e)")
+        }
+        let found = try mixed.findSubmitted(sub2)
+        #expect(found.count == 1000 && found.keys.min() == 2000, "\(found.count)")
+    }
+
+    /// Issue 14 (tick over 100,000 tasks < 2 s): ONE squeue call without `-r`; the pending tasks of each array come
+    /// back as one line and are expanded in calibctl; split-off tasks (running, finished) keep their own lines.
+    @Test func pollReadsPendingArraysFromOneCombinedLine() throws {
+        let fake = try FakeSlurm(maxArraySize: 1001)
+        let dir = TemporaryDirectory("farm-combined")
+        let s = slurm(fake)
+        let ids = try s.submit(Submission(jobSetID: "p", name: "p.s1-0000abcd",
+                                          shards: (0..<2500).map { Env.shard($0, ["/bin/true"], in: dir.path) }, directory: dir.path))
+        // Task 7 of the first array was split off and runs; task 9 finished with exit 3.
+        let array = ids[0]!.split(separator: "_")[0]
+        try fake.setJobs(fake.jobs.map { row in
+            if row.hasPrefix("\(array)_7|") { return "\(array)_7|9007|\(array)|7|RUNNING|0|2026-12-06T01:00:00|NONE|p.s1-0000abcd.c0|c|None|" }
+            if row.hasPrefix("\(array)_9|") { return "\(array)_9|9009|\(array)|9|FAILED|768|2026-12-06T01:00:00|2026-12-06T01:00:01|p.s1-0000abcd.c0|c|NonZeroExitCode|" }
+            return row
+        })
+        let before = fake.calls("squeue").count
+        let o = try s.poll(Array(ids.values))
+        let calls = Array(fake.calls("squeue").dropFirst(before))
+        #expect(calls.count == 1 && !calls[0].split(separator: " ").contains("-r"), "\(calls)")
+        #expect(o.count == 2500)
+        #expect(o[ids[7]!]?.state == .running)
+        #expect(o[ids[9]!]?.state == .failed && o[ids[9]!]?.exitCode == 3)
+        #expect(o.values.filter { $0.state == .pending }.count == 2498)
+        #expect(o[ids[2499]!]?.batchID == ids[2499]!)
+    }
+
     /// Defect 6: scheduler tools run in calibctl's process group, and die with it (PR_SET_PDEATHSIG).
     @Test func toolsRunInTheCallersProcessGroup() throws {
         let out = try SchedulerTools().run("sh", ["-c", "ps -o pgid= -p $$; ps -o sid= -p $$"], scheduler: "test", operation: "pgid")
@@ -242,17 +305,24 @@ struct SlurmFarmClusterTests {
         let slurm = SlurmScheduler(tools: tools, minimumPollInterval: 0)
         #expect(try slurm.maxArraySize() == 1001)
 
-        // Defect 1 for real: 1,005 held shards are accepted as two arrays and found again by name.
+        // Defect 1 for real: 3,500 held shards are accepted as four arrays, submitted concurrently (issue 14), and
+        // found again by name.
         let holding = SlurmScheduler(tools: tools, extraSubmitArguments: ["--hold"])
         let big = Submission(jobSetID: "farm", name: Env.uniqueName("farm-big"),
-                             shards: (0..<1005).map { Env.shard($0, ["/bin/true"], in: tmp.path) }, directory: tmp.path)
+                             shards: (0..<3500).map { Env.shard($0, ["/bin/true"], in: tmp.path) }, directory: tmp.path)
         let ids = try holding.submit(big)
-        #expect(ids.count == 1005)
+        #expect(ids.count == 3500)
         let arrays = Set(ids.values.map { String($0.split(separator: "_")[0]) })
-        #expect(arrays.count == 2)
+        #expect(arrays.count == 4)
         #expect(try holding.findSubmitted(big) == ids)
-        let held = try slurm.poll([ids[0]!, ids[1004]!])
-        #expect(held.values.allSatisfy { $0.state == .held })
+        // Issue 14: one squeue without -r (a line per array) says every task is held; after one task is released,
+        // its array's line mixes reasons and scontrol tells that task apart.
+        let held = try slurm.poll(Array(ids.values))
+        #expect(held.count == 3500 && held.values.allSatisfy { $0.state == .held })
+        _ = try tools.run("scontrol", ["release", ids[5]!], scheduler: "slurm", operation: "test")
+        let after = try slurm.poll(Array(ids.values))
+        #expect(after.count == 3500 && after[ids[5]!]?.state != .held && after[ids[5]!]?.state != .lost, "\(String(describing: after[ids[5]!]))")
+        #expect(after.values.filter { $0.state == .held }.count == 3499)
         try slurm.cancel(arrays.sorted())
 
         // Defect 4 for real: three shards finish, Slurm forgets them (MinJobAge 2 s, no jobcomp, no slurmdbd) before

@@ -201,3 +201,62 @@ import Testing
         #expect(SlurmOutputParser.expandTaskSpec("5-1") == nil)
     }
 }
+
+extension SlurmOutputParserTests {
+    /// Issue 14 (tick over 100,000 tasks): `squeue` without `-r` prints the tasks still pending in an array's record
+    /// as one line. Captured on Slurm 22.05 (`SLURM_BITSTR_LEN=0`): 58 held 0-1000, 59 pending 0-9%2 (throttled),
+    /// 60 held 0-20 with task 4 released (split off, pending BeginTime: reasons `JobHeldUser,BeginTime`), 61 pending
+    /// 3,5-9,12 with task 6 held by an admin, 62 0-3 with task 0 running. The `-r` listing of the same moment is the
+    /// truth each combined line must reproduce, except where its reasons mix held and not held.
+    @Test func combinedPendingArrayLinesExpandToTheTasksOfTheExpandedListing() throws {
+        let rows = SlurmOutputParser.parseQueue(try fixture("squeue-arrays-unexpanded.txt"), timeZone: Self.utc)
+        let expanded = try queue("squeue-arrays-expanded.txt")
+        #expect(rows.count == 6 && expanded.count == 1043)
+        var combined: [String: [Int]] = [:]
+        var mixed: Set<String> = []
+        for row in rows {
+            guard let (array, tasks) = SlurmOutputParser.pendingArrayTasks(row.batchID) else {
+                #expect(row.batchID == "62_0" && SlurmOutputParser.observe(row).state == .running)
+                continue
+            }
+            combined[array] = tasks
+            if SlurmOutputParser.hasMixedHoldReasons(row.reason) { mixed.insert(array); continue }
+            for t in tasks {
+                var o = SlurmOutputParser.observe(row)
+                o.batchID = "\(array)_\(t)"
+                #expect(expanded[o.batchID] == o, "\(o.batchID)")
+            }
+        }
+        #expect(combined["58"] == Array(0...1000))
+        #expect(combined["59"] == Array(0...9))  // `0-9%2`: the throttle is not a task
+        #expect(combined["60"] == Array(0...20))
+        #expect(combined["61"] == [3, 5, 6, 7, 8, 9, 12])
+        #expect(combined["62"] == [1, 2, 3])
+        #expect(mixed == ["60", "61"])
+        #expect(expanded["60_4"]?.state == .pending && expanded["60_5"]?.state == .held && expanded["61_6"]?.state == .held)
+        // The scontrol fallback for a mixed array tells the tasks apart.
+        let show = Dictionary(SlurmOutputParser.parseShowJob(try fixture("scontrol-array-mixed-hold.txt"), timeZone: Self.utc)
+            .map { ($0.batchID, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(show.count == 21 && show["60_4"]?.state == .pending && show["60_0"]?.state == .held && show["60_20"]?.state == .held)
+    }
+
+    @Test func pendingArrayTaskSpecs() {
+        func tasks(_ s: String) -> [Int]? { SlurmOutputParser.pendingArrayTasks(s)?.tasks }
+        #expect(tasks("7_[0-3]") == [0, 1, 2, 3])
+        #expect(tasks("7_[3,5-9]") == [3, 5, 6, 7, 8, 9])
+        #expect(tasks("7_[0-1000%10]")?.count == 1001)
+        #expect(tasks("7_[0-6:3]") == [0, 3, 6])
+        #expect(tasks("12_[4]") == [4])
+        #expect(SlurmOutputParser.pendingArrayTasks("7_[0,2,4...")?.tasks == [])  // cut at SLURM_BITSTR_LEN: ask scontrol
+        #expect(SlurmOutputParser.pendingArrayTasks("7_[x]")?.tasks == [])
+        #expect(SlurmOutputParser.pendingArrayTasks("7_3") == nil)
+        #expect(SlurmOutputParser.pendingArrayTasks("12") == nil)
+        #expect(SlurmOutputParser.pendingArrayTasks("[1-3]") == nil)
+        #expect(SlurmOutputParser.hasMixedHoldReasons("JobHeldUser,Resources"))
+        #expect(SlurmOutputParser.hasMixedHoldReasons("BeginTime,JobHeldAdmin"))
+        #expect(!SlurmOutputParser.hasMixedHoldReasons("JobHeldUser,JobHeldAdmin"))
+        #expect(!SlurmOutputParser.hasMixedHoldReasons("ReqNodeNotAvail, UnavailableNodes:n1"))
+        #expect(!SlurmOutputParser.hasMixedHoldReasons("JobHeldUser"))
+        #expect(!SlurmOutputParser.hasMixedHoldReasons(nil))
+    }
+}

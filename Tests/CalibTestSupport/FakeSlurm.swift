@@ -6,7 +6,8 @@ import Foundation
 ///
 /// State lives in `directory`: `jobs` (squeue rows in calibctl's `-O` format, one per array task; tests edit it to
 /// make Slurm "forget" or change jobs), `sacct` (optional `sacct -P` lines; absent = accounting disabled),
-/// `maxarray`, `maxscript`, and logs of every call (`sbatch.log`, `squeue.log`, `config.log`, `sacct.log`).
+/// `maxarray`, `maxscript`, and logs of every call (`sbatch.log`, `squeue.log`, `config.log`, `sacct.log`;
+/// `submitted.log`: the array ids sbatch accepted). sbatch calls may run concurrently (a lock orders the ids).
 /// Behaviour knobs (environment of the tools): `FAKE_SBATCH_MODE` = refuse | unreachable, `FAKE_SBATCH_SLEEP` = s.
 public final class FakeSlurm: @unchecked Sendable {
     public let tmp = TemporaryDirectory("fake-slurm")
@@ -37,17 +38,35 @@ public final class FakeSlurm: @unchecked Sendable {
             if [ "$(wc -c < "$script")" -gt "$(cat '\(d)/maxscript')" ]; then
               echo "sbatch: error: Batch job submission failed: Pathname of a file, directory or other parameter too long" >&2; exit 1
             fi
+            exec 9>>'\(d)/sbatch.lock'; flock 9   # concurrent sbatch calls get distinct ids
             id=$(cat '\(d)/nextid' 2>/dev/null || echo 100); echo $((id + 1000000)) > '\(d)/nextid'
-            awk -v id="$id" -v last="$last" -v name="$name" 'BEGIN { for (i = 0; i <= last; i++) printf "%s_%d|%d|%s|%d|PENDING|0|N/A|N/A|%s|c|None|\\n", id, i, id + i + 1, id, i, name }' >> '\(d)/jobs'
+            awk -v id="$id" -v last="$last" -v name="$name" 'BEGIN { for (i = 0; i <= last; i++) printf "%s_%d|%s|%s|%d|PENDING|0|N/A|N/A|%s|c|None|\\n", id, i, id, id, i, name }' >> '\(d)/jobs'
+            echo "$id" >> '\(d)/submitted.log'
+            flock -u 9
             echo "$id"
             """)
+        // Without -r, Slurm prints the tasks of an array still pending in one record (job id = array id) as ONE line
+        // `A_[0-3,7]` whose reason joins the distinct reasons (`JobHeldUser,Resources`); -r prints every task.
         try tool("squeue", """
             echo "$*" >> '\(d)/squeue.log'
-            names=""; ids=""
-            while [ $# -gt 0 ]; do case "$1" in -n) names=$2; shift ;; -j) ids=$2; shift ;; esac; shift; done
+            names=""; ids=""; expand=0
+            while [ $# -gt 0 ]; do case "$1" in -n) names=$2; shift ;; -j) ids=$2; shift ;; -r) expand=1 ;; esac; shift; done
             [ -f '\(d)/jobs' ] || exit 0
-            if [ -n "$names" ]; then awk -F'|' -v l="$names" 'BEGIN { n = split(l, a, ","); for (i = 1; i <= n; i++) w[a[i]] = 1 } ($9 in w)' '\(d)/jobs'
-            else awk -F'|' -v l="$ids" 'BEGIN { n = split(l, a, ","); for (i = 1; i <= n; i++) w[a[i]] = 1 } ($3 in w)' '\(d)/jobs'; fi
+            if [ -n "$names" ]; then col=9; l=$names; else col=3; l=$ids; fi
+            awk -F'|' -v l="$l" -v col="$col" -v expand="$expand" '
+              BEGIN { n = split(l, a, ","); for (i = 1; i <= n; i++) w[a[i]] = 1 }
+              !($col in w) { next }
+              expand || $5 != "PENDING" || $2 != $3 { print; next }
+              { k = $3; t = $4 + 0
+                if (!(k in first)) { first[k] = $0; order[++m] = k; list[k] = t; start[k] = t }
+                else if (t == prev[k] + 1) { }
+                else { list[k] = list[k] close_run(k) "," t; start[k] = t }
+                prev[k] = t
+                if (!((k, $11) in seen)) { seen[k, $11] = 1; reason[k] = (k in reason ? reason[k] "," : "") $11 } }
+              function close_run(k) { return prev[k] > start[k] ? "-" prev[k] : "" }
+              END { for (i = 1; i <= m; i++) { k = order[i]; split(first[k], f, "|"); s = list[k] close_run(k)
+                      printf "%s_[%s]|%s|%s|%s|PENDING|0|N/A|N/A|%s|%s|%s|\\n", k, s, k, k, s, f[9], f[10], reason[k] } }
+            ' '\(d)/jobs'
             """)
         try tool("scontrol", """
             case "$1 $2" in

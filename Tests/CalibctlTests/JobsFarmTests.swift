@@ -68,6 +68,39 @@ import Glibc
         #expect(try ws.status("slow")["counts"].flatMap { ($0 as? [String: Int])?["pending"] } == 3)
     }
 
+    /// Issue 14: `jobs submit` of six arrays (MaxArraySize 10, 55 shards), four sbatch calls at a time, SIGKILLed
+    /// after the first four arrays were accepted (but not recorded) and while the last two are in flight; a tick
+    /// follows at once. Every array is submitted exactly once: the accepted ones are found by their names, the
+    /// killed ones (their sbatch died with calibctl) are submitted again by the tick, and all 55 shards are pending.
+    @Test func killedConcurrentSubmitOfSeveralArraysSubmitsEachOnce() throws {
+        let ws = JobsWorkspace()
+        let fake = try FakeSlurm(maxArraySize: 10)
+        let env = ["CALIBCTL_SLURM_BIN": fake.bin, "CALIBCTL_POLL_INTERVAL": "0", "FAKE_SBATCH_SLEEP": "1.5"]
+        #expect(try run(ws, ["jobs", "create", "many", "--scheduler", "slurm", "--shards", "55", "--shell", "true"], env).status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
+        p.arguments = ["jobs", "submit", "many", "--home", ws.home]
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let t0 = Date()
+        func accepted() -> Int { fake.calls("submitted").count }
+        while (accepted() < 4 || fake.calls("sbatch").count < 6) && Date().timeIntervalSince(t0) < 30 { usleep(10_000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(accepted() == 4, "kill came too late: \(accepted()) arrays accepted")
+        let t = try run(ws, ["tick"], env)
+        #expect(t.status == 0 || t.status == 69, "\(t.stderr)")
+        Thread.sleep(forTimeInterval: 2)  // an orphaned sbatch would have finished by now
+        _ = try run(ws, ["tick"], env)
+        let names = fake.calls("sbatch").compactMap { $0.split(separator: " ").first { $0.hasPrefix("--job-name=") }?.dropFirst(11) }
+        let submitted = Set(fake.jobs.map { $0.split(separator: "|")[8] })
+        #expect(fake.calls("submitted").count == 6, "\(names)")
+        #expect(submitted.count == 6 && Set(names) == submitted, "\(names)")
+        #expect(try ws.status("many")["counts"].flatMap { ($0 as? [String: Int])?["pending"] } == 55)
+    }
+
     /// Defects 8 and 9: `status --history` lists attempts in text; `--json` is schema 2 with sub-second times;
     /// `jobs retry` stops at the attempt cap unless --force; `jobs delete` frees the name and keeps the files.
     @Test func historyJsonRetryCapAndDelete() throws {
