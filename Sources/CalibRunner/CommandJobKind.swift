@@ -30,14 +30,14 @@ public struct CommandJobKind: JobKind {
         }
         let argv: [String]
         if let shell = spec.parameters["shell"] {
-            argv = ["/bin/sh", "-c", s.expand(shell, attempt: context.attempt, specPath: context.specPath)]
+            argv = ["/bin/sh", "-c", s.expand(shell, attempt: context.attempt, directory: context.directory)]
         } else if let json = spec.parameters["argv"] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data(json.utf8)), !list.isEmpty else {
-                throw JobError.badSpec(path: context.specPath, detail: "parameter argv is not a JSON array of strings")
+                throw JobError.badSpec(path: context.specName, detail: "parameter argv is not a JSON array of strings")
             }
-            argv = list.map { s.expand($0, attempt: context.attempt, specPath: context.specPath) }
+            argv = list.map { s.expand($0, attempt: context.attempt, directory: context.directory) }
         } else {
-            throw JobError.badSpec(path: context.specPath, detail: "kind command needs parameter 'argv' or 'shell'")
+            throw JobError.badSpec(path: context.specName, detail: "kind command needs parameter 'argv' or 'shell'")
         }
         let metricsFile = (context.directory as NSString)
             .appendingPathComponent(".metrics-\(context.attempt)-\(tag)")

@@ -109,9 +109,8 @@ extension JobEngine {
             throw JobError.badParameter("shard \(shard) of \(name)",
                                         detail: "has \(r.int("attempts") ?? 0) attempt(s); there is no attempt \(n)")
         }
-        let spec = r.text("spec_path") ?? ""
-        let dir = (spec as NSString).deletingLastPathComponent as NSString
+        let dir = JobSetSpec.shardDirectory(specPath: r.text("spec_path") ?? "", index: shard) as NSString
         return (n, dir.appendingPathComponent("attempt-\(n).out"), dir.appendingPathComponent("attempt-\(n).err"),
-                JobRunner.resultPath(specPath: spec, attempt: n))
+                JobRunner.resultPath(directory: dir as String, attempt: n))
     }
 }

@@ -13,7 +13,7 @@ extension JobEngine {
         let live = try database.query("""
             SELECT a.id AS id, a.batch_id AS batch_id, a.scheduler AS scheduler, a.state AS state,
                    a.started AS started, a.number AS number, a.updated AS updated, a.reason AS reason,
-                   s.spec_path AS spec_path, j.directory AS dir
+                   s.spec_path AS spec_path, s.idx AS idx, j.directory AS dir
             FROM attempts a JOIN shards s ON s.id = a.shard JOIN job_sets j ON j.id = s.job_set
             WHERE a.state IN \(Self.liveStates) AND a.batch_id IS NOT NULL
             """)
@@ -89,7 +89,9 @@ extension JobEngine {
         var o = o
         var resultJSON: String?
         let number = Int(r.int("number") ?? 1)
-        let resultPath = JobRunner.resultPath(specPath: r.text("spec_path") ?? "", attempt: number)
+        let resultPath = JobRunner.resultPath(
+            directory: JobSetSpec.shardDirectory(specPath: r.text("spec_path") ?? "", index: Int(r.int("idx") ?? 0)),
+            attempt: number)
         // The shard's own result record is evidence the scheduler may have lost: a job Slurm forgot (MinJobAge passed,
         // no jobcomp, no slurmdbd), or one reported cancelled / failed by a node failure after a controller restart,
         // whose record says it finished, did finish: it is never re-run nor mislabelled.

@@ -61,8 +61,9 @@ public final class JobEngine {
         return s
     }
 
-    /// Creates a job set: writes every shard's spec under `jobs/NAME/shard-I/spec.json`, then records the set and
-    /// its shards in one transaction. Nothing is submitted yet (`submit(jobSet:)`).
+    /// Creates a job set: writes ONE spec file for all its shards (`jobs/NAME/specs.jsonl`, `JobSetSpec`), then
+    /// records the set and its shards in one transaction. Nothing is submitted yet (`submit(jobSet:)`). Shard
+    /// directories (`jobs/NAME/shard-I`) are made when the shards start: a shard that never ran leaves no file.
     public func createJobSet(_ def: JobSetDefinition) throws {
         guard JobSetDefinition.isValidName(def.name) else { throw JobError.badName(def.name) }
         _ = try scheduler(def.scheduler)
@@ -76,20 +77,14 @@ public final class JobEngine {
             throw JobError.jobSetExists(def.name)
         }
         let dir = (workspace.jobsDirectory as NSString).appendingPathComponent(def.name)
-        var specPaths: [String] = []
-        specPaths.reserveCapacity(def.shards.count)
-        let encoder = JobSpec.encoder()
         try JobFiles.mkdirs(dir)
-        for (i, s) in def.shards.enumerated() {
-            let sdir = Self.shardDirectory(dir, i)
-            try JobFiles.mkdirs(sdir)
+        let specPath = (dir as NSString).appendingPathComponent(JobSetSpec.fileName)
+        try JobSetSpec(specs: def.shards.enumerated().map { i, s in
             var spec = s.spec
             spec.index = i
             spec.key = s.key
-            let p = (sdir as NSString).appendingPathComponent("spec.json")
-            try spec.write(to: p, encoder: encoder)
-            specPaths.append(p)
-        }
+            return spec
+        }).write(to: specPath)
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys
         try database.transaction {
@@ -103,7 +98,7 @@ public final class JobEngine {
             for (i, s) in def.shards.enumerated() {
                 try database.run("""
                     INSERT INTO shards(job_set, idx, key, spec_path, outputs, memory_mb, time_limit_s) VALUES(?,?,?,?,?,?,?)
-                    """, id, i, s.key, specPaths[i], String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self),
+                    """, id, i, s.key, specPath, String(decoding: try enc.encode(s.spec.outputs), as: UTF8.self),
                     s.memoryMB, s.timeLimitSeconds)
             }
         }
@@ -272,9 +267,13 @@ public final class JobEngine {
 
     func request(_ r: SQLRow) -> ShardRequest {
         let spec = r.text("spec_path") ?? ""
-        let dir = (spec as NSString).deletingLastPathComponent
+        let idx = Int(r.int("idx") ?? 0)
+        let dir = JobSetSpec.shardDirectory(specPath: spec, index: idx)
         let n = Int(r.int("number") ?? 1)
-        return ShardRequest(index: Int(r.int("idx") ?? 0), command: workerCommand + [spec, "--attempt", String(n)],
+        // `calibctl job run specs.jsonl --shard I --attempt N`; a job set made before version 2 has one spec per shard.
+        let args = JobSetSpec.isJobSetSpec(spec) ? [spec, "--shard", String(idx), "--attempt", String(n)]
+                                                 : [spec, "--attempt", String(n)]
+        return ShardRequest(index: idx, command: workerCommand + args,
                             workDirectory: dir,
                             stdoutPath: (dir as NSString).appendingPathComponent("attempt-\(n).out"),
                             stderrPath: (dir as NSString).appendingPathComponent("attempt-\(n).err"),

@@ -18,20 +18,29 @@ public struct JobOutcome: Sendable, Equatable {
 
 /// Where a job runs and where it writes.
 public struct JobContext: Sendable {
+    /// The spec file: the job set's `specs.jsonl` (with `shard`) or a per-shard `spec.json`.
     public let specPath: String
-    /// The shard directory (the spec's directory); relative paths in the spec are relative to it.
+    /// The shard's index when `specPath` is a job set spec.
+    public let shard: Int?
+    /// The shard directory (`shard-<i>` beside a job set spec, else the spec's directory); relative paths in the spec
+    /// are relative to it.
     public let directory: String
     /// Attempt number (1-based), also `{attempt}` in command templates.
     public let attempt: Int
 
-    public init(specPath: String, attempt: Int) {
+    public init(specPath: String, attempt: Int, shard: Int? = nil) {
         self.specPath = specPath
-        self.directory = (specPath as NSString).deletingLastPathComponent
+        self.shard = shard
+        self.directory = shard.map { JobSetSpec.shardDirectory(specPath: specPath, index: $0) }
+            ?? (specPath as NSString).deletingLastPathComponent
         self.attempt = attempt
     }
 
+    /// How messages name the spec: `specs.jsonl shard 7` or the per-shard file.
+    public var specName: String { shard.map { "\(specPath) shard \($0)" } ?? specPath }
+
     /// Final path of output `name`.
-    public func outputPath(_ name: String, in spec: JobSpec) -> String? { spec.outputPath(name, specPath: specPath) }
+    public func outputPath(_ name: String, in spec: JobSpec) -> String? { spec.outputPath(name, directory: directory) }
 
     /// The temporary path a job writes output `name` to; the runner renames it to the final path after success.
     public func temporaryOutputPath(_ name: String, in spec: JobSpec) -> String? {

@@ -11,16 +11,21 @@ public struct JobRunner: Sendable {
 
     public init(registry: JobKindRegistry) { self.registry = registry }
 
-    /// The default result path of an attempt: `attempt-N.result.json` beside the spec.
+    /// The default result path of an attempt of a per-shard spec: `attempt-N.result.json` beside the spec.
     public static func resultPath(specPath: String, attempt: Int) -> String {
-        ((specPath as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("attempt-\(attempt).result.json")
+        resultPath(directory: (specPath as NSString).deletingLastPathComponent, attempt: attempt)
     }
 
-    /// Runs the spec and writes the result record; returns it. The caller exits with `result.exitCode` (or re-raises
-    /// `result.signal`) so the scheduler sees the same status as the record.
-    public func run(specPath: String, attempt: Int, resultPath: String? = nil) throws -> JobResult {
-        let p = try JobRunner.prepare(specPath: specPath, attempt: attempt, resultPath: resultPath)
+    /// The result path of an attempt in shard directory `directory`: `attempt-N.result.json`.
+    public static func resultPath(directory: String, attempt: Int) -> String {
+        (directory as NSString).appendingPathComponent("attempt-\(attempt).result.json")
+    }
+
+    /// Runs the spec (shard `shard` of a job set spec, or a per-shard spec when nil) and writes the result record;
+    /// returns it. The caller exits with `result.exitCode` (or re-raises `result.signal`) so the scheduler sees the
+    /// same status as the record.
+    public func run(specPath: String, shard: Int? = nil, attempt: Int, resultPath: String? = nil) throws -> JobResult {
+        let p = try JobRunner.prepare(specPath: specPath, shard: shard, attempt: attempt, resultPath: resultPath)
         let kind = try registry.kind(named: p.spec.kind)
         var outcome: JobOutcome
         do { outcome = try kind.run(spec: p.spec, context: p.context) } catch {
@@ -39,11 +44,14 @@ public struct JobRunner: Sendable {
 
     /// The first half of `run`: reads the spec and clears what an earlier attempt left (shared with the local
     /// executor, which runs `command` specs itself without starting `calibctl job run`).
-    public static func prepare(specPath: String, attempt: Int, resultPath: String? = nil) throws -> Prepared {
-        let resultPath = resultPath ?? JobRunner.resultPath(specPath: specPath, attempt: attempt)
+    /// The shard directory is created here when it does not exist yet (a job set spec's shards get their directory
+    /// when they first run: it holds their result records and non-empty logs).
+    public static func prepare(specPath: String, shard: Int? = nil, attempt: Int, resultPath: String? = nil) throws -> Prepared {
+        let context = JobContext(specPath: specPath, attempt: attempt, shard: shard)
+        try JobFiles.mkdirs(context.directory)
+        let resultPath = resultPath ?? JobRunner.resultPath(directory: context.directory, attempt: attempt)
         unlink(resultPath)
-        let spec = try JobSpec.read(specPath)
-        let context = JobContext(specPath: specPath, attempt: attempt)
+        let spec = try JobSpec.read(specPath, shard: shard)
         // Leftovers of an earlier attempt must not pass as this attempt's outputs.
         for name in spec.outputs.keys {
             if let tmp = context.temporaryOutputPath(name, in: spec) { unlink(tmp) }

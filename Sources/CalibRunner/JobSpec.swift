@@ -1,9 +1,10 @@
 import Foundation
 
-/// The self-contained description of one shard's work, written to `jobs/<set>/shard-<i>/spec.json` before submission
-/// and read by `calibctl job run SPEC` on the worker. Everything the worker needs is in it: no database access.
+/// The self-contained description of one shard's work, read by `calibctl job run` on the worker. Everything the worker
+/// needs is in it: no database access. Written before submission, since format version 2 for a whole job set in one
+/// file (`JobSetSpec`, `jobs/<set>/specs.jsonl`); version 1 was one `jobs/<set>/shard-<i>/spec.json` per shard.
 public struct JobSpec: Sendable, Codable, Equatable {
-    /// Current version of the spec file layout (docs/runner.md).
+    /// Version of the per-shard spec file layout (docs/runner.md); job set spec files are `JobSetSpec.formatVersion`.
     public static let formatVersion = 1
 
     public var formatVersion: Int
@@ -36,7 +37,22 @@ public struct JobSpec: Sendable, Codable, Equatable {
         self.parameters = parameters
     }
 
-    /// Reads and validates a spec file.
+    /// Reads shard `shard` of a job set spec file (`specs.jsonl`, version 2), or, when `shard` is nil, a per-shard
+    /// spec file (version 1).
+    public static func read(_ path: String, shard: Int?) throws -> JobSpec {
+        guard let shard else {
+            if JobSetSpec.isJobSetSpec(path) {
+                throw JobError.badSpec(path: path, detail: "is the spec of a whole job set: give the shard (--shard I)")
+            }
+            return try read(path)
+        }
+        guard JobSetSpec.isJobSetSpec(path) else {
+            throw JobError.badSpec(path: path, detail: "is not a job set spec (\(JobSetSpec.fileName)); run it without --shard")
+        }
+        return try JobSetSpec.readShard(path, index: shard)
+    }
+
+    /// Reads and validates a per-shard spec file (version 1).
     public static func read(_ path: String) throws -> JobSpec {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
@@ -66,15 +82,25 @@ public struct JobSpec: Sendable, Codable, Equatable {
         return enc
     }
 
-    /// Absolute path of output `name` for a spec stored at `specPath`.
+    /// Absolute path of output `name` for a spec stored at `specPath` (a per-shard spec: its directory).
     public func outputPath(_ name: String, specPath: String) -> String? {
-        guard let p = outputs[name] else { return nil }
-        return JobFiles.resolve(p, relativeTo: (specPath as NSString).deletingLastPathComponent)
+        outputPath(name, directory: (specPath as NSString).deletingLastPathComponent)
     }
 
-    /// Replaces `{key}`, `{index}`, `{attempt}`, `{dir}`, `{input:NAME}`, `{output:NAME}` and `{param:NAME}` in `text`.
+    /// Absolute path of output `name` of the shard whose directory is `directory`.
+    public func outputPath(_ name: String, directory: String) -> String? {
+        guard let p = outputs[name] else { return nil }
+        return JobFiles.resolve(p, relativeTo: directory)
+    }
+
+    /// `expand(_:attempt:directory:)` for a per-shard spec stored at `specPath`.
     public func expand(_ text: String, attempt: Int, specPath: String) -> String {
-        let dir = (specPath as NSString).deletingLastPathComponent
+        expand(text, attempt: attempt, directory: (specPath as NSString).deletingLastPathComponent)
+    }
+
+    /// Replaces `{key}`, `{index}`, `{attempt}`, `{dir}` (the shard directory), `{input:NAME}`, `{output:NAME}` and
+    /// `{param:NAME}` in `text`.
+    public func expand(_ text: String, attempt: Int, directory dir: String) -> String {
         var s = text.replacingOccurrences(of: "{key}", with: key)
             .replacingOccurrences(of: "{index}", with: String(index))
             .replacingOccurrences(of: "{attempt}", with: String(attempt))
@@ -82,7 +108,7 @@ public struct JobSpec: Sendable, Codable, Equatable {
         if s.contains("{") {
             for (k, v) in inputs { s = s.replacingOccurrences(of: "{input:\(k)}", with: v) }
             for (k, _) in outputs {
-                s = s.replacingOccurrences(of: "{output:\(k)}", with: outputPath(k, specPath: specPath) ?? "")
+                s = s.replacingOccurrences(of: "{output:\(k)}", with: outputPath(k, directory: dir) ?? "")
             }
             for (k, v) in parameters { s = s.replacingOccurrences(of: "{param:\(k)}", with: v) }
         }

@@ -197,6 +197,8 @@ public final class LocalExecutor {
     }
 
     private func launch(_ s: ShardRequest) throws -> (pid_t, Direct?) {
+        // A job set spec's shards get their directory when they start (it holds their logs and result records).
+        if !s.workDirectory.isEmpty { try? JobFiles.mkdirs(s.workDirectory) }
         var o = Spawn.Options()
         o.directory = s.workDirectory.isEmpty ? nil : s.workDirectory
         o.stdoutPath = s.stdoutPath
@@ -220,7 +222,7 @@ public final class LocalExecutor {
             // `calibctl job run` reports a command it cannot start as exit 127 in the result record: so does this.
             let outcome = JobOutcome(exitCode: 127, message: "cannot start \(argv[0]): \(error)")
             _ = try? JobRunner.finish(direct!.prepared, outcome: outcome)
-            Self.note(outcome.message, stderrPath: s.stderrPath, spec: direct!.prepared.context.specPath)
+            Self.note(outcome.message, stderrPath: s.stderrPath, spec: direct!.prepared.context.specName)
             throw DirectStartFailed()
         }
     }
@@ -232,13 +234,20 @@ public final class LocalExecutor {
     /// spec's kind is `command`. Anything else (another kind, an unreadable spec) runs as given, so that
     /// `calibctl job run` reports it exactly as on a batch scheduler.
     private func directCommand(_ s: ShardRequest) -> Direct? {
-        guard let prefix = manifest.directWorker, !prefix.isEmpty, s.command.count == prefix.count + 3,
-              s.command.starts(with: prefix), s.command[prefix.count + 1] == "--attempt",
-              let attempt = Int(s.command[prefix.count + 2]) else { return nil }
-        let specPath = s.command[prefix.count]
+        guard let prefix = manifest.directWorker, !prefix.isEmpty, s.command.starts(with: prefix) else { return nil }
+        let args = Array(s.command.dropFirst(prefix.count))
+        // `SPEC --attempt N` (a per-shard spec) or `SPECS --shard I --attempt N` (a job set spec).
+        let shard: Int?
+        switch args.count {
+        case 3: shard = nil
+        case 5 where args[1] == "--shard": guard let i = Int(args[2]) else { return nil }; shard = i
+        default: return nil
+        }
+        guard args[args.count - 2] == "--attempt", let attempt = Int(args[args.count - 1]) else { return nil }
+        let specPath = args[0]
         // Cheap pre-check before unlinking anything: a spec of another kind is left to the worker untouched.
-        guard let spec = try? JobSpec.read(specPath), spec.kind == CommandJobKind.name,
-              let prepared = try? JobRunner.prepare(specPath: specPath, attempt: attempt),
+        guard let spec = try? JobSpec.read(specPath, shard: shard), spec.kind == CommandJobKind.name,
+              let prepared = try? JobRunner.prepare(specPath: specPath, shard: shard, attempt: attempt),
               let plan = try? CommandJobKind.plan(spec: prepared.spec, context: prepared.context,
                                                   tag: "x\(getpid())-\(s.index)") else { return nil }
         unlink(plan.metricsFile)
@@ -250,10 +259,10 @@ public final class LocalExecutor {
         let outcome = CommandJobKind.outcome(d.plan, waitStatus: waitStatus, wallSeconds: wallSeconds)
         do {
             let r = try JobRunner.finish(d.prepared, outcome: outcome)
-            if r.exitCode != 0, let m = r.message { note(m, stderrPath: d.stderrPath, spec: d.prepared.context.specPath) }
+            if r.exitCode != 0, let m = r.message { note(m, stderrPath: d.stderrPath, spec: d.prepared.context.specName) }
             return r.signal != nil ? (nil, r.signal) : (r.exitCode, nil)
         } catch {
-            note("cannot write the result record: \(error)", stderrPath: d.stderrPath, spec: d.prepared.context.specPath)
+            note("cannot write the result record: \(error)", stderrPath: d.stderrPath, spec: d.prepared.context.specName)
             return (74, nil)
         }
     }

@@ -22,7 +22,7 @@ public enum ShardScript {
         """
         for shard in submission.shards.sorted(by: { $0.index < $1.index }) {
             let command = shard.command.map(quote).joined(separator: " ")
-            s += "\(shard.index)) cd \(quote(shard.workDirectory)) || exit \(badDirectoryStatus)\n"
+            s += "\(shard.index)) \(enter(shard.workDirectory))\n"
             s += "    exec \(command) >\(quote(shard.stdoutPath)) 2>\(quote(shard.stderrPath)) ;;\n"
         }
         s += """
@@ -32,6 +32,13 @@ public enum ShardScript {
 
         """
         return s
+    }
+
+    /// Shell text entering a shard's working directory, creating it when missing (a job set's shard directories
+    /// are made when the shards start, not when the job set is created); exit 73 when that fails.
+    public static func enter(_ directory: String) -> String {
+        let d = quote(directory)
+        return "cd \(d) 2>/dev/null || { mkdir -p \(d) && cd \(d); } || exit \(badDirectoryStatus)"
     }
 
     /// Quotes one word for a POSIX shell (single quotes; embedded quotes as '\'').

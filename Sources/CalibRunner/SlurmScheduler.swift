@@ -72,7 +72,8 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
         """
     }
 
-    /// The task list of one array: line k (task k) = `SHARD<TAB>cd WD || exit 73; exec CMD >OUT 2>ERR`.
+    /// The task list of one array: line k (task k) = `SHARD<TAB>cd WD || ... exit 73; exec CMD >OUT 2>ERR` (the
+    /// working directory is created when missing: a job set's shard directories are made when the shards start).
     public static func taskList(_ shards: [ShardRequest]) throws -> String {
         var s = ""
         for shard in shards {
@@ -81,7 +82,7 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
                 throw SchedulerError(scheduler: "slurm", operation: "submit",
                                      detail: "shard \(shard.index): a command word or path contains a newline or tab", permanent: true)
             }
-            s += "\(shard.index)\tcd \(ShardScript.quote(shard.workDirectory)) || exit \(ShardScript.badDirectoryStatus); "
+            s += "\(shard.index)\t\(ShardScript.enter(shard.workDirectory)); "
             s += "exec \(shard.command.map(ShardScript.quote).joined(separator: " ")) >\(ShardScript.quote(shard.stdoutPath)) 2>\(ShardScript.quote(shard.stderrPath))\n"
         }
         return s

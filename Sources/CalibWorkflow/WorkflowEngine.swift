@@ -348,7 +348,9 @@ public final class WorkflowEngine {
         for r in results {
             var outs = r.outputs.map { UnitOutput(unit: r.key, name: $0.name, path: $0.path, size: $0.size, sha256: $0.sha256) }
             // A command's files under its unit directory are its outputs too.
-            if let spec = try? JobSpec.read(try specPath(jobSet: jobSet, index: r.index)), let dir = spec.workDirectory {
+            let path = try specPath(jobSet: jobSet, index: r.index)
+            if let spec = try? JobSpec.read(path, shard: JobSetSpec.isJobSetSpec(path) ? r.index : nil),
+               let dir = spec.workDirectory {
                 outs += try Self.filesUnder(dir, unit: r.key).filter { f in !outs.contains { $0.path == f.path } }
             }
             unitResults.append(UnitResult(unit: WorkUnit(key: r.key), metrics: r.metrics, outputs: outs))

@@ -259,3 +259,79 @@ struct EngineFixture {
         #expect(try e.cancel(jobSet: "p") == 1)
     }
 }
+
+/// Issue 14 ("keep per-shard files to what a person needs to debug a failure"): one spec file per job set, shard
+/// directories only for shards that ran, holding their result record and non-empty logs.
+@Suite struct JobSetLayoutTests {
+    /// Every file and directory under `dir`, relative, sorted (directories end in `/`).
+    func tree(_ dir: String) -> [String] {
+        (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).map { p in
+            var isDir: ObjCBool = false
+            FileManager.default.fileExists(atPath: dir + "/" + p, isDirectory: &isDir)
+            return isDir.boolValue ? p + "/" : p
+        }.sorted()
+    }
+
+    @Test func oneSpecFilePerJobSetAndShardDirectoriesOnlyWhereShardsRan() throws {
+        let f = EngineFixture()
+        let e = try f.engine(f.local)
+        // Shard 2 differs in its outputs; the shell and everything else is shared.
+        let shells = ["true", "echo out; echo err >&2", "printf x > {output:o}", "exit 3"]
+        try e.createJobSet(JobSetDefinition(name: "lay", scheduler: "local", memoryMB: 500, timeLimitSeconds: 30,
+                                            policy: RetryPolicy(maxAttempts: 1), shards: shells.enumerated().map { i, sh in
+            ShardDefinition(key: "i=\(i)", spec: JobSpec(kind: "command", outputs: i == 2 ? ["o": "o.txt"] : [:],
+                                                        parameters: ["shell": sh]))
+        }))
+        let dir = f.tmp.path + "/jobs/lay"
+        #expect(tree(dir) == ["specs.jsonl"], "created: one file, no shard directory")
+        let lines = try String(contentsOfFile: dir + "/specs.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 5)
+        #expect(lines[0].contains("\"formatVersion\":2") && lines[0].contains("\"shards\":4") && lines[0].contains("\"kind\":\"command\""))
+        #expect(lines[1] == #"{"index":0,"key":"i=0","outputs":{},"parameters":{"shell":"true"}}"#, "\(lines[1])")
+        #expect(lines[3].contains(#""outputs":{"o":"o.txt"}"#))
+        // Each shard reads back as the spec it was created from.
+        let spec2 = try JobSpec.read(dir + "/specs.jsonl", shard: 2)
+        #expect(spec2.key == "i=2" && spec2.index == 2 && spec2.outputs == ["o": "o.txt"] && spec2.kind == "command")
+        #expect(throws: JobError.self) { try JobSpec.read(dir + "/specs.jsonl", shard: nil) }
+        #expect(throws: JobError.self) { try JobSpec.read(dir + "/specs.jsonl", shard: 4) }
+
+        try e.submit(jobSet: "lay")
+        let s = try f.wait(e, "lay")
+        #expect(s.counts == ["succeeded": 3, "failed": 1], "\(s.counts)")
+        #expect(s.failed.first?.exitCode == 3)
+        // A trivial shard leaves its directory and result record; logs only when something was written.
+        let files = tree(dir)
+        #expect(Array(files.prefix(9)) == [
+            "shard-0/", "shard-0/attempt-1.result.json",
+            "shard-1/", "shard-1/attempt-1.err", "shard-1/attempt-1.out", "shard-1/attempt-1.result.json",
+            "shard-2/", "shard-2/attempt-1.result.json", "shard-2/o.txt",
+        ], "\(files)")
+        #expect(files.last == "specs.jsonl" && files.contains("shard-3/attempt-1.result.json"), "\(files)")
+    }
+
+    /// A job set made before spec format version 2 (one `shard-I/spec.json` per shard, in the database as such) still
+    /// runs: its workers get `SPEC --attempt N` without `--shard`.
+    @Test func perShardSpecsOfOlderJobSetsStillRun() throws {
+        let f = EngineFixture()
+        for mode in [f.local, f.localExec] {
+            let e = try f.engine(mode)
+            let name = mode.directWorker == nil ? "old-exec" : "old"
+            try f.create(e, name, ["echo {key} > {dir}/k; echo run >> {dir}/runs", "exit 4"])
+            // Rewrite it as version 1 would have: per-shard spec files, and their paths in the database.
+            let dir = f.tmp.path + "/jobs/" + name
+            for i in 0..<2 {
+                let spec = try JobSpec.read(dir + "/specs.jsonl", shard: i)
+                try FileManager.default.createDirectory(atPath: dir + "/shard-\(i)", withIntermediateDirectories: true)
+                try spec.write(to: dir + "/shard-\(i)/spec.json")
+                try e.database.run("UPDATE shards SET spec_path = ? WHERE idx = ? AND job_set = (SELECT id FROM job_sets WHERE name = ?)",
+                                   dir + "/shard-\(i)/spec.json", i, name)
+            }
+            try FileManager.default.removeItem(atPath: dir + "/specs.jsonl")
+            try e.submit(jobSet: name)
+            let s = try f.wait(e, name)
+            #expect(s.counts == ["succeeded": 1, "failed": 1], "\(name) \(s.counts)")
+            #expect(try String(contentsOfFile: dir + "/shard-0/k", encoding: .utf8) == "i=0\n")
+            #expect(f.runs(name, 1) == [1])
+        }
+    }
+}

@@ -68,7 +68,8 @@ struct BenchJobsCommand: ParsableCommand {
             // A worker that does what `job run` must do at minimum: write the result record last, atomically.
             let rec = #"{"formatVersion":1,"kind":"command","exitCode":0,"metrics":{},"outputs":[],"startTime":0,"endTime":0,"host":"bench"}"#
             let settings = ["workerCommand": ["/bin/sh", "-c",
-                "r=\"${0%/*}/attempt-$2.result.json\"; printf '%s' '\(rec)' > \"$r.tmp\" && mv \"$r.tmp\" \"$r\""]]
+                // Arguments: SPECS --shard I --attempt N; the shard directory exists (the executor made it).
+                "r=\"${0%/*}/shard-$2/attempt-$4.result.json\"; printf '%s' '\(rec)' > \"$r.tmp\" && mv \"$r.tmp\" \"$r\""]]
             try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
         } else if worker == "calibctl-exec" {
             try Data(#"{"local": {"runCommandsDirectly": false}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/schedulers.json"))
@@ -132,10 +133,7 @@ struct BenchJobsCommand: ParsableCommand {
         var bytes = 0
         f.statusInProcessSeconds = try clock {
             let s = try e.status(jobSet: "bench")
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            enc.dateEncodingStrategy = .iso8601
-            bytes = try enc.encode(s).count
+            bytes = try StatusJSONWriter.encode(s, time: JobsCommand.fastISOTime).count  // as `jobs status --json`
         }
         f.cpu["status in process"] = lastCPU
         f.statusJSONBytes = bytes

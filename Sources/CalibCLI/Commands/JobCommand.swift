@@ -26,28 +26,33 @@ struct JobCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a job spec: dispatch on its kind, write outputs, then the result record.",
             discussion: reflow("""
-            The spec (written by `calibctl jobs create`) is self-contained: kind, inputs, outputs, parameters. Outputs
-            are written under a temporary name and renamed when complete; the result record (exit status, metrics,
-            outputs with sizes and SHA-256) is written last, atomically, as attempt-N.result.json beside the spec.
-            The database is never touched, so workers may run anywhere the job directory is visible.
+            The job set's spec file (written by `calibctl jobs create`: jobs/SET/specs.jsonl, one line per shard) is
+            self-contained: kind, inputs, outputs, parameters. Outputs are written under a temporary name and renamed
+            when complete; the result record (exit status, metrics, outputs with sizes and SHA-256) is written last,
+            atomically, as attempt-N.result.json in the shard directory (jobs/SET/shard-I, made when missing). The
+            database is never touched, so workers may run anywhere the job directory is visible. A per-shard spec of
+            an older job set (shard-I/spec.json) runs without --shard.
 
             The exit status is the job's: 0 on success, the command's own status on failure; a command killed by a
             signal makes this process die by the same signal.
 
-            Example: calibctl job run ~/.calibctl/jobs/gain-5000/shard-3/spec.json --attempt 2
+            Example: calibctl job run ~/.calibctl/jobs/gain-5000/specs.jsonl --shard 3 --attempt 2
             """))
 
-        @Argument(help: "The spec.json of the shard.") var spec: String
+        @Argument(help: "The job set's specs.jsonl (with --shard), or an older per-shard spec.json.") var spec: String
+        @Option(help: "The shard to run (its index in the job set).") var shard: Int?
         @Option(help: "Attempt number (1-based); names the result and log files and fills {attempt}.") var attempt = 1
-        @Option(help: "Where to write the result record (default attempt-N.result.json beside the spec).")
+        @Option(help: "Where to write the result record (default attempt-N.result.json in the shard directory).")
         var result: String?
 
         func run() throws {
-            let r = try JobRunner(registry: JobKinds.registry).run(specPath: spec, attempt: attempt, resultPath: result)
-            if let m = r.message, r.exitCode != 0 { Diagnostics.error("job \(spec): \(m)") }
+            let r = try JobRunner(registry: JobKinds.registry).run(specPath: spec, shard: shard, attempt: attempt,
+                                                                    resultPath: result)
+            let context = JobContext(specPath: spec, attempt: attempt, shard: shard)
+            if let m = r.message, r.exitCode != 0 { Diagnostics.error("job \(context.specName): \(m)") }
             // The shard's logs (the scheduler opened them as this process's stdout and stderr) are not kept when
             // empty: 100,000 shards would otherwise leave 200,000 empty files (`calibctl jobs log` prints nothing).
-            let dir = (spec as NSString).deletingLastPathComponent as NSString
+            let dir = context.directory as NSString
             JobFiles.removeIfEmpty(dir.appendingPathComponent("attempt-\(attempt).out"), fd: 1)
             JobFiles.removeIfEmpty(dir.appendingPathComponent("attempt-\(attempt).err"), fd: 2)
             if let sig = r.signal {

@@ -226,13 +226,7 @@ struct JobsCommand: ParsableCommand {
 
     /// `jobs status --json`: pretty, sorted keys, times with fractional seconds (docs/jobs-status-json.md).
     static func printStatusJSON(_ value: JobSetStatus) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.dateEncodingStrategy = .custom { date, encoder in
-            var c = encoder.singleValueContainer()
-            try c.encode(fastISOTime(date))
-        }
-        FileHandle.standardOutput.write(try enc.encode(value))
+        FileHandle.standardOutput.write(try StatusJSONWriter.encode(value, time: fastISOTime))
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 

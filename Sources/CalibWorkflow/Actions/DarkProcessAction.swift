@@ -239,19 +239,19 @@ public struct DarkProcessJob: JobKind {
     public func run(spec: JobSpec, context: JobContext) throws -> JobOutcome {
         guard let input = spec.inputs["input"], let g = spec.parameters["gain_mode"].flatMap(Int.init) else {
             return JobOutcome(exitCode: ExitStatus.usage.rawValue,
-                              message: "dark-process spec \(context.specPath) needs input 'input' and parameter 'gain_mode'")
+                              message: "dark-process spec \(context.specName) needs input 'input' and parameter 'gain_mode'")
         }
         var options = DarkOptions()
         if let text = spec.parameters["options"] {
             do { options = try JSONDecoder().decode(DarkOptions.self, from: Data(text.utf8)) } catch {
                 return JobOutcome(exitCode: ExitStatus.usage.rawValue,
-                                  message: "dark-process spec \(context.specPath): parameter options is not DarkOptions JSON: \(error)")
+                                  message: "dark-process spec \(context.specName): parameter options is not DarkOptions JSON: \(error)")
             }
         }
         options.onlyGainModes = [g]
         guard let out = context.temporaryOutputPath("constants", in: spec) else {
             return JobOutcome(exitCode: ExitStatus.usage.rawValue,
-                              message: "dark-process spec \(context.specPath) has no output 'constants'")
+                              message: "dark-process spec \(context.specName) has no output 'constants'")
         }
         func failed(_ e: DiagnosableError) -> JobOutcome {
             JobOutcome(exitCode: e.exitStatus.rawValue, message: e.message + (e.fix.map { "; fix: \($0)" } ?? ""))

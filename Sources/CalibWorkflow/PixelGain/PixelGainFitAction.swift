@@ -107,7 +107,7 @@ public struct PixelGainFitJob: JobKind {
     public func run(spec: JobSpec, context: JobContext) throws -> JobOutcome {
         guard let vcalPath = spec.inputs["vcal"], let tmp = context.temporaryOutputPath("fit", in: spec),
               spec.inputs["scan"] != nil || spec.inputs["dump"] != nil else {
-            return JobOutcome(exitCode: 65, message: "spec \(context.specPath) lacks inputs scan (or dump)/vcal or output fit")
+            return JobOutcome(exitCode: 65, message: "spec \(context.specName) lacks inputs scan (or dump)/vcal or output fit")
         }
         var options = GainFitOptions()
         if let json = spec.parameters["fit_options"], let o = try? JSONDecoder().decode(GainFitOptions.self, from: Data(json.utf8)) {
