@@ -139,11 +139,12 @@ import Testing
         try e.createJobSet(JobSetDefinition(name: "forgot", scheduler: "slurm", memoryMB: 100, timeLimitSeconds: 60,
                                             shards: (0..<6).map { ShardDefinition(key: "i=\($0)", spec: JobSpec(kind: "command", parameters: ["shell": "true"])) }))
         #expect(try e.submit(jobSet: "forgot") == 6)
-        // Every shard ran and wrote its result record (what `calibctl job run` does last).
+        // Every shard ran and wrote its result record (what `calibctl job run` does last, in its shard directory).
         for i in 0..<6 {
-            let spec = f.tmp.path + "/jobs/forgot/shard-\(i)/spec.json"
+            let dir = f.tmp.path + "/jobs/forgot/shard-\(i)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try JobResult(kind: "command", exitCode: i == 5 ? 3 : 0, startTime: Date(), endTime: Date())
-                .write(to: JobRunner.resultPath(specPath: spec, attempt: 1))
+                .write(to: JobRunner.resultPath(directory: dir, attempt: 1))
         }
         // Shards 0-2: forgotten; shards 3-5: CANCELLED after a slurmctld restart.
         try fake.setJobs(fake.jobs.filter { !$0.hasPrefix("100_0|") && !$0.hasPrefix("100_1|") && !$0.hasPrefix("100_2|") }

@@ -10,7 +10,7 @@ import Foundation
 /// `JobsStatusTimeTests.handWrittenShardsMatchJSONEncoder` compares the two outputs byte for byte.
 enum StatusJSONWriter {
     /// The status as `jobs status --json` prints it (without the final newline).
-    static func encode(_ status: JobSetStatus, time: (Date) -> String) throws -> Data {
+    static func encode(_ status: JobSetStatus, time: @escaping @Sendable (Date) -> String) throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.dateEncodingStrategy = .custom { date, encoder in
