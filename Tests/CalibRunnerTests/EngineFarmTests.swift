@@ -136,6 +136,7 @@ final class ScriptedScheduler: BatchScheduler, @unchecked Sendable {
         sched.observe = { ObservedJob(batchID: $0, state: .failed, exitCode: 3, failureClass: .userError) }
         try e.update(force: true)
         let out = f.tmp.path + "/jobs/again/shard-0/gains.h5"
+        try FileManager.default.createDirectory(atPath: f.tmp.path + "/jobs/again/shard-0", withIntermediateDirectories: true)  // the job's
         try Data("payload".utf8).write(to: URL(fileURLWithPath: out))
         let r = try e.delete(jobSet: "again")
         #expect(r.shards == 1 && r.attempts == 1)

@@ -25,11 +25,11 @@ final class InProcessScheduler: BatchScheduler, @unchecked Sendable {
     func submit(_ s: Submission) throws -> [Int: String] {
         var ids: [Int: String] = [:]
         for sh in s.shards {
-            // The command is the worker command + [SPEC, "--attempt", N].
+            // The command is the worker command + [SPECS, "--shard", I, "--attempt", N].
             let c = sh.command
-            let spec = c[c.count - 3], attempt = Int(c[c.count - 1]) ?? 1
+            let spec = c[c.count - 5], shard = Int(c[c.count - 3]), attempt = Int(c[c.count - 1]) ?? 1
             let t0 = Date()
-            let r = try runner.run(specPath: spec, attempt: attempt)
+            let r = try runner.run(specPath: spec, shard: shard, attempt: attempt)
             let id = "\(s.name).\(sh.index)"
             let end = Date()
             lock.withLock {
