@@ -2,7 +2,9 @@ import Foundation
 
 /// Runs a few blocking calls (scheduler tools that mostly wait for their controller) on their own threads, at most
 /// `width` at a time, and returns their results in order. Threads, not Dispatch's concurrentPerform, which runs only
-/// as many at once as there are cores, and these calls wait rather than compute.
+/// as many at once as there are cores, and these calls wait rather than compute. A thread runs each call to its end
+/// (`BoundedProcess` waits for its tool): the tools' parent-death signal (`setpriv --pdeathsig`) follows the thread
+/// that started them, so no thread may exit while its tool runs.
 enum ParallelCalls {
     static func run<T: Sendable>(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
         guard count > 0 else { return [] }
