@@ -275,8 +275,7 @@ public final class JobEngine {
                                                  : [spec, "--attempt", String(n)]
         return ShardRequest(index: idx, command: workerCommand + args,
                             workDirectory: dir,
-                            stdoutPath: (dir as NSString).appendingPathComponent("attempt-\(n).out"),
-                            stderrPath: (dir as NSString).appendingPathComponent("attempt-\(n).err"),
+                            stdoutPath: dir + "/attempt-\(n).out", stderrPath: dir + "/attempt-\(n).err",
                             memoryMB: Int(r.int("memory_mb") ?? 0), timeLimitSeconds: Int(r.int("time_limit_s") ?? 0))
     }
 }

@@ -18,7 +18,7 @@ public struct JobRunner: Sendable {
 
     /// The result path of an attempt in shard directory `directory`: `attempt-N.result.json`.
     public static func resultPath(directory: String, attempt: Int) -> String {
-        (directory as NSString).appendingPathComponent("attempt-\(attempt).result.json")
+        (directory.hasSuffix("/") ? directory : directory + "/") + "attempt-\(attempt).result.json"
     }
 
     /// Runs the spec (shard `shard` of a job set spec, or a per-shard spec when nil) and writes the result record;

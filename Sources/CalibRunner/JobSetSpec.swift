@@ -126,14 +126,15 @@ public struct JobSetSpec: Sendable, Equatable {
 
     /// True when `path` names a job set spec file (version 2) rather than one shard's spec (version 1).
     public static func isJobSetSpec(_ path: String) -> Bool {
-        (path as NSString).lastPathComponent == fileName
+        path == fileName || path.hasSuffix("/" + fileName)
     }
 
     /// The directory of shard `index` of the job set whose spec is `path`: `DIR/shard-<index>` beside the file.
-    /// For a per-shard spec (version 1) it is the spec's own directory.
+    /// For a per-shard spec (version 1) it is the spec's own directory. (String operations, not NSString's path
+    /// methods: this runs for every shard of every submission and update.)
     public static func shardDirectory(specPath path: String, index: Int) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
-        return isJobSetSpec(path) ? (dir as NSString).appendingPathComponent("shard-\(index)") : dir
+        guard isJobSetSpec(path) else { return (path as NSString).deletingLastPathComponent }
+        return String(path.dropLast(fileName.count)) + "shard-\(index)"
     }
 
     /// Reads shard `index` of a job set spec file, decoding only the header and that shard's line. The file's

@@ -78,7 +78,7 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
         var s = ""
         for shard in shards {
             let words = shard.command + [shard.workDirectory, shard.stdoutPath, shard.stderrPath]
-            if words.contains(where: { $0.contains("\n") || $0.contains("\t") }) {
+            if words.contains(where: { $0.utf8.contains(0x0A) || $0.utf8.contains(0x09) }) {
                 throw SchedulerError(scheduler: "slurm", operation: "submit",
                                      detail: "shard \(shard.index): a command word or path contains a newline or tab", permanent: true)
             }
@@ -223,6 +223,7 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
         guard !batchIDs.isEmpty else { return [:] }
         let wanted = Set(batchIDs)
         var result: [String: ObservedJob] = [:]
+        result.reserveCapacity(wanted.count)
         // 1. One squeue call for all of them, by array job id, WITHOUT -r: the tasks of an array that are still
         //    pending in one record print as one line `A_[0-1000]` (100,000 held shards: 100 lines, not 100,000);
         //    tasks that were split off (running, finished, released or held one by one) print one line each.
@@ -252,6 +253,7 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
             }
         }
         // 2. scontrol for the ones squeue no longer shows: one call per array (it prints every task it still knows).
+        if result.count == wanted.count { return result }  // squeue knew them all (the usual case)
         var missing = wanted.subtracting(result.keys).sorted()
         let missingArrays = Set(missing.map { String($0.split(separator: "_", maxSplits: 1)[0]) }).sorted()
         for array in missingArrays {
