@@ -139,10 +139,14 @@ public enum GainFitKernel {
     }
 
     /// Vector kernel over a pixel range; groups of 16 pixels, scalar for the tail and for irregular pixels.
+    /// Returns how many pixels the scalar reference fitted (tail, missing points, float margins below `tieMargin`).
+    @discardableResult
     public static func fitVector(_ block: GainScanBlock, x: UnsafePointer<Float>, range: Range<Int>,
-                                 options: GainFitOptions = GainFitOptions(), into out: GainFitResults) {
+                                 options: GainFitOptions = GainFitOptions(), into out: GainFitResults) -> Int {
         let np = block.points
-        guard np >= 4 else { fitScalar(block, x: x, range: range, options: options, into: out); return }
+        guard np >= 4 else { fitScalar(block, x: x, range: range, options: options, into: out); return range.count }
+        var steps = StepLimits(options: options)
+        var scalar = 0
         withUnsafeTemporaryAllocation(of: V.self, capacity: 5 * np) { buf in
             let tn = buf.baseAddress!, ts = tn + np, tq = ts + np, ty = tq + np, tw = ty + np
             let fn = UnsafeMutableRawPointer(tn).assumingMemoryBound(to: Float.self)
@@ -152,25 +156,28 @@ public enum GainFitKernel {
             if block.layout == .interleaved, p % lanes != 0 {  // vector groups start at group boundaries
                 let aligned = Swift.min(range.upperBound, (p + lanes - 1) / lanes * lanes)
                 fitScalar(block, x: x, range: p..<aligned, options: options, into: out)
+                scalar += aligned - p
                 p = aligned
             }
             while p + lanes <= range.upperBound {
                 if block.layout == .interleaved {
                     let g = p * np
-                    fitGroup(first: p, points: np, n: block.n + g, s: block.sum + g, q: block.sumsq + g,
-                             stride: lanes, ty: ty, tw: tw, x: x, options: options, block: block, out: out)
+                    scalar += fitGroup(first: p, points: np, n: block.n + g, s: block.sum + g, q: block.sumsq + g,
+                             stride: lanes, ty: ty, tw: tw, x: x, options: options, steps: &steps, block: block, out: out)
                 } else {
                     let src = p * np
                     transpose16(block.n + src, points: np, into: fn)
                     transpose16(block.sum + src, points: np, into: fs)
                     transpose16(block.sumsq + src, points: np, into: fq)
-                    fitGroup(first: p, points: np, n: fn, s: fs, q: fq, stride: lanes, ty: ty, tw: tw, x: x,
-                             options: options, block: block, out: out)
+                    scalar += fitGroup(first: p, points: np, n: fn, s: fs, q: fq, stride: lanes, ty: ty, tw: tw, x: x,
+                             options: options, steps: &steps, block: block, out: out)
                 }
                 p += lanes
             }
             fitScalar(block, x: x, range: p..<range.upperBound, options: options, into: out)
+            scalar += range.upperBound - p
         }
+        return scalar
     }
 
     @inline(__always)
@@ -182,13 +189,22 @@ public enum GainFitKernel {
     static func fitGroup(first: Int, points np: Int, n nP: UnsafePointer<Float>, s sP: UnsafePointer<Float>,
                          q qP: UnsafePointer<Float>, stride: Int, ty: UnsafeMutablePointer<V>,
                          tw: UnsafeMutablePointer<V>, x: UnsafePointer<Float>, options o: GainFitOptions,
-                         block: GainScanBlock, out: GainFitResults) {
+                         steps: inout StepLimits, block: GainScanBlock, out: GainFitResults) -> Int {
         let one = V(repeating: 1), floorV = V(repeating: o.varianceFloor)
         var invalid = VI.zero
         var varSum = V.zero
+        // What makes a lane's stop rule decidable on integer sums (below): one count for all points, sums integral
+        // and below 2^22 in magnitude (`frac` is exact only then; larger sums are excluded by sMax).
+        let n0 = load(nP, 0, stride)
+        var sameN = VI(repeating: -1), frac = VI.zero, sMax = V.zero
+        let roundingBias = V(repeating: 12_582_912)  // 1.5 x 2^23: (s + b) - b is s rounded to an integer
         // Pass A: means, variances and weights per point.
         for k in 0..<np {
             let n = load(nP, k, stride), sk = load(sP, k, stride), qk = load(qP, k, stride)
+            sameN &= asInt(n .== n0)
+            let sa = vabs(sk)
+            sMax = sel(lt(sMax, sa), sa, sMax)
+            frac |= unsafeBitCast(((sk + roundingBias) - roundingBias) - sk, to: VI.self)
             invalid |= le(n, one)  // a NaN count shows up as a NaN variance sum (checked below)
             // n*sumsq - sum^2 is exact in float for integer counts below 2^24 (no cancellation error); the floor on
             // the variance D/n^2 is applied to D. One division per point: r = 1/(n D), 1/n = D r, w = n/v = n^4 r.
@@ -220,47 +236,75 @@ public enum GainFitKernel {
         plateau = sel(dev, V(repeating: 255), plateau)
         // Flat test and point selection in one pass.
         let flatTol = V(repeating: o.flatTolerance)
-        var flatCount = VI.zero
         let hi = plateau * o.fitFraction, stopLevel = plateau * (o.fitFraction * o.fitFraction)
         let stopStep = V(repeating: o.stopStep)
-        var hiEff = hi
-        var count = VI.zero
-        var sw = V.zero, swx = V.zero, swy = V.zero
-        var yPrev = ty[0]
+        // The stop rule's step test |y_k - y_(k-1)| < stopStep: with integral means s/N (one count N per lane), the
+        // scalar reference decides it exactly as |s_k - s_(k-1)| < stopStep x N (CommonCountMeans.stepBelow); here
+        // |s_k - s_(k-1)| < ceil(stopStep x N), both exact integers in float. Scans inject every point the same number
+        // of times, so steps of exactly stopStep (a tie in float) are frequent: without this a quarter of the pixels
+        // of a CMS scan went to the scalar path.
+        let (nOK, stepLimit) = steps.limits(n0)
+        let exactStep = sameN & asInt(frac .== VI.zero) & lt(sMax, V(repeating: 4_194_304)) & nOK
+        var tieStep = VI.zero
+        // Every lane exact (the usual case): the float step test and its tie check are skipped (LLVM unswitches the
+        // loop on this invariant).
+        let allExact = all(exactStep)
+        // Two loops with little live state each (sixteen lanes take two AVX2 registers per value): flat count and
+        // tie margins, then the selection and its sums. Counts are accumulated as floats (mask & 1.0): an integer
+        // `count -= mask` is rewritten by LLVM into a zero-extension of packed byte masks.
+        var flatF = V.zero
         for k in 0..<np {
             let y = ty[k]
-            flatCount &-= le(vabs(y - plateau), flatTol) | asInt(y .== V.zero)
-            tie |= near(vabs(y - plateau), flatTol) | near(y, hi)
-            if k >= 2 {
-                // Once the response stops rising above fitFraction^2 * plateau, no later point is selected.
-                hiEff = sel(lt(vabs(y - yPrev), stopStep) & lt(stopLevel, y), V(repeating: -.infinity), hiEff)
-                tie |= near(vabs(y - yPrev), stopStep) | near(y, stopLevel)
-            }
-            yPrev = y
-            let inc = le(y, hiEff) & lt(V.zero, tw[k])
-            let w = keep(inc, tw[k])
-            tw[k] = w
-            count &-= inc
-            sw += w
-            swx = swx.addingProduct(w, V(repeating: x[k]))
-            swy = swy.addingProduct(w, y)
+            let dp = vabs(y - plateau)
+            flatF += keep(le(dp, flatTol) | asInt(y .== V.zero), one)
+            tie |= near(dp, flatTol) | near(y, hi)
+            if k >= 2 { tie |= near(y, stopLevel) }
         }
-        let flat = ~lt(toFloat(flatCount), V(repeating: Float(np - 2)))
+        if !allExact {
+            var yPrev = ty[1]
+            for k in 2..<np {
+                let y = ty[k]
+                tieStep |= near(vabs(y - yPrev), stopStep)
+                yPrev = y
+            }
+        }
+        var st = Selection(hiEff: hi)
+        let negInf = V(repeating: -.infinity)
+        // Points 0 and 1 precede the stop rule; from point 2 on, a small step above fitFraction^2 * plateau stops the
+        // selection: no later point is selected. The loop is written twice so the usual all-exact case carries no
+        // mask selects between lanes (LLVM packs selects of 16-lane masks into bytes on AVX2).
+        st.add(y: ty[0], w: &tw[0], x: x[0])
+        st.add(y: ty[1], w: &tw[1], x: x[1])
+        var sPrev = load(sP, 1, stride)
+        if allExact {
+            for k in 2..<np {
+                let y = ty[k], sk = load(sP, k, stride)
+                st.hiEff = sel(lt(vabs(sk - sPrev), stepLimit) & lt(stopLevel, y), negInf, st.hiEff)
+                sPrev = sk
+                st.add(y: y, w: &tw[k], x: x[k])
+            }
+        } else {
+            var yPrev = ty[1]
+            for k in 2..<np {
+                let y = ty[k], sk = load(sP, k, stride)
+                let small = sel(exactStep, lt(vabs(sk - sPrev), stepLimit), lt(vabs(y - yPrev), stopStep))
+                st.hiEff = sel(small & lt(stopLevel, y), negInf, st.hiEff)
+                sPrev = sk
+                yPrev = y
+                st.add(y: y, w: &tw[k], x: x[k])
+            }
+        }
+        let countF = st.count, sw = st.sw, swx = st.swx, swy = st.swy
+        tie |= tieStep & ~exactStep
+        let flat = ~lt(flatF, V(repeating: Float(np - 2)))
         let noisy = lt(V(repeating: o.noisyRMS * o.noisyRMS), varSum * (one / V(repeating: Float(np))))
-        let countF = toFloat(count)
+        var count = unsafeBitCast(countF + V(repeating: 8_388_608), to: VI.self) & VI(repeating: 0x7f_ffff)
         let irregular = invalid | tie | ~lt(varSum, V(repeating: .infinity))
             | (lt(countF, V(repeating: 4)) & (~flat | noisy))
         // Centred sums, slope, chi2.
         let xm = swx / sw, ym = swy / sw
-        var sxx = V.zero, sxy = V.zero, syy = V.zero
-        for k in 0..<np {
-            let w = tw[k]
-            let dx = V(repeating: x[k]) - xm, dy = ty[k] - ym
-            let wdx = w * dx
-            sxx = sxx.addingProduct(wdx, dx)
-            sxy = sxy.addingProduct(wdx, dy)
-            syy = syy.addingProduct(w * dy, dy)
-        }
+        // In 8-lane halves (one AVX2 register per sum): written on 16 lanes, LLVM split this loop into 4-lane pieces.
+        let (sxx, sxy, syy) = centredSums(points: np, w: tw, y: ty, x: x, xm: xm, ym: ym)
         let p1 = sxy / sxx
         // chi2 = sum w (dy - p1 dx)^2 = Syy - p1 Sxy (centred sums).
         let c2raw = syy.addingProduct(-p1, sxy)
@@ -292,10 +336,84 @@ public enum GainFitKernel {
             .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: count), as: SIMD16<UInt8>.self)
         UnsafeMutableRawPointer(out.status + first)
             .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: status), as: SIMD16<UInt8>.self)
-        if any(irregular) {
-            for j in 0..<lanes where irregular[j] != 0 {
-                store(fitPixel(block, x: x, pixel: first + j, options: o), at: first + j, out)
+        guard any(irregular) else { return 0 }
+        var handed = 0
+        for j in 0..<lanes where irregular[j] != 0 {
+            store(fitPixel(block, x: x, pixel: first + j, options: o), at: first + j, out)
+            handed += 1
+        }
+        return handed
+    }
+
+    /// Weighted centred sums Sxx, Sxy, Syy of a group (per lane, the same operations in the same order as the scalar
+    /// reference), computed 8 lanes at a time.
+    @inline(__always)
+    static func centredSums(points np: Int, w: UnsafeMutablePointer<V>, y: UnsafeMutablePointer<V>,
+                            x: UnsafePointer<Float>, xm: V, ym: V) -> (V, V, V) {
+        typealias H = SIMD8<Float>
+        let wr = UnsafeRawPointer(w), yr = UnsafeRawPointer(y)
+        var out = (V.zero, V.zero, V.zero)
+        for h in 0..<2 {
+            let xmh = h == 0 ? xm.lowHalf : xm.highHalf, ymh = h == 0 ? ym.lowHalf : ym.highHalf
+            var sxx = H.zero, sxy = H.zero, syy = H.zero
+            for k in 0..<np {
+                let wk = wr.load(fromByteOffset: k &* 64 &+ h &* 32, as: H.self)
+                let yk = yr.load(fromByteOffset: k &* 64 &+ h &* 32, as: H.self)
+                let dx = H(repeating: x[k]) - xmh, dy = yk - ymh
+                let wdx = wk * dx
+                sxx = sxx.addingProduct(wdx, dx)
+                sxy = sxy.addingProduct(wdx, dy)
+                syy = syy.addingProduct(wk * dy, dy)
             }
+            if h == 0 { out.0.lowHalf = sxx; out.1.lowHalf = sxy; out.2.lowHalf = syy }
+            else { out.0.highHalf = sxx; out.1.highHalf = sxy; out.2.highHalf = syy }
+        }
+        return out
+    }
+
+    /// The running state of the point selection of one group.
+    struct Selection {
+        var hiEff: V
+        var count = V.zero, sw = V.zero, swx = V.zero, swy = V.zero
+
+        /// Selects point (y, w) if y <= hiEff and w > 0 (its weight becomes 0 otherwise) and adds it to the sums.
+        @inline(__always) mutating func add(y: V, w: inout V, x: Float) {
+            let inc = le(y, hiEff) & lt(V.zero, w)
+            let wi = keep(inc, w)
+            w = wi
+            count += keep(inc, V(repeating: 1))
+            sw += wi
+            swx = swx.addingProduct(wi, V(repeating: x))
+            swy = swy.addingProduct(wi, y)
+        }
+    }
+
+    /// The integer step limits ceil(stopStep x N) of the exact stop rule for a group's counts N, with the last
+    /// group's answer kept (every pixel of a scan usually has the same N).
+    struct StepLimits {
+        let stopStep: Int64
+        var n = V(repeating: -1)
+        var ok = VI.zero
+        var limit = V.zero
+
+        init(options: GainFitOptions) { stopStep = Int64((Double(options.stopStep) * 1e6).rounded()) }
+
+        /// Per lane: -1 and ceil(stopStep x N) where N is an integer in 2...4096 (as `ExactMeans` requires) and the
+        /// limit is exact in float; 0 and 0 elsewhere.
+        @inline(__always) mutating func limits(_ n0: V) -> (VI, V) {
+            if !any(~asInt(n0 .== n)) { return (ok, limit) }
+            var okL = VI.zero, lim = V.zero
+            for j in 0..<lanes {
+                let nj = n0[j]
+                guard nj == nj.rounded(), nj >= 2, nj <= 4096 else { continue }
+                let (q, o) = stopStep.multipliedReportingOverflow(by: Int64(nj))
+                guard !o else { continue }
+                let c = q <= 0 ? 0 : (q - 1) / 1_000_000 + 1
+                guard c < 1 << 24 else { continue }
+                okL[j] = -1; lim[j] = Float(c)
+            }
+            n = n0; ok = okL; limit = lim
+            return (okL, lim)
         }
     }
 
