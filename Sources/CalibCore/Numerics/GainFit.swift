@@ -146,21 +146,24 @@ extension GainFitSummary {
     }
 }
 
-/// Running sums in double for the summary.
+/// Running sums in double for the summary (three quantities: gain, pedestal, chi2/ndf).
 struct MomentAccumulator {
     var count = 0
-    var s = [Double](repeating: 0, count: 3), q = [Double](repeating: 0, count: 3)
+    var s0 = 0.0, s1 = 0.0, s2 = 0.0, q0 = 0.0, q1 = 0.0, q2 = 0.0
     var maxChi2 = -Double.infinity
-    mutating func add(_ a: Float, _ b: Float, _ c: Float) {
+    @inline(__always) mutating func add(_ a: Float, _ b: Float, _ c: Float) {
+        let a = Double(a), b = Double(b), c = Double(c)
         count += 1
-        for (i, v) in [Double(a), Double(b), Double(c)].enumerated() { s[i] += v; q[i] += v * v }
-        maxChi2 = max(maxChi2, Double(c))
+        s0 += a; s1 += b; s2 += c
+        q0 += a * a; q1 += b * b; q2 += c * c
+        maxChi2 = max(maxChi2, c)
     }
-    func mean(_ i: Int) -> Double { count > 0 ? s[i] / Double(count) : 0 }
+    private func sums(_ i: Int) -> (Double, Double) { i == 0 ? (s0, q0) : i == 1 ? (s1, q1) : (s2, q2) }
+    func mean(_ i: Int) -> Double { count > 0 ? sums(i).0 / Double(count) : 0 }
     func std(_ i: Int) -> Double {
         guard count > 1 else { return 0 }
         let m = mean(i)
-        return max(q[i] / Double(count) - m * m, 0).squareRoot()
+        return max(sums(i).1 / Double(count) - m * m, 0).squareRoot()
     }
 }
 
