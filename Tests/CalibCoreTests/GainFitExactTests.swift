@@ -104,6 +104,37 @@ import Testing
         #expect(Self.scalarFitted(small) == small.count % 16)
     }
 
+    /// A point exactly flatTolerance (10 ADC) from the plateau counts as flat (|y - P| <= 10), 10.2 ADC does not;
+    /// with 12 points and 9 at the plateau, that point decides whether the pixel is `flat`. A plateau point exactly
+    /// plateauTolerance (5 ADC) from the plateau mean is no deviation, 5.2 is. The vector kernel decides all of these
+    /// on the integer sums (no scalar hand-off), as the rationals do.
+    @Test func flatAndPlateauTiesAreDecidedInTheVectorKernel() {
+        var flatTie: [[Float]] = [], flatOver: [[Float]] = [], devTie: [[Float]] = [], devOver: [[Float]] = []
+        for p in stride(from: Float(150), through: 250, by: 2) {
+            let s = 5 * p   // sum of a point at the plateau (n = 5)
+            flatTie.append([2.5 * p, 2.5 * p, s - 50] + [Float](repeating: s, count: 9))
+            flatOver.append([2.5 * p, 2.5 * p, s - 51] + [Float](repeating: s, count: 9))
+            let ramp: [Float] = (1...8).map { (0.09 * s * Float($0)).rounded() }   // below 0.8 P: no fit-fraction tie
+            devTie.append(ramp + [s + 25, s, s, s - 25])
+            devOver.append(ramp + [s + 26, s, s, s - 26])
+        }
+        for (pixels, flat) in [(flatTie, true), (flatOver, false)] {
+            let (v, sc) = GainFitEdgeTests.fitPixels(pixels)
+            GainFitEdgeTests.expectSameBits(v, sc)
+            #expect((0..<pixels.count).allSatisfy { (v.status($0) == .flat) == flat })
+        }
+        // (A pixel that is not flat with two points below 0.8 P takes the fallback selection, which is scalar.)
+        #expect(Self.scalarFitted(flatTie) == flatTie.count % 16)
+        for (pixels, dev) in [(devTie, false), (devOver, true)] {
+            let (v, sc) = GainFitEdgeTests.fitPixels(pixels)
+            GainFitEdgeTests.expectSameBits(v, sc)
+            #expect((0..<pixels.count).allSatisfy { (v.status($0) == .noPlateau) == dev })
+        }
+        // (With no plateau the thresholds are 0.8 x 255 and 0.64 x 255 ADC, which some ramp means hit exactly: those
+        // float ties are still the scalar reference's.)
+        #expect(Self.scalarFitted(devTie) == devTie.count % 16)
+    }
+
     /// How many of `sums`' pixels (n = 5 per point, as GainFitEdgeTests.fitPixels) fitVector hands to the scalar path.
     static func scalarFitted(_ sums: [[Float]]) -> Int {
         let np = sums[0].count, P = sums.count
