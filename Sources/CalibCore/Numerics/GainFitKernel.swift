@@ -405,7 +405,9 @@ public enum GainFitKernel {
             // n*sumsq - sum^2 is exact in float for integer counts below 2^24 (no cancellation error); the floor on
             // the variance D/n^2 is applied to D. One division per point: r = 1/(n D), 1/n = D r, w = n/v = n^4 r.
             let n2 = n * n
-            let d0 = (n * qk).addingProduct(-sk, sk), fl = floorV * n2
+            // -sk as a sign flip (true negation, as the scalar `-sk`; `0 - sk` would not fold into vfnmadd).
+            let negS = unsafeBitCast(unsafeBitCast(sk, to: HI.self) ^ HI(repeating: Int32.min), to: H.self)
+            let d0 = (n * qk).addingProduct(negS, sk), fl = floorV * n2
             let dvar = sel(le(d0, fl), fl, d0)
             let rc = one / (n * dvar)
             let inv = dvar * rc
