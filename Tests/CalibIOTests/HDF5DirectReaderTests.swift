@@ -35,15 +35,26 @@ import Testing
         #expect(throws: HDF5Error.self) { try small.withUnsafeMutableBytes { try HDF5DirectReader(r.dataset("/scan/sum"))!.readRows(999..<1001, into: $0) } }
     }
 
-    @Test func noDirectReaderForChunkedOrCompressedData() throws {
+    /// Chunks of whole rows (the gain-scan files: one chunk per module) are read chunk by chunk, across chunk
+    /// boundaries and the partial last chunk; chunks that split rows and compressed chunks have no direct reader.
+    @Test func chunksOfWholeRowsAndNothingElse() throws {
         let tmp = TemporaryDirectory()
         let path = tmp.file("c.h5")
         let f = try HDF5File.create(path)
-        try f.write("/chunked", Self.values(4096), shape: [128, 32], chunks: [16, 32])
+        try f.write("/rows", Self.values(4000), shape: [125, 32], chunks: [16, 32])
+        try f.write("/split", Self.values(4096), shape: [128, 32], chunks: [16, 16])
         try f.write("/deflated", Self.values(4096), shape: [128, 32], chunks: [16, 32], deflate: 4)
         try f.close()
         let r = try HDF5File.open(path)
-        #expect(HDF5DirectReader(try r.dataset("/chunked")) == nil)
+        let ds = try r.dataset("/rows")
+        let direct = try #require(HDF5DirectReader(ds))
+        for rows in [0..<125, 15..<17, 3..<99, 112..<125, 124..<125] {
+            let expected: [Float] = try ds.readRows(rows)
+            var got = [Float](repeating: .nan, count: rows.count * 32)
+            try got.withUnsafeMutableBytes { try direct.readRows(rows, into: $0) }
+            #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "rows \(rows)")
+        }
+        #expect(HDF5DirectReader(try r.dataset("/split")) == nil)
         #expect(HDF5DirectReader(try r.dataset("/deflated")) == nil)
     }
 
