@@ -112,8 +112,8 @@ public final class SQLiteDatabase {
             } else {
                 try execute("PRAGMA journal_mode=WAL")
                 try execute("PRAGMA synchronous=NORMAL")
-                // A big write (an import, a bulk fill) grows the -wal to its size, and it stays that size while any
-                // connection is open: truncate it to 64 MiB whenever a checkpoint has copied it into the database.
+                // A big write (an import, a bulk fill) grows the -wal to its size, and it would stay that size while
+                // any connection is open: the next write after the checkpoint truncates it to 64 MiB instead.
                 try execute("PRAGMA journal_size_limit=67108864")
             }
         }
