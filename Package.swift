@@ -53,7 +53,11 @@ let package = Package(
             "CalibCore", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow", "CalibServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "calibctl", dependencies: ["CalibCLI"]),
+        // The release build is the worker-node binary: the Swift standard library, Foundation and Dispatch are linked
+        // in statically, so one file runs on a node of the same OS without a Swift toolchain; HDF5, SQLite, libcrypto
+        // and glibc still come from the OS (docs/runner.md, "Worker nodes"). Debug builds and tests link dynamically.
+        .executableTarget(name: "calibctl", dependencies: ["CalibCLI"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
 
         .target(name: "CalibTestSupport", dependencies: ["CalibIO"], path: "Tests/CalibTestSupport"),
         .testTarget(name: "CalibIOTests", dependencies: ["CalibIO", "CalibTestSupport"]),
