@@ -60,7 +60,9 @@ let package = Package(
         // (CoreFoundation, _FoundationICU, ...) for the linker; the other targets are compiled as usual.
         .executableTarget(name: "calibctl", dependencies: ["CalibCLI"],
                           swiftSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))],
-                          linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
+                          // lld: the default linker (gold) prints glibc's link-time note on the static Foundation's
+                          // use of mktemp(3) as a warning; lld does not (and links faster).
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld"], .when(configuration: .release))]),
 
         .target(name: "CalibTestSupport", dependencies: ["CalibIO"], path: "Tests/CalibTestSupport"),
         .testTarget(name: "CalibIOTests", dependencies: ["CalibIO", "CalibTestSupport"]),
