@@ -242,12 +242,20 @@ public enum GainFitKernel {
         // The fit-fraction and stop-level comparisons stay in float with their tie check.
         var flatF = V.zero
         if allExact {
+            // The smallest distance of a point to either float threshold, compared with the margin once (vminps: one
+            // instruction per distance instead of a compare and an or).
+            var dist = V(repeating: .infinity)
             for k in 0..<np {
                 let y = ty[k], sk = load(sP, k, stride)
                 flatF += keep(le(vabs(four * sk - sP4), lim.flat) | asInt(y .== V.zero), one)
-                tie |= near(y, hi)
-                if k >= 2 { tie |= near(y, stopLevel) }
+                let dh = vabs(y - hi)
+                dist = sel(lt(dh, dist), dh, dist)
+                if k >= 2 {
+                    let ds = vabs(y - stopLevel)
+                    dist = sel(lt(ds, dist), ds, dist)
+                }
             }
+            tie |= lt(dist, margin)
         } else {
             var tieF = VI.zero, yPrev = ty[1]
             for k in 0..<np {
