@@ -53,7 +53,16 @@ let package = Package(
             "CalibCore", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow", "CalibServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "calibctl", dependencies: ["CalibCLI"]),
+        // The release build is the worker-node binary: the Swift standard library, Foundation and Dispatch are linked
+        // in statically, so one file runs on a node of the same OS without a Swift toolchain; HDF5, SQLite, libcrypto
+        // and glibc still come from the OS (docs/runner.md, "Worker nodes"). Debug builds and tests link dynamically.
+        // main.swift is compiled with the flag too, so that its object names the static Foundation's own libraries
+        // (CoreFoundation, _FoundationICU, ...) for the linker; the other targets are compiled as usual.
+        .executableTarget(name: "calibctl", dependencies: ["CalibCLI"],
+                          swiftSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))],
+                          // lld: the default linker (gold) prints glibc's link-time note on the static Foundation's
+                          // use of mktemp(3) as a warning; lld does not (and links faster).
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld"], .when(configuration: .release))]),
 
         .target(name: "CalibTestSupport", dependencies: ["CalibIO"], path: "Tests/CalibTestSupport"),
         .testTarget(name: "CalibIOTests", dependencies: ["CalibIO", "CalibTestSupport"]),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts a private, loopback-only HTCondor personal pool (Debian trixie `minicondor`, HTCondor 23.x) in a chroot under
-# PREFIX. Debian 12 does not package HTCondor, so the pool lives in a `debootstrap --variant=minbase trixie` chroot.
+# PREFIX. Debian 12 does not package HTCondor, so the pool lives in a `debootstrap --variant=minbase trixie` chroot,
+# which also gets Debian 12's HDF5 runtime package so that calibctl's worker-node binary runs there as on a Debian 12
+# worker node (below, "the execute side").
 #
 # Usage: scripts/condor-up.sh PREFIX            (as root)
 #
@@ -59,7 +61,9 @@ EOF
 }
 
 # ---- already running? -------------------------------------------------------------------------------------------
-if [[ -x "$ROOT/usr/sbin/condor_master" ]] && master_alive && is_mounted "$ROOT$SHARED"; then
+# (A pool started before the chroot had calibctl's OS libraries goes on below, which installs them.)
+if [[ -x "$ROOT/usr/sbin/condor_master" ]] && master_alive && is_mounted "$ROOT$SHARED" \
+    && [[ -e "$ROOT/usr/lib/x86_64-linux-gnu/libhdf5_serial.so.103" ]]; then
     state="$(slot_state)"
     if [[ "$state" == Unclaimed || "$state" == Claimed ]]; then
         log "already running under $P"
@@ -146,13 +150,42 @@ if [[ ! -x "$ROOT/usr/sbin/condor_master" ]]; then
     in_chroot apt-get clean >/dev/null 2>&1 || true
     rm -rf "$ROOT"/var/lib/apt/lists/*
     log "minicondor installed in $(elapsed "$t0") s"
-    if [[ -n "$CACHE" ]]; then
-        t0=$(date +%s.%N)
-        if mkdir -p "$(dirname "$CACHE")" && tar -C "$ROOT" --one-file-system -cf "$CACHE.tmp" . && mv "$CACHE.tmp" "$CACHE"; then
-            log "saved the chroot to $CACHE in $(elapsed "$t0") s (delete it to rebuild from the mirror)"
-        else
-            rm -f "$CACHE.tmp"; log "warning: could not save the chroot cache $CACHE (continuing)"
-        fi
+    chroot_changed=1
+fi
+
+# ---- the execute side: a node with calibctl's OS libraries (no Swift) ---------------------------------------------
+# Jobs run inside this chroot. calibctl's worker-node binary (the release build: Swift runtime linked in statically,
+# docs/runner.md "Worker nodes") takes HDF5, SQLite, libcrypto, libstdc++ and glibc from the OS it was built for,
+# Debian 12. Debian 13 has all of them under the same sonames, newer and compatible, except HDF5 (1.14, another
+# soname), so the chroot gets Debian 12's HDF5 runtime package, as a site installs calibctl's OS packages on its
+# nodes; its dependencies (libsz2, libaec0, ...) come from Debian 13. Nothing of Swift is installed or copied here.
+HDF5_PACKAGE=libhdf5-103-1
+if ! in_chroot dpkg-query -W -f '${Status}' "$HDF5_PACKAGE" 2>/dev/null | grep -q 'ok installed'; then
+    t0=$(date +%s.%N)
+    debs="$(mktemp -d "$ROOT/tmp/calibctl-debs.XXXXXX")"
+    chmod 755 "$debs"
+    # The host's own package (Debian 12): apt downloads it from the host's mirror.
+    if ! (cd "$debs" && apt-get download -q "$HDF5_PACKAGE") </dev/null >"$P/hdf5-install.log" 2>&1; then
+        apt-get update -q </dev/null >>"$P/hdf5-install.log" 2>&1 || die "apt-get update failed (see $P/hdf5-install.log)"
+        (cd "$debs" && apt-get download -q "$HDF5_PACKAGE") </dev/null >>"$P/hdf5-install.log" 2>&1 \
+            || die "apt-get download $HDF5_PACKAGE failed on this host (see $P/hdf5-install.log)"
+    fi
+    deb="$(cd "$debs" && ls "$HDF5_PACKAGE"_*.deb | head -1)"
+    { in_chroot apt-get update -q && DEBIAN_FRONTEND=noninteractive in_chroot apt-get install -y -q \
+        --no-install-recommends "/tmp/${debs##*/}/$deb"; } </dev/null >>"$P/hdf5-install.log" 2>&1 \
+        || { tail -n 20 "$P/hdf5-install.log" >&2; die "installing $deb in the chroot failed (full log: $P/hdf5-install.log)"; }
+    in_chroot apt-get clean >/dev/null 2>&1 || true
+    rm -rf "$ROOT"/var/lib/apt/lists/* "$debs"
+    log "installed Debian 12's $HDF5_PACKAGE in the chroot in $(elapsed "$t0") s"
+    chroot_changed=1
+fi
+
+if [[ "${chroot_changed:-0}" == 1 && -n "$CACHE" ]]; then
+    t0=$(date +%s.%N)
+    if mkdir -p "$(dirname "$CACHE")" && tar -C "$ROOT" --one-file-system -cf "$CACHE.tmp.$$" . && mv "$CACHE.tmp.$$" "$CACHE"; then
+        log "saved the chroot to $CACHE in $(elapsed "$t0") s (delete it to rebuild from the mirror)"
+    else
+        rm -f "$CACHE.tmp.$$"; log "warning: could not save the chroot cache $CACHE (continuing)"
     fi
 fi
 

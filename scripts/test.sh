@@ -43,6 +43,17 @@ if ! swift build --build-tests > "$run_dir/build.log" 2>&1; then
 fi
 grep -E 'warning:' "$run_dir/build.log" | grep -v 'Source files for target' | head -20 || true
 
+# The worker-node binary (docs/runner.md, "Worker nodes"): the release build, Swift runtime linked in statically. The
+# Slurm and HTCondor tests run exactly this file on their workers (CALIBCTL_TEST_WORKER); built once, here.
+step "building the worker-node binary (swift build -c release --product calibctl)"
+if ! swift build -c release --product calibctl > "$run_dir/build-release.log" 2>&1; then
+  grep -E 'error|warning:' "$run_dir/build-release.log" | head -50; tail -20 "$run_dir/build-release.log"
+  echo "test: release build failed (full log: $run_dir/build-release.log)" >&2; exit 1
+fi
+grep -E 'warning:' "$run_dir/build-release.log" | grep -v 'Source files for target' | head -20 || true
+CALIBCTL_TEST_WORKER="$(swift build -c release --show-bin-path)/calibctl"
+export CALIBCTL_TEST_WORKER
+
 if ((${#sched_pids[@]})); then
   step "waiting for the schedulers"
   for i in 0 1; do
@@ -54,10 +65,6 @@ if ((${#sched_pids[@]})); then
     tail -1 "$log"
   done
   export CALIBCTL_TEST_SLURM="$slurm_prefix" CALIBCTL_TEST_CONDOR="$condor_prefix"
-  # HTCondor jobs run in the pool's Debian 13 chroot: give them this calibctl and the libraries it lacks there.
-  CALIBCTL_TEST_CONDOR_WORKER=$(scripts/condor-worker-runtime.sh "$condor_prefix" "$(swift build --show-bin-path)/calibctl") \
-    || echo "test: scripts/condor-worker-runtime.sh failed; the HTCondor workflow test will report it" >&2
-  export CALIBCTL_TEST_CONDOR_WORKER
 fi
 
 # The Python reader (python/, README): installed from the checkout and tested against this calibctl first, so the

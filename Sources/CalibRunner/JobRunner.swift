@@ -23,14 +23,21 @@ public struct JobRunner: Sendable {
 
     /// Runs the spec (shard `shard` of a job set spec, or a per-shard spec when nil) and writes the result record;
     /// returns it. The caller exits with `result.exitCode` (or re-raises `result.signal`) so the scheduler sees the
-    /// same status as the record.
+    /// same status as the record. A spec written by a newer calibctl is not run (exit 78; `WorkerVersionCheck`); one
+    /// written by an older calibctl runs with a note in the message.
     public func run(specPath: String, shard: Int? = nil, attempt: Int, resultPath: String? = nil) throws -> JobResult {
         let p = try JobRunner.prepare(specPath: specPath, shard: shard, attempt: attempt, resultPath: resultPath)
-        let kind = try registry.kind(named: p.spec.kind)
+        let version = WorkerVersionCheck.check(submitter: p.spec.calibctlVersion)
         var outcome: JobOutcome
-        do { outcome = try kind.run(spec: p.spec, context: p.context) } catch {
-            outcome = JobOutcome(exitCode: 70, message: "\(error)")
+        if case .refuse(let why) = version {
+            outcome = JobOutcome(exitCode: WorkerVersionCheck.refusalExitCode, message: why)
+        } else {
+            let kind = try registry.kind(named: p.spec.kind)
+            do { outcome = try kind.run(spec: p.spec, context: p.context) } catch {
+                outcome = JobOutcome(exitCode: 70, message: "\(error)")
+            }
         }
+        if case .warn(let note) = version { outcome.message = outcome.message.map { note + "; " + $0 } ?? note }
         return try JobRunner.finish(p, outcome: outcome)
     }
 

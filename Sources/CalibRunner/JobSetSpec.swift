@@ -29,6 +29,8 @@ public struct JobSetSpec: Sendable, Equatable {
         public var parameters: [String: String]?
         public var environment: [String: String]?
         public var workDirectory: String?
+        /// The calibctl that wrote the spec (`JobSpec.calibctlVersion`).
+        public var calibctlVersion: String?
 
         public init() {}
     }
@@ -48,6 +50,7 @@ public struct JobSetSpec: Sendable, Equatable {
         var parameters: [String: String]?
         var environment: [String: String]?
         var workDirectory: String?
+        var calibctlVersion: String?
     }
 
     public var common: Fields
@@ -69,12 +72,14 @@ public struct JobSetSpec: Sendable, Equatable {
         var c = Fields()
         let kindShared = same(\.kind), inputsShared = same(\.inputs), outputsShared = same(\.outputs)
         let paramsShared = same(\.parameters), envShared = same(\.environment), wdShared = same(\.workDirectory)
+        let versionShared = same(\.calibctlVersion)
         if kindShared { c.kind = first.kind }
         if inputsShared { c.inputs = first.inputs }
         if outputsShared { c.outputs = first.outputs }
         if paramsShared { c.parameters = first.parameters }
         if envShared { c.environment = first.environment }
         if wdShared { c.workDirectory = first.workDirectory }
+        if versionShared { c.calibctlVersion = first.calibctlVersion }
         common = c
         shards = specs.map { s in
             var o = Fields()
@@ -84,6 +89,7 @@ public struct JobSetSpec: Sendable, Equatable {
             if !paramsShared { o.parameters = s.parameters }
             if !envShared { o.environment = s.environment }
             if !wdShared { o.workDirectory = s.workDirectory }
+            if !versionShared { o.calibctlVersion = s.calibctlVersion }
             return (s.key, o)
         }
     }
@@ -99,6 +105,7 @@ public struct JobSetSpec: Sendable, Equatable {
                         outputs: own.outputs ?? c.outputs ?? [:], parameters: own.parameters ?? c.parameters ?? [:])
         s.environment = own.environment ?? c.environment
         s.workDirectory = own.workDirectory ?? c.workDirectory
+        s.calibctlVersion = own.calibctlVersion ?? c.calibctlVersion
         return s
     }
 
@@ -112,7 +119,7 @@ public struct JobSetSpec: Sendable, Equatable {
             let o = s.own
             out.append(try enc.encode(ShardLine(index: i, key: s.key, kind: o.kind, inputs: o.inputs, outputs: o.outputs,
                                                 parameters: o.parameters, environment: o.environment,
-                                                workDirectory: o.workDirectory)))
+                                                workDirectory: o.workDirectory, calibctlVersion: o.calibctlVersion)))
             out.append(0x0A)
         }
         return out
@@ -162,7 +169,7 @@ public struct JobSetSpec: Sendable, Equatable {
         }
         var own = Fields()
         (own.kind, own.inputs, own.outputs, own.parameters) = (line.kind, line.inputs, line.outputs, line.parameters)
-        (own.environment, own.workDirectory) = (line.environment, line.workDirectory)
+        (own.environment, own.workDirectory, own.calibctlVersion) = (line.environment, line.workDirectory, line.calibctlVersion)
         return merge(header.common, index: index, key: line.key, own: own)
     }
 

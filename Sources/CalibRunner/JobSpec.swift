@@ -1,3 +1,4 @@
+import CalibCore
 import Foundation
 
 /// The self-contained description of one shard's work, read by `calibctl job run` on the worker. Everything the worker
@@ -25,6 +26,10 @@ public struct JobSpec: Sendable, Codable, Equatable {
     public var environment: [String: String]?
     /// The directory the job runs in (default: the shard directory).
     public var workDirectory: String?
+    /// The version of the calibctl that wrote the spec (`CalibctlVersion.string`); the worker's `calibctl job run`
+    /// refuses a spec of a newer calibctl and notes an older one (`WorkerVersionCheck`). nil in specs written before
+    /// the field existed: not checked.
+    public var calibctlVersion: String?
 
     public init(kind: String, key: String = "", index: Int = 0, inputs: [String: String] = [:],
                 outputs: [String: String] = [:], parameters: [String: String] = [:]) {
@@ -35,6 +40,7 @@ public struct JobSpec: Sendable, Codable, Equatable {
         self.inputs = inputs
         self.outputs = outputs
         self.parameters = parameters
+        self.calibctlVersion = CalibctlVersion.string
     }
 
     /// Reads shard `shard` of a job set spec file (`specs.jsonl`, version 2), or, when `shard` is nil, a per-shard

@@ -150,19 +150,6 @@ extension ConstantsStore {
         entries.last { $0.insertedAtMicroseconds <= asOf && $0.runs.contains(run) }
     }
 
-    /// Reads a tag's ranges (ids, runs, insertion times; oldest insertion first) for in-memory lookups.
-    func loadTagIndex(tagID: Int64) throws -> TagIndex {
-        var ids: [Int64] = [], firsts: [Int64] = [], lasts: [Int64?] = [], at: [Int64] = []
-        try db.forEachRow("SELECT id, first_run, last_run, inserted_at_us FROM iovs WHERE tag_id = ? ORDER BY inserted_at_us, id",
-                          parameters: [tagID]) { r in
-            let v = r.values
-            guard case .int(let id) = v[0], case .int(let f) = v[1], case .int(let t) = v[3] else { return }
-            ids.append(id); firsts.append(f); at.append(t)
-            if case .int(let l) = v[2] { lasts.append(l) } else { lasts.append(nil) }
-        }
-        return TagIndex(ids: ids, firsts: firsts, lasts: lasts, insertedAt: at)
-    }
-
     /// Drops in-memory tag indexes when another connection committed (`PRAGMA data_version` changed).
     func checkCacheVersion() throws {
         let version = try db.first("PRAGMA data_version")?.values.first.flatMap { v -> Int64? in if case .int(let x) = v { x } else { nil } } ?? -2
@@ -279,15 +266,5 @@ extension ConstantsStore {
         if let tag { cond.append("(t.name = ? OR t.alias = ?)"); params.append(tag); params.append(tag) }
         return try db.query(ConstantsStore.entrySelect + (cond.isEmpty ? "" : " WHERE " + cond.joined(separator: " AND "))
                             + " ORDER BY i.id", parameters: params).map(entryFrom)
-    }
-
-    /// The resolved timeline of a tag: maximal run segments with the payload that wins there (as of `asOf`).
-    /// Segments follow run order; a segment with `sha256 == nil` is not listed (gaps are simply absent).
-    public func timeline(detector: String, type: String, tag: String? = nil, globalTag: String? = nil,
-                         asOf: Int64? = nil) throws -> [(runs: RunRange, entry: IOVEntry)] {
-        let s = try scope(detector: detector, type: type, tag: tag, globalTag: globalTag, asOf: asOf)
-        let all = try db.query(ConstantsStore.entrySelect + " WHERE i.tag_id = ? AND i.inserted_at_us <= ? ORDER BY i.inserted_at_us, i.id",
-                               s.tagID, s.asOf).map(entryFrom)
-        return IOVTimeline.resolve(all)
     }
 }

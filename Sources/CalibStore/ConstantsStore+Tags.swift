@@ -104,6 +104,17 @@ extension ConstantsStore {
         return try tags(where: "t.id = ?", [row.id]).first!
     }
 
+    /// The state of one tag (by name or alias), read from its row alone. Unlike ``tag(detector:type:name:)``, which
+    /// also counts the tag's entries (a scan of the tag, tens of milliseconds at a million entries), this costs the
+    /// same for any tag size: `calibctl get` calls it on every run to warn about a retired tag.
+    public func tagState(detector: String, type: String, name: String) throws -> TagState {
+        let d = try self.detector(detector), t = try self.type(type)
+        guard let row = try tagRow(detectorID: d.id, typeID: t.id, name: name) else {
+            return try requireTag(detector: d, type: t, name: name).state   // throws the error naming the known tags
+        }
+        return row.state
+    }
+
     /// Tags, optionally of one detector and/or type.
     public func tags(detector: String? = nil, type: String? = nil) throws -> [Tag] {
         var cond: [String] = [], params: [SQLBindable] = []

@@ -38,6 +38,31 @@ import Testing
         }
     }
 
+    /// The tile-streaming path (contiguous float32 read with pread, tiles of 2,048 pixels on all cores) and the
+    /// module-by-module HDF5 path (taken for compressed inputs) write the same bits, with a module size that is not a
+    /// multiple of the tile and one thread or two.
+    @Test(arguments: [1, 2])
+    func streamingAndModulePathsAgree(threads: Int) throws {
+        let tmp = NSTemporaryDirectory() + "calibctl-gainpaths-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        var sim = GainScanSimulator()
+        sim.rows = 80; sim.cols = 52; sim.seed = 9; sim.deadFraction = 0.01   // 4,160 pixels per module
+        let plain = try sim.write(directory: tmp + "/plain", feds: [1200], modulesPerFED: 3)[0]
+        sim.deflate = 1
+        let packed = try sim.write(directory: tmp + "/packed", feds: [1200], modulesPerFED: 3)[0]
+        #expect(try GainScanReader(path: plain).direct != nil)
+        #expect(try GainScanReader(path: packed).direct == nil)
+        let a = try GainFit.run(inputPath: plain, outputPath: tmp + "/a.h5", threads: threads)
+        let b = try GainFit.run(inputPath: packed, outputPath: tmp + "/b.h5", threads: threads)
+        #expect(a.counts == b.counts && a.meanGain == b.meanGain && a.maxChi2ndf == b.maxChi2ndf)
+        let fa = try HDF5File.open(tmp + "/a.h5"), fb = try HDF5File.open(tmp + "/b.h5")
+        for name in [GainScanFormat.gain, GainScanFormat.pedestal, GainScanFormat.chi2ndf] {
+            #expect(try fa.read(name, as: Float.self).map(\.bitPattern) == fb.read(name, as: Float.self).map(\.bitPattern))
+        }
+        #expect(try fa.read(GainScanFormat.status, as: UInt8.self) == fb.read(GainScanFormat.status, as: UInt8.self))
+        #expect(try fa.read(GainScanFormat.npoints, as: UInt8.self) == fb.read(GainScanFormat.npoints, as: UInt8.self))
+    }
+
     @Test func badInputNamesTheObject() throws {
         let tmp = NSTemporaryDirectory() + "calibctl-gainbad-\(UUID().uuidString.prefix(8)).h5"
         defer { try? FileManager.default.removeItem(atPath: tmp) }

@@ -30,7 +30,7 @@ struct ScanData {
     }
 
     /// Runs `body` with a block over the first `count` pixels.
-    func withBlock<R>(count: Int? = nil, _ body: (GainScanBlock) -> R) -> R {
+    @discardableResult func withBlock<R>(count: Int? = nil, _ body: (GainScanBlock) -> R) -> R {
         n.withUnsafeBufferPointer { nb in
             sum.withUnsafeBufferPointer { sb in
                 sumsq.withUnsafeBufferPointer { qb in
@@ -44,7 +44,7 @@ struct ScanData {
 
 extension ScanData {
     /// Runs `body` with an interleaved copy (GainScanLayout.interleaved) of the first `count` pixels.
-    func withInterleavedBlock<R>(count: Int? = nil, _ body: (GainScanBlock) -> R) -> R {
+    @discardableResult func withInterleavedBlock<R>(count: Int? = nil, _ body: (GainScanBlock) -> R) -> R {
         let P = count ?? pixels
         let c = GainScanBlock.interleavedCount(pixels: P, points: points)
         var copies = [[Float]](repeating: [Float](repeating: .nan, count: c), count: 3)
@@ -73,7 +73,7 @@ final class FitOutput {
         gain = .init(repeating: -1, count: pixels); pedestal = gain; chi2 = gain
         npoints = .init(repeating: 99, count: pixels); status = .init(repeating: 99, count: pixels)
     }
-    func with<R>(_ body: (GainFitResults) -> R) -> R {
+    @discardableResult func with<R>(_ body: (GainFitResults) -> R) -> R {
         gain.withUnsafeMutableBufferPointer { g in
             pedestal.withUnsafeMutableBufferPointer { p in
                 chi2.withUnsafeMutableBufferPointer { c in

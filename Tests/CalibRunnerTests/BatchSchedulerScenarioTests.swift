@@ -55,6 +55,8 @@ struct BatchSchedulerScenarioTests {
         let prefix = "/tmp/calibctl-runner-slurm-\(UUID().uuidString.prefix(8).lowercased())"
         try Self.script("slurm-up.sh", [prefix])
         let conf = prefix + "/etc/slurm.conf"
+        // The workers run calibctl's worker-node binary (the release build), as a farm does.
+        let worker = try WorkerBinary.path()
         let h = SchedulerHarness(
             name: "slurm",
             make: { _ in
@@ -66,6 +68,7 @@ struct BatchSchedulerScenarioTests {
                 try Self.script("slurm-restart-controller.sh", [prefix, "--forget-jobs"])
             },
             timeout: 420,
+            workerCommand: [worker, "job", "run"],
             cleanup: { _ = try? Self.script("slurm-down.sh", [prefix, "--purge"]) })
         try SchedulerScenarios.run(h)
     }
@@ -80,18 +83,12 @@ struct BatchSchedulerScenarioTests {
         let pw = try #require(getpwnam(userName))
         let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
         let home = prefix + "/shared/ws"
-        // Jobs run inside the pool's chroot as its user: give them this calibctl and the libraries it links.
-        let lib = prefix + "/shared/calibctl-lib"
-        try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
-        let copy = try runProcess("/bin/sh", ["-c", """
-            cp "$0" "$1/" && ldd "$0" | awk '/=> \\//{print $3}' \
-              | grep -v -E '/(libc|libm|libpthread|libdl|librt)\\.so|ld-linux' | xargs -I{} cp -L {} "$1/"
-            """, TestPaths.calibctl, lib])
-        #expect(copy.status == 0, "\(copy.stderr)")
+        // Jobs run inside the pool's chroot as its user: the worker-node binary is deployed to the pool's shared
+        // directory, as a site deploys it to a shared file system (one file; the chroot has its OS libraries).
+        let worker = try WorkerBinary.deploy(to: prefix + "/shared/calibctl-worker")
         let chownAll = { @Sendable (path: String) in
             _ = try? runProcess("/bin/chown", ["-R", "\(uid):\(gid)", path])
         }
-        chownAll(lib)
         let h = SchedulerHarness(
             name: "htcondor",
             make: { _ in
@@ -112,7 +109,7 @@ struct BatchSchedulerScenarioTests {
             },
             timeout: 420,
             home: { home },
-            workerCommand: ["/usr/bin/env", "LD_LIBRARY_PATH=\(lib)", lib + "/calibctl", "job", "run"],
+            workerCommand: [worker, "job", "run"],
             prepare: { ws, set in
                 try FileManager.default.createDirectory(atPath: ws.jobsDirectory + "/\(set)/scheduler",
                                                         withIntermediateDirectories: true)

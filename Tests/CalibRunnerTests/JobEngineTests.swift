@@ -40,9 +40,11 @@ struct EngineFixture {
         return l
     }
 
-    func engine(_ s: any BatchScheduler) throws -> JobEngine {
+    /// An engine over `s`. Jobs on a real batch scheduler run `workerCommand` (pass the worker-node binary there,
+    /// `WorkerBinary.path()`, as farms run it); the default is the calibctl built beside the tests.
+    func engine(_ s: any BatchScheduler, workerCommand: [String] = [TestPaths.calibctl, "job", "run"]) throws -> JobEngine {
         try JobEngine(database: SQLiteDatabase(path: ws.databasePath), workspace: ws, schedulers: [s],
-                      workerCommand: [TestPaths.calibctl, "job", "run"])
+                      workerCommand: workerCommand)
     }
 
     func create(_ e: JobEngine, _ name: String, _ shells: [String], outputs: [String: String] = [:], memoryMB: Int = 500,

@@ -329,7 +329,7 @@ struct SlurmFarmClusterTests {
         // Defect 4 for real: three shards finish, Slurm forgets them (MinJobAge 2 s, no jobcomp, no slurmdbd) before
         // calibctl looks; their result records make them succeeded, and nothing runs twice.
         let f = EngineFixture()
-        let e = try f.engine(slurm)
+        let e = try f.engine(slurm, workerCommand: [try WorkerBinary.path(), "job", "run"])
         try e.createJobSet(JobSetDefinition(name: "forget", scheduler: "slurm", memoryMB: 100, timeLimitSeconds: 120,
                                             shards: (0..<3).map { ShardDefinition(key: "i=\($0)", spec: JobSpec(kind: "command", parameters: ["shell": "echo run >> {dir}/runs"])) }))
         #expect(try e.submit(jobSet: "forget") == 3)
@@ -361,7 +361,7 @@ struct SlurmFarmClusterTests {
         let slurm = SlurmScheduler(tools: SchedulerTools(environment: ["SLURM_CONF": prefix + "/etc/slurm.conf"], timeoutSeconds: 30),
                                    minimumPollInterval: 0)
         let f = EngineFixture()
-        let e = try f.engine(slurm)
+        let e = try f.engine(slurm, workerCommand: [try WorkerBinary.path(), "job", "run"])
         let py = "a = bytearray(150 * 1024 * 1024)\nfor i in range(0, len(a), 4096): a[i] = 1\nimport time; time.sleep(4)"
         try e.createJobSet(JobSetDefinition(name: "oom", scheduler: "slurm", memoryMB: 120, timeLimitSeconds: 120,
                                             shards: [ShardDefinition(key: "i=0", spec: JobSpec(kind: "command", parameters: ["argv": "[\"\(TestPaths.python)\", \"-c\", \"\(py.replacingOccurrences(of: "\n", with: "\\n"))\"]"]))]))

@@ -115,6 +115,17 @@ import Testing
         let entries = try fx.store.history(detector: "jf4m", type: "pedestals", tag: "default")
         let fast = IOVTimeline.resolve(entries), slow = Self.quadraticResolve(entries)
         #expect(fast.map { "\($0.runs) \($0.entry.id)" } == slow.map { "\($0.runs) \($0.entry.id)" })
+        // The store's timeline (narrow rows put in insertion order in memory, entries built for winners only), with
+        // provenance read by id and in one pass, equals it entry for entry; so does it as of a past time.
+        let scope = try fx.store.scope(detector: "jf4m", type: "pedestals", tag: nil, globalTag: nil, asOf: nil)
+        for pointQueries in [1024, 0] {
+            let stored = try fx.store.timeline(scope, pointQueries: pointQueries)
+            #expect(stored.map { "\($0.runs)" } == slow.map { "\($0.runs)" } && stored.map(\.entry) == slow.map(\.entry))
+        }
+        let cut = entries.map(\.insertedAtMicroseconds).sorted()[entries.count / 2]
+        let asOf = try fx.store.timeline(detector: "jf4m", type: "pedestals", asOf: cut)
+        let slowAsOf = Self.quadraticResolve(entries.filter { $0.insertedAtMicroseconds <= cut })
+        #expect(asOf.map { "\($0.runs)" } == slowAsOf.map { "\($0.runs)" } && asOf.map(\.entry) == slowAsOf.map(\.entry))
         for required in [runs("0-"), runs("10-60"), runs("100-400")] {
             var want: [String] = []
             for (i, a) in entries.enumerated() where a.runs.overlaps(required) {

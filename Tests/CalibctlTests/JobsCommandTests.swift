@@ -93,6 +93,26 @@ import Testing
         #expect(run.status == 65 && run.stderr.contains(spec))
     }
 
+    /// The version check on the worker, end to end: a spec submitted by a newer calibctl is refused (exit 78, both
+    /// versions and the fix on stderr, nothing run); one submitted by an older calibctl runs with a warning.
+    @Test func jobRunChecksTheSubmittingVersion() throws {
+        let tmp = TemporaryDirectory("jobrun-version")
+        let spec = tmp.file("spec.json")
+        try Data(#"{"formatVersion":1,"kind":"command","key":"k","index":0,"inputs":{},"outputs":{},"parameters":{"shell":"touch ran"},"calibctlVersion":"999.0.0"}"#.utf8)
+            .write(to: URL(fileURLWithPath: spec))
+        let refused = try calibctl(["job", "run", spec], currentDirectory: tmp.path)
+        #expect(refused.status == 78, "\(refused.stderr)")
+        #expect(refused.stderr.contains("is older than calibctl 999.0.0 that submitted the job"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("deploy the same calibctl build to the worker nodes"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: tmp.file("ran")))
+
+        try Data(#"{"formatVersion":1,"kind":"command","key":"k","index":0,"inputs":{},"outputs":{},"parameters":{"shell":"true"},"calibctlVersion":"0.0.1"}"#.utf8)
+            .write(to: URL(fileURLWithPath: spec))
+        let ran = try calibctl(["job", "run", spec, "--attempt", "2"])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(ran.stderr.contains("warning:") && ran.stderr.contains("newer than calibctl 0.0.1"), "\(ran.stderr)")
+    }
+
     @Test func jobRunWritesResultLastAndPropagatesSignals() throws {
         let tmp = TemporaryDirectory("jobrun")
         let spec = tmp.file("spec.json")

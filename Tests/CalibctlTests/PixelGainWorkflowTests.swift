@@ -171,14 +171,14 @@ struct PixelGainWorkflowScenario {
         try PixelGainWorkflowScenario(scheduler: "slurm", root: tmp.path, environment: [
             "CALIBCTL_HOME": tmp.path + "/home", "CALIBCTL_STORE": tmp.path + "/store",
             "SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0",
+            "CALIBCTL_WORKER": try WorkerBinary.path() + " job run",
         ]).run()
     }
 
     /// The same workflow with the FED jobs on the real HTCondor pool that scripts/test.sh starts
-    /// (CALIBCTL_TEST_CONDOR=PREFIX). The pool's jobs run inside its Debian 13 chroot as the unprivileged pool user:
-    /// the worker is calibctl through scripts/condor-worker-runtime.sh's wrapper (CALIBCTL_TEST_CONDOR_WORKER, set by
-    /// scripts/test.sh; made here when missing), and the workflow lives under PREFIX/shared, which the chroot sees at
-    /// the same path.
+    /// (CALIBCTL_TEST_CONDOR=PREFIX). The pool's jobs run inside its chroot as the unprivileged pool user: the worker
+    /// is calibctl's worker-node binary deployed to PREFIX/shared (`WorkerBinary`), and the workflow lives under
+    /// PREFIX/shared, which the chroot sees at the same path.
     @Test func htcondorScheduler() throws {
         let env = ProcessInfo.processInfo.environment
         if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return }  // explicitly asked for; scripts/test.sh never sets it
@@ -186,12 +186,7 @@ struct PixelGainWorkflowScenario {
             Issue.record("CALIBCTL_TEST_CONDOR is not set: run the tests with scripts/test.sh, which starts HTCondor")
             return
         }
-        var worker = env["CALIBCTL_TEST_CONDOR_WORKER"] ?? ""
-        if worker.isEmpty {
-            let made = try runProcess(TestPaths.packageRoot + "/scripts/condor-worker-runtime.sh", [prefix, TestPaths.calibctl])
-            try #require(made.status == 0, "scripts/condor-worker-runtime.sh \(prefix) failed: \(made.stderr)")
-            worker = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        let worker = try WorkerBinary.deploy(to: prefix + "/shared/calibctl-worker")
         // The CLI runs here as root, the FED jobs as the pool's user: the workflow directory is world-writable and the
         // CLI runs with umask 000, so everything it creates below (job, shard, scheduler and output directories) is
         // writable by the jobs too. Nothing here is shared with other users, and it keeps the CLI and the job engine

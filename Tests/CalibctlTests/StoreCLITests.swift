@@ -108,6 +108,12 @@ struct StoreCLI {
         #expect((try c.json(["store", "global-tag", "show", "GT1"]) as? [String: Any])?["entries"] != nil)
         #expect(try c.run(["get", "jf4m", "pedestals", "--run", "60", "--global-tag", "GT1"]).status == 0)
         #expect(try c.run(["get", "jf4m", "pedestals", "--run", "60", "--global-tag", "GT2"]).status == 65)
+        // `get` warns about a retired tag (named by its alias too), and only then; the answer is unchanged.
+        #expect(!(try c.run(["get", "jf4m", "pedestals", "--run", "60", "--tag", "best"]).stderr.contains("retired")))
+        #expect(try c.run(["store", "tag", "state", "jf4m", "pedestals", "v1", "retired"]).status == 0)
+        let retired = try c.run(["get", "jf4m", "pedestals", "--run", "60", "--tag", "best"])
+        #expect(retired.status == 0 && retired.stderr.contains("tag v1 of jf4m/pedestals is retired"), "\(retired.stderr)")
+        #expect(!(try c.run(["get", "jf4m", "pedestals", "--run", "60"]).stderr.contains("retired")))
 
         // lint: gap -> exit 1; covered -> 0.
         let lint = try c.run(["store", "lint", "jf4m", "pedestals", "--runs", "50-300"])

@@ -129,7 +129,7 @@ struct WorkflowWorkspace {
     }
 
     @Test func ctaArrayRunsFromTickOnSlurm() throws {
-        if let w = Self.slurmWorkspace("cta-slurm") { try Self.ctaArrayRuns(w, scheduler: "slurm") }
+        if let w = try Self.slurmWorkspace("cta-slurm") { try Self.ctaArrayRuns(w, scheduler: "slurm") }
     }
 
     @Test func ctaArrayRunsFromTickOnHTCondor() throws {
@@ -360,7 +360,7 @@ struct WorkflowWorkspace {
 
     /// The same on the real Slurm that scripts/test.sh starts (CALIBCTL_TEST_SLURM).
     @Test func convergenceLoopOnSlurm() throws {
-        if let w = Self.slurmWorkspace("loop-slurm") { try Self.loopRuns(w, scheduler: "slurm") }
+        if let w = try Self.slurmWorkspace("loop-slurm") { try Self.loopRuns(w, scheduler: "slurm") }
     }
 
     /// The same on the real HTCondor pool that scripts/test.sh starts (CALIBCTL_TEST_CONDOR).
@@ -370,19 +370,21 @@ struct WorkflowWorkspace {
 
     /// A workspace whose jobs go to the real Slurm that scripts/test.sh starts; nil (with a recorded issue unless
     /// CALIBCTL_SKIP_SCHEDULERS=1 asked for it) without one.
-    static func slurmWorkspace(_ name: String) -> WorkflowWorkspace? {
+    static func slurmWorkspace(_ name: String) throws -> WorkflowWorkspace? {
         let env = ProcessInfo.processInfo.environment
         if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return nil }  // explicitly asked for; scripts/test.sh never sets it
         guard let prefix = env["CALIBCTL_TEST_SLURM"] else {
             Issue.record("CALIBCTL_TEST_SLURM is not set: run the tests with scripts/test.sh, which starts Slurm")
             return nil
         }
-        return WorkflowWorkspace(name, extra: ["SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0"])
+        // The workers run calibctl's worker-node binary (the release build), as a farm does.
+        return WorkflowWorkspace(name, extra: ["SLURM_CONF": prefix + "/etc/slurm.conf", "CALIBCTL_POLL_INTERVAL": "0",
+                                               "CALIBCTL_WORKER": try WorkerBinary.path() + " job run"])
     }
 
     /// A workspace whose jobs go to the real HTCondor pool that scripts/test.sh starts: jobs run in the pool's chroot
     /// as its user, so the workspace lives under PREFIX/shared and the CLI runs with umask 000 (as the pixel gain
-    /// test does); the worker is calibctl through scripts/condor-worker-runtime.sh's wrapper.
+    /// test does); the worker is calibctl's worker-node binary deployed to PREFIX/shared (`WorkerBinary`).
     static func condorWorkspace(_ name: String) throws -> WorkflowWorkspace? {
         let env = ProcessInfo.processInfo.environment
         if env["CALIBCTL_SKIP_SCHEDULERS"] == "1" { return nil }  // explicitly asked for; scripts/test.sh never sets it
@@ -390,12 +392,7 @@ struct WorkflowWorkspace {
             Issue.record("CALIBCTL_TEST_CONDOR is not set: run the tests with scripts/test.sh, which starts HTCondor")
             return nil
         }
-        var worker = env["CALIBCTL_TEST_CONDOR_WORKER"] ?? ""
-        if worker.isEmpty {
-            let made = try runProcess(TestPaths.packageRoot + "/scripts/condor-worker-runtime.sh", [prefix, TestPaths.calibctl])
-            try #require(made.status == 0, "scripts/condor-worker-runtime.sh \(prefix) failed: \(made.stderr)")
-            worker = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        let worker = try WorkerBinary.deploy(to: prefix + "/shared/calibctl-worker")
         let w = WorkflowWorkspace(name, in: prefix + "/shared", extra: [
             "CALIBCTL_HTCONDOR_BIN": prefix + "/bin", "CALIBCTL_POLL_INTERVAL": "0", "CALIBCTL_WORKER": worker + " job run",
         ], launcher: ["/bin/sh", "-c", "umask 000 && exec \"$0\" \"$@\""])
@@ -420,7 +417,7 @@ struct WorkflowWorkspace {
     }
 
     @Test func lclsDarkOnSlurm() throws {
-        if let w = Self.slurmWorkspace("dark-slurm") { try Self.lclsDarkOn(w, scheduler: "slurm") }
+        if let w = try Self.slurmWorkspace("dark-slurm") { try Self.lclsDarkOn(w, scheduler: "slurm") }
     }
 
     @Test func lclsDarkOnHTCondor() throws {

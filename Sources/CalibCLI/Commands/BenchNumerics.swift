@@ -7,12 +7,15 @@ struct BenchFit: ParsableCommand {
         commandName: "fit",
         abstract: "Benchmark the gain fit on simulated scans in memory (release build). Prints JSON.",
         discussion: reflow("""
-        Measures, in one run: streaming read bandwidth (1 GiB, one and all threads); the SIMD kernel on its native \
-        interleaved layout (16-pixel groups, one vector per point) on all cores and on one (vectorGBps, \
-        vectorFractionOfBandwidth, vector1Thread*); the same kernel on pixel-major input, the gain-scan file layout \
-        (pixelMajor*); the scalar reference; and the numpy closed-form fit in a python3 subprocess on the same data \
-        (numpy*, speedupOverNumpy). layoutMismatches counts pixels whose results differ between the layouts (0 \
-        expected). Build with `swift build -c release`; docs/benchmarks-numerics.md has recorded runs.
+        Measures, in one run: the SIMD kernel on its native interleaved layout (16-pixel groups, one vector per \
+        point) on all cores and on one, and on pixel-major input (the gain-scan file layout), each run preceded by one \
+        pass of a streaming read probe (1 GiB) so kernel and probe see the same machine (probeGBps: min/median/max; \
+        *FractionOfProbeMedian: median kernel run / median probe); the share of pixels handed to the scalar \
+        reference (scalarFraction); the scalar reference; the numpy closed-form fit in a python3 subprocess on the \
+        same data (numpy*); and end to end, `calibctl fit gain` on FED files in the page cache against `cat` of the \
+        same files, alternating (endToEnd.ratioToCat; the files are simulated once into --dir and kept). \
+        layoutMismatches counts pixels whose results differ between the layouts (0 expected). JSON on stdout, a \
+        summary on stderr. Build with `swift build -c release`; docs/benchmarks-numerics.md has recorded runs.
 
         Example:
           .build/release/calibctl bench fit --modules 30
@@ -23,14 +26,27 @@ struct BenchFit: ParsableCommand {
     @Option(help: "Repeats (best time wins).") var repeats: Int = 5
     @Option(help: "Python with numpy and h5py.") var python: String = "python3"
     @Flag(help: "Skip the numpy baseline.") var noNumpy = false
-    @Option(help: "Directory for the temporary baseline input.") var dir: String = NSTemporaryDirectory()
+    @Option(help: "Directory for the temporary baseline input and the end-to-end FED files.") var dir: String = NSTemporaryDirectory()
+    @Flag(help: "Skip the end-to-end fit of FED files against cat.") var noEndToEnd = false
 
     func run() throws {
-        guard modules > 0, threads > 0 else { throw UsageError("--modules and --threads must be positive") }
+        guard modules > 0, threads > 0, repeats > 0 else { throw UsageError("--modules, --threads and --repeats must be positive") }
         var b = GainFitBenchmark()
         b.modules = modules; b.threads = threads; b.repeats = repeats; b.python = noNumpy ? nil : python
         b.workDirectory = dir
+        b.executable = noEndToEnd ? nil : JobsContext.selfPath
         let r = try b.run { Diagnostics.info("bench fit: \($0)") }
+        func pct(_ v: Double) -> String { String(format: "%.0f%%", 100 * v) }
+        func gb(_ s: Spread) -> String { String(format: "%.1f/%.1f/%.1f", s.min, s.median, s.max) }
+        Diagnostics.info("bench fit: probe GB/s min/median/max \(gb(r.probeGBps)) (\(r.threads) threads), \(gb(r.probe1ThreadGBps)) (1 thread)")
+        Diagnostics.info("bench fit: kernel native \(gb(r.vectorRunsGBps)) GB/s = \(pct(r.vectorFractionOfProbeMedian)) of the probe; "
+            + "pixel-major \(gb(r.pixelMajorRunsGBps)) = \(pct(r.pixelMajorFractionOfProbeMedian)); "
+            + "1 thread \(gb(r.vector1ThreadRunsGBps)) = \(pct(r.vector1ThreadFractionOfProbeMedian)); "
+            + String(format: "scalar path %.2f%% of pixels", 100 * r.scalarFraction))
+        if let e = r.endToEnd {
+            Diagnostics.info(String(format: "bench fit: end to end, %d files %.0f MB: fit gain %.3f s, cat %.3f s (medians): %.2fx cat",
+                                    e.files.count, Double(e.bytes) / 1e6, e.fitSeconds.median, e.catSeconds.median, e.ratioToCat))
+        }
         try printJSON(r)
     }
 }

@@ -36,6 +36,10 @@ struct JobCommand: ParsableCommand {
             The exit status is the job's: 0 on success, the command's own status on failure; a command killed by a
             signal makes this process die by the same signal.
 
+            The spec records the version of the calibctl that submitted it. A worker running an older calibctl
+            refuses the job (exit 78, the message names both versions: deploy the same calibctl build to the worker
+            nodes); a newer one runs it with a warning.
+
             Example: calibctl job run ~/.calibctl/jobs/gain-5000/specs.jsonl --shard 3 --attempt 2
             """))
 
@@ -49,7 +53,13 @@ struct JobCommand: ParsableCommand {
             let r = try JobRunner(registry: JobKinds.registry).run(specPath: spec, shard: shard, attempt: attempt,
                                                                     resultPath: result)
             let context = JobContext(specPath: spec, attempt: attempt, shard: shard)
-            if let m = r.message, r.exitCode != 0 { Diagnostics.error("job \(context.specName): \(m)") }
+            if let m = r.message {
+                if r.exitCode != 0 {
+                    Diagnostics.error("job \(context.specName): \(m)")
+                } else {
+                    Diagnostics.warning("job \(context.specName): \(m)")
+                }
+            }
             // The shard's logs (the scheduler opened them as this process's stdout and stderr) are not kept when
             // empty: 100,000 shards would otherwise leave 200,000 empty files (`calibctl jobs log` prints nothing).
             let dir = context.directory as NSString

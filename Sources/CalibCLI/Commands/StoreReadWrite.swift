@@ -107,8 +107,9 @@ struct GetOptions: ParsableArguments {
         let l = lookup
         let got = try s.get(detector: l.detector, type: l.type, run: l.run, tag: l.tag, globalTag: l.globalTag,
                             asOf: try StoreCLI.time(l.asOf), verify: !noVerify)
-        if let t = try? s.tag(detector: l.detector, type: l.type, name: got.entry.tag), t.state == .retired {
-            Diagnostics.warning("tag \(t.name) of \(t.detector)/\(t.type) is retired")
+        // The state alone (not `tag(...)`, which counts the tag's entries: O(tag size) in a one-shot process).
+        if (try? s.tagState(detector: l.detector, type: l.type, name: got.entry.tag)) == .retired {
+            Diagnostics.warning("tag \(got.entry.tag) of \(got.entry.detector)/\(got.entry.type) is retired")
         }
         return got
     }

@@ -17,6 +17,9 @@ public final class GainScanReader: @unchecked Sendable {
     public let vcalOffset: [Double]
     public let highToLow: Double
     let n: HDF5Dataset, sum: HDF5Dataset, sumsq: HDF5Dataset
+    /// pread readers of n, sum, sumsq when all three are contiguous native float32 (what `simulate gain` and the
+    /// CMS dump converter write): the three arrays of a module are then read in parallel, outside HDF5's global lock.
+    let direct: [HDF5DirectReader]?
 
     public var pixelsPerModule: Int { rows * cols }
     public var pixels: Int { modules * rows * cols }
@@ -61,6 +64,8 @@ public final class GainScanReader: @unchecked Sendable {
         for d in [n, sum, sumsq] where d.shape != [P, points] {
             throw bad(d.path, "shape \(d.shape), expected [\(P), \(points)] (modules x rows x cols, VCal points)")
         }
+        let readers = [n, sum, sumsq].compactMap { $0.dtype == .float32 ? HDF5DirectReader($0) : nil }
+        direct = readers.count == 3 ? readers : nil
         detIDs = try file.read(F.moduleDetID, as: Int64.self)
         vcalSlope = try file.read(F.moduleVCalSlope, as: Double.self)
         vcalOffset = try file.read(F.moduleVCalOffset, as: Double.self)
@@ -92,6 +97,16 @@ public final class GainScanReader: @unchecked Sendable {
                            sumsq qb: UnsafeMutablePointer<Float>) throws {
         let r = (m * pixelsPerModule)..<((m + 1) * pixelsPerModule)
         let c = pixelsPerModule * points
+        if let direct {
+            let buffers = [SendablePointer(nb), SendablePointer(sb), SendablePointer(qb)]
+            let errors = ErrorBox()
+            DispatchQueue.concurrentPerform(iterations: 3) { i in
+                do { try direct[i].readRows(r, into: UnsafeMutableRawBufferPointer(start: buffers[i].base, count: 4 * c)) }
+                catch { errors.set(error) }
+            }
+            if let e = errors.error { throw e }
+            return
+        }
         try n.readRows(r, into: UnsafeMutableBufferPointer(start: nb, count: c))
         try sum.readRows(r, into: UnsafeMutableBufferPointer(start: sb, count: c))
         try sumsq.readRows(r, into: UnsafeMutableBufferPointer(start: qb, count: c))

@@ -34,7 +34,37 @@ public struct GainFitBenchmark: Sendable {
         /// Pixels whose gain, pedestal, chi2/ndf, points or status differ between the native and the pixel-major run
         /// (0 expected; NaN outputs compare by bit pattern, which the kernel writes identically).
         public var layoutMismatches: Int
+        /// Pixels of the simulated scan the vector kernel handed to the scalar reference (missing points, float
+        /// margins below GainFitKernel.tieMargin), as a fraction of all pixels.
+        public var scalarFraction: Double
+        /// The read probe, one pass before each kernel run (interleaved), GB/s: all threads and one thread.
+        public var probeGBps: Spread
+        public var probe1ThreadGBps: Spread
+        /// Kernel throughput per run (GB/s), native layout all threads, one thread, and pixel-major all threads.
+        public var vectorRunsGBps: Spread
+        public var vector1ThreadRunsGBps: Spread
+        public var pixelMajorRunsGBps: Spread
+        /// Medians over the medians: the figures the goals are stated in (docs/benchmarks-numerics.md).
+        public var vectorFractionOfProbeMedian: Double
+        public var vector1ThreadFractionOfProbeMedian: Double
+        public var pixelMajorFractionOfProbeMedian: Double
+        /// End to end: `calibctl fit gain` on FED files in the page cache against `cat` of the same files.
+        public var endToEnd: EndToEnd?
         public var loadAverage: String
+        public var loadAverageAfter: String
+    }
+
+    /// `calibctl fit gain FILES -o DIR` and `cat FILES > /dev/null` as processes, alternating, files in the page cache.
+    public struct EndToEnd: Codable, Sendable {
+        public var files: [String]
+        public var bytes: Int
+        public var rounds: Int
+        public var fitSeconds: Spread
+        public var catSeconds: Spread
+        /// median(fit) / median(cat).
+        public var ratioToCat: Double
+        public var fitGBps: Double
+        public var catGBps: Double
     }
 
     public var modules = 30
@@ -44,8 +74,16 @@ public struct GainFitBenchmark: Sendable {
     public var repeats = 5
     public var python: String? = "python3"
     public var workDirectory = NSTemporaryDirectory()
+    /// The calibctl executable for the end-to-end run (nil skips it).
+    public var executable: String? = nil
+    /// FED files for the end-to-end run (modules split over two files), simulated once into workDirectory.
+    public var endToEndFEDs = 2
 
     public init() {}
+
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
 
     public func run(progress: (String) -> Void = { _ in }) throws -> Result {
         var simVar = GainScanSimulator()
@@ -77,10 +115,7 @@ public struct GainFitBenchmark: Sendable {
         defer { outF.deallocate(); outB.deallocate() }
         let out = GainFitResults(gain: outF, pedestal: outF + P, chi2ndf: outF + 2 * P, npoints: outB, status: outB + P)
         let bytes = 3 * per * 4
-        progress("measuring memory bandwidth")
-        let bw1 = MemoryBandwidth.measureRead(threads: 1)
-        let bwN = MemoryBandwidth.measureRead(threads: threads)
-        progress("timing the SIMD kernel")
+        let loadBefore = Self.loadAverage()
         // The kernel's native layout: 16-pixel groups, one vector per point (GainScanLayout.interleaved).
         let icount = GainScanBlock.interleavedCount(pixels: P, points: np)
         let inter = UnsafeMutablePointer<Float>.allocate(capacity: 3 * icount)
@@ -88,10 +123,28 @@ public struct GainFitBenchmark: Sendable {
         for a in 0..<3 { GainScanBlock.interleave(data + a * per, pixels: P, points: np, into: inter + a * icount) }
         let native = GainScanBlock(n: inter, sum: inter + icount, sumsq: inter + 2 * icount, pixels: P, points: np,
                                    layout: .interleaved)
-        let tN = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: threads) }
-        let t1 = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: 1) }
+        // Probe passes interleaved with the kernel runs: the probe swings by a third between minutes on this VM.
+        let probe = MemoryBandwidth.Probe()
+        progress("timing the SIMD kernel, native layout, \(threads) threads, each run after a read probe pass")
+        let (bwN, tNs) = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) {
+            GainFitKernel.fit(native, x: x, into: out, threads: threads)
+        }
+        progress("timing the SIMD kernel, pixel-major input")
+        let (bwP, tPs) = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) {
+            GainFitKernel.fit(block, x: x, into: out, threads: threads)
+        }
+        progress("timing the SIMD kernel, one thread")
+        let (bw1, t1s) = MemoryBandwidth.interleaved(rounds: repeats, threads: 1, probe: probe) {
+            GainFitKernel.fit(native, x: x, into: out, threads: 1)
+        }
         let tc = Stopwatch.bestThreadCPU(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: 1) }
-        let tP = Stopwatch.best(repeats: repeats) { GainFitKernel.fit(block, x: x, into: out, threads: threads) }
+        let scalarPixels = x.withUnsafeBufferPointer { xb in
+            GainFitKernel.fitVector(native, x: xb.baseAddress!, range: 0..<P, into: out)
+        }
+        let gb = Double(bytes) / 1e9
+        let probeN = Spread(bwN + bwP).scaled(by: 1e-9), probe1 = Spread(bw1).scaled(by: 1e-9)
+        let runsN = Spread(tNs.map { gb / $0 }), runsP = Spread(tPs.map { gb / $0 }), runs1 = Spread(t1s.map { gb / $0 })
+        let tN = tNs.min()!, t1 = t1s.min()!, tP = tPs.min()!
         let sub = min(P, 200_000)
         let ts = x.withUnsafeBufferPointer { xb in
             Stopwatch.best(repeats: 2) { GainFitKernel.fitScalar(block, x: xb.baseAddress!, range: 0..<sub, into: out) }
@@ -113,17 +166,20 @@ public struct GainFitBenchmark: Sendable {
         let swiftMedian = gains.isEmpty ? 0 : Double(gains[gains.count / 2])
         var result = Result(
             pixels: P, points: np, bytesPerPass: bytes, threads: threads,
-            memoryReadGBps1Thread: bw1 / 1e9, memoryReadGBpsAllThreads: bwN / 1e9,
-            vectorSeconds: tN, vectorGBps: Double(bytes) / tN / 1e9, vectorFractionOfBandwidth: Double(bytes) / tN / bwN,
-            vector1ThreadSeconds: t1, vector1ThreadGBps: Double(bytes) / t1 / 1e9,
-            vector1ThreadFractionOf1ThreadBandwidth: Double(bytes) / t1 / bw1,
-            pixelMajorSeconds: tP, pixelMajorGBps: Double(bytes) / tP / 1e9,
-            pixelMajorFractionOfBandwidth: Double(bytes) / tP / bwN, pixelMajorSpeedupOverNumpy: nil,
+            memoryReadGBps1Thread: probe1.median, memoryReadGBpsAllThreads: probeN.median,
+            vectorSeconds: tN, vectorGBps: gb / tN, vectorFractionOfBandwidth: gb / tN / probeN.median,
+            vector1ThreadSeconds: t1, vector1ThreadGBps: gb / t1,
+            vector1ThreadFractionOf1ThreadBandwidth: gb / t1 / probe1.median,
+            pixelMajorSeconds: tP, pixelMajorGBps: gb / tP,
+            pixelMajorFractionOfBandwidth: gb / tP / probeN.median, pixelMajorSpeedupOverNumpy: nil,
             scalar1ThreadGBps: Double(sub * np * 12) / ts / 1e9, vector1ThreadCPUGBps: Double(bytes) / tc / 1e9,
             numpySeconds: nil, numpyGBps: nil, speedupOverNumpy: nil, numpyMedianGain: nil, swiftMedianGain: swiftMedian,
-            layoutMismatches: layoutMismatches,
-            loadAverage: (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            layoutMismatches: layoutMismatches, scalarFraction: Double(scalarPixels) / Double(P),
+            probeGBps: probeN, probe1ThreadGBps: probe1, vectorRunsGBps: runsN, vector1ThreadRunsGBps: runs1,
+            pixelMajorRunsGBps: runsP, vectorFractionOfProbeMedian: runsN.median / probeN.median,
+            vector1ThreadFractionOfProbeMedian: runs1.median / probe1.median,
+            pixelMajorFractionOfProbeMedian: runsP.median / probeN.median, endToEnd: nil,
+            loadAverage: loadBefore, loadAverageAfter: "")
         if let python {
             progress("running the numpy baseline")
             let file = (workDirectory as NSString).appendingPathComponent("calibctl-bench-gain-\(getpid()).h5")
@@ -143,6 +199,41 @@ public struct GainFitBenchmark: Sendable {
                 result.pixelMajorSpeedupOverNumpy = s / tP
             }
         }
+        if let executable {
+            result.endToEnd = try endToEnd(executable: executable, simulator: sim, progress: progress)
+        }
+        result.loadAverageAfter = Self.loadAverage()
         return result
+    }
+
+    /// Simulates `endToEndFEDs` FED files of modules/FEDs modules each (kept for later runs), reads them once into the
+    /// page cache, then alternates `cat` and `calibctl fit gain` of the same files, `repeats` rounds.
+    func endToEnd(executable: String, simulator: GainScanSimulator, progress: (String) -> Void) throws -> EndToEnd {
+        let feds = max(1, endToEndFEDs), perFED = max(1, modules / feds)
+        let dir = (workDirectory as NSString).appendingPathComponent("calibctl-bench-fit-\(feds)x\(perFED)")
+        let fedIDs = Array(1200..<(1200 + feds))
+        var files = fedIDs.map { "\(dir)/fed_\($0).h5" }
+        if !files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+            progress("simulating \(feds) FED files of \(perFED) modules into \(dir)")
+            files = try simulator.write(directory: dir, feds: fedIDs, modulesPerFED: perFED, threads: threads)
+        }
+        let bytes = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+        let outDir = (workDirectory as NSString).appendingPathComponent("calibctl-bench-fit-out-\(getpid())")
+        defer { try? FileManager.default.removeItem(atPath: outDir) }
+        let quoted = files.map { "'\($0)'" }.joined(separator: " ")
+        let cat = { try Stopwatch.process("/bin/sh", ["-c", "cat \(quoted) > /dev/null"]) }
+        let fit = { try Stopwatch.process(executable, ["fit", "gain"] + files + ["-o", outDir, "--threads", String(threads)]) }
+        progress("end to end: fit gain and cat of \(files.count) files (\(bytes / 1_000_000) MB), \(repeats) rounds")
+        _ = try cat()   // into the page cache
+        _ = try fit()   // and the executable
+        var fits: [Double] = [], cats: [Double] = []
+        for _ in 0..<repeats {
+            cats.append(try cat())
+            fits.append(try fit())
+        }
+        let f = Spread(fits), c = Spread(cats)
+        return EndToEnd(files: files, bytes: bytes, rounds: repeats, fitSeconds: f, catSeconds: c,
+                        ratioToCat: f.median / c.median, fitGBps: Double(bytes) / f.median / 1e9,
+                        catGBps: Double(bytes) / c.median / 1e9)
     }
 }

@@ -25,7 +25,8 @@ extension GainFitKernel {
     /// threshold is below `tieMargin` to this function, so both agree bit for bit.
     public static func fitPixelScalar(n: UnsafePointer<Float>, sum: UnsafePointer<Float>, sumsq: UnsafePointer<Float>,
                                       x: UnsafePointer<Float>, points np: Int, stride: Int = 1,
-                                      options o: GainFitOptions = GainFitOptions()) -> GainPixelFit {
+                                      options o: GainFitOptions = GainFitOptions(),
+                                      commonCount: Bool = true) -> GainPixelFit {
         let noFit = GainPixelFit(gain: .nan, pedestal: .nan, chi2ndf: .nan, npoints: 0, status: .neverPulsed)
         // Non-finite inputs (NaN or infinite n, sum or sum of squares at any point): the pixel is `nan`.
         for k in 0..<np where !(n[k * stride].isFinite && sum[k * stride].isFinite && sumsq[k * stride].isFinite) {
@@ -55,6 +56,10 @@ extension GainFitKernel {
                 return GainPixelFit(gain: .nan, pedestal: .nan, chi2ndf: .nan, npoints: 0, status: .tooFewPoints)
             }
             let exact = ExactMeans(n: ns, sum: ss, count: nv)
+            // The usual scan injects every point the same number of times: then every mean is s_j / N and the exact
+            // decisions are comparisons of integers (CommonCountMeans), the same values as the rationals, far cheaper.
+            // (`commonCount: false` forces the rationals: the tests compare both.)
+            let common = exact != nil && commonCount ? CommonCountMeans(n: ns, sum: ss, count: nv) : nil
             // The vector kernel divides by all points (they are all valid there).
             let noisy = varSum * (1 / Float(nv)) > o.noisyRMS * o.noisyRMS
             // Plateau: mean of the last four valid points (all of them if fewer).
@@ -69,39 +74,49 @@ extension GainFitKernel {
                 plateau = s / Float(nv)
             }
             var dev = false
-            var pq = exact?.mean(first..<nv)
+            var pq = common == nil ? exact?.mean(first..<nv) : nil
+            var pc = common?.plateau(first..<nv)
             for j in first..<nv {
-                let d = exact.map { ($0.mean(j) - pq!).magnitude > ExactRational(decimal: o.plateauTolerance) }
-                    ?? (abs(ys[j] - plateau) > o.plateauTolerance)
+                let d: Bool
+                if let c = common { d = c.deviates(j, from: pc!, by: o.plateauTolerance) }
+                else if let e = exact { d = (e.mean(j) - pq!).magnitude > ExactRational(decimal: o.plateauTolerance) }
+                else { d = abs(ys[j] - plateau) > o.plateauTolerance }
                 if d { dev = true }
             }
-            if dev { plateau = 255; pq = ExactRational(255) }
+            if dev { plateau = 255; pq = ExactRational(255); pc = common?.constant(255, like: pc!) }
             // Exact or float decision of `mean_j OP factor x plateau + 0`.
             func atMost(_ j: Int, _ factor: ExactRational, _ ff: Float) -> Bool {  // y_j <= factor P
+                if let c = common { return !c.below(factor, times: pc!, j) }
                 if let e = exact { return !(factor * pq! < e.mean(j)) }
                 return ys[j] <= plateau * ff
             }
             func above(_ j: Int, _ factor: ExactRational, _ ff: Float) -> Bool {   // y_j > factor P
+                if let c = common { return c.below(factor, times: pc!, j) }
                 if let e = exact { return factor * pq! < e.mean(j) }
                 return ys[j] > plateau * ff
             }
             var flatCount = 0
             for j in 0..<nv {
-                let within = exact.map { !(ExactRational(decimal: o.flatTolerance) < ($0.mean(j) - pq!).magnitude) }
-                    ?? (abs(ys[j] - plateau) <= o.flatTolerance)
+                let within: Bool
+                if let c = common { within = !c.deviates(j, from: pc!, by: o.flatTolerance) }
+                else if let e = exact { within = !(ExactRational(decimal: o.flatTolerance) < (e.mean(j) - pq!).magnitude) }
+                else { within = abs(ys[j] - plateau) <= o.flatTolerance }
                 if within || ys[j] == 0 { flatCount += 1 }
             }
             let flat = flatCount >= nv - 2
             // Selection: weights of unselected points become 0.
             let f = ExactRational(decimal: o.fitFraction)
             let ff = o.fitFraction, ff2 = o.fitFraction * o.fitFraction
+            let f2 = f * f
             var sel = [Bool](repeating: false, count: nv)
             var count = 0
             for j in 0..<nv {
                 if j >= 2 {
-                    let small = exact.map { ($0.mean(j) - $0.mean(j - 1)).magnitude < ExactRational(decimal: o.stopStep) }
-                        ?? (abs(ys[j] - ys[j - 1]) < o.stopStep)
-                    if small && above(j, f * f, ff2) { break }
+                    let small: Bool
+                    if let c = common { small = c.stepBelow(j, o.stopStep) }
+                    else if let e = exact { small = (e.mean(j) - e.mean(j - 1)).magnitude < ExactRational(decimal: o.stopStep) }
+                    else { small = abs(ys[j] - ys[j - 1]) < o.stopStep }
+                    if small && above(j, f2, ff2) { break }
                 }
                 if atMost(j, f, ff) && ws[j] > 0 { sel[j] = true; count += 1 }
             }
@@ -110,7 +125,10 @@ extension GainFitKernel {
                 count = 0
                 let fb = ExactRational(decimal: o.fallbackFraction)
                 for j in 0..<nv where count < 4 && ws[j] > 0 && ys[j] > 0 {
-                    let below = exact.map { $0.mean(j) < fb * pq! } ?? (ys[j] < plateau * o.fallbackFraction)
+                    let below: Bool
+                    if let c = common { below = c.above(fb, times: pc!, j) }
+                    else if let e = exact { below = e.mean(j) < fb * pq! }
+                    else { below = ys[j] < plateau * o.fallbackFraction }
                     if below { sel[j] = true; count += 1 }
                 }
             }
@@ -176,6 +194,59 @@ struct ExactMeans {
         var acc = ExactRational(0)
         for j in r { acc = acc + mean(j) }
         return acc * ExactRational(1, Int128(r.count))
+    }
+}
+
+/// Exact decisions on point means s_j / N that share one count N (`ExactMeans` holds and every n_j == N): each
+/// comparison of ExactRational values is rewritten as a comparison of Int128 integers by multiplying both sides by
+/// their (positive) denominators, so the decisions are the same and no gcd or division is needed. Option values are
+/// the same six-digit decimals (`ExactRational(decimal:)`): T / 10^6.
+struct CommonCountMeans {
+    /// A mean of several point means: `sum / (points * N)`.
+    struct Plateau { var sum: Int128; var points: Int128 }
+
+    let sum: UnsafePointer<Float>
+    let n: Int128
+    static let scale: Int128 = 1_000_000
+
+    init?(n: UnsafePointer<Float>, sum: UnsafePointer<Float>, count: Int) {
+        guard count > 0 else { return nil }
+        for j in 1..<max(count, 1) where n[j] != n[0] { return nil }
+        self.n = Int128(Int64(n[0])); self.sum = sum
+    }
+
+    @inline(__always) func s(_ j: Int) -> Int128 { Int128(Int64(sum[j])) }  // integral, |s| <= 2^24 (ExactMeans)
+    @inline(__always) static func decimal(_ x: Float) -> Int128 { Int128(Int64((Double(x) * 1e6).rounded())) }
+
+    func plateau(_ r: Range<Int>) -> Plateau {
+        var acc: Int128 = 0
+        for j in r { acc += s(j) }
+        return Plateau(sum: acc, points: Int128(r.count))
+    }
+
+    /// The constant `v` as a plateau over the same points (v = v * points * N / (points * N)).
+    func constant(_ v: Int128, like p: Plateau) -> Plateau { Plateau(sum: v * p.points * n, points: p.points) }
+
+    /// |mean_j - P| > tol: |c s_j - S| / (c N) > T / 10^6.
+    func deviates(_ j: Int, from p: Plateau, by tol: Float) -> Bool {
+        let d = p.points * s(j) - p.sum
+        return (d < 0 ? -d : d) * Self.scale > Self.decimal(tol) * p.points * n
+    }
+
+    /// |mean_j - mean_(j-1)| < step: |s_j - s_(j-1)| / N < T / 10^6.
+    func stepBelow(_ j: Int, _ step: Float) -> Bool {
+        let d = s(j) - s(j - 1)
+        return (d < 0 ? -d : d) * Self.scale < Self.decimal(step) * n
+    }
+
+    /// factor * P < mean_j: (a / b) S / (c N) < s_j / N, i.e. a S < b c s_j.
+    func below(_ factor: ExactRational, times p: Plateau, _ j: Int) -> Bool {
+        factor.num * p.sum < factor.den * p.points * s(j)
+    }
+
+    /// mean_j < factor * P: b c s_j < a S.
+    func above(_ factor: ExactRational, times p: Plateau, _ j: Int) -> Bool {
+        factor.den * p.points * s(j) < factor.num * p.sum
     }
 }
 

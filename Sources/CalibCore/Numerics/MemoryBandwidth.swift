@@ -1,22 +1,35 @@
 import Foundation
 
 /// Measures this machine's streaming read bandwidth: a large float buffer summed with SIMD16 vectors and four
-/// independent accumulators per thread (the pattern a bandwidth-bound kernel needs), best of `repeats`.
+/// independent accumulators per thread (the pattern a bandwidth-bound kernel needs).
+///
+/// On a shared VM the figure swings by 30-50% between runs, so the benchmarks do not compare a kernel with a probe taken
+/// minutes earlier: `interleaved(...)` alternates probe passes with kernel runs and reports both series; fractions are
+/// computed against the probe's median (docs/benchmarks-numerics.md).
 public enum MemoryBandwidth {
-    /// Bytes per second reading `bytes` with `threads` threads.
-    public static func measureRead(bytes: Int = 1 << 30, threads: Int, repeats: Int = 5) -> Double {
-        let count = bytes / 4
-        let buf = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer { buf.deallocate() }
-        buf.initialize(repeating: 1, count: count)
-        let p = SendablePointer(buf)
-        var best = Double.infinity
-        let sink = ErrorBox()
-        for _ in 0..<repeats {
+    /// A probe buffer that is allocated and touched once and then read as often as needed.
+    public final class Probe: @unchecked Sendable {
+        public let bytes: Int
+        private let buffer: UnsafeMutablePointer<Float>
+        private let count: Int
+
+        public init(bytes: Int = 1 << 30) {
+            count = (bytes / 4) & ~63
+            self.bytes = count * 4
+            buffer = .allocate(capacity: count)
+            buffer.initialize(repeating: 1, count: count)
+        }
+
+        deinit { buffer.deallocate() }
+
+        /// One pass over the buffer on `threads` threads: bytes per second.
+        public func measure(threads: Int) -> Double {
+            let p = SendablePointer(buffer), count = self.count
+            let sink = ErrorBox()
             let t0 = DispatchTime.now().uptimeNanoseconds
             let per = (count / threads) & ~63
             DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let start = t * per, end = t == threads - 1 ? count & ~63 : start + per
+                let start = t * per, end = t == threads - 1 ? count : start + per
                 let raw = UnsafeRawPointer(p.base)
                 var a = SIMD16<Float>.zero, b = a, c = a, d = a
                 var i = start
@@ -30,9 +43,48 @@ public enum MemoryBandwidth {
                 if ((a + b + c + d).sum()) == -1 { sink.set(NumericsError.badParameter("", "", fix: "")) }
             }
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            best = min(best, dt)
+            return Double(count * 4) / dt
         }
-        return Double(count * 4) / best
+    }
+
+    /// Bytes per second reading `bytes` with `threads` threads, best of `repeats`.
+    public static func measureRead(bytes: Int = 1 << 30, threads: Int, repeats: Int = 5) -> Double {
+        let probe = Probe(bytes: bytes)
+        return (0..<max(1, repeats)).map { _ in probe.measure(threads: threads) }.max() ?? 0
+    }
+
+    /// `rounds` rounds of (one probe pass, one timed `kernel` run), so both see the same machine state.
+    /// Returns the probe's bytes/s and the kernel's wall seconds, one entry per round.
+    public static func interleaved(rounds: Int, threads: Int, probe: Probe,
+                                   _ kernel: () throws -> Void) rethrows -> (probe: [Double], kernelSeconds: [Double]) {
+        var bw: [Double] = [], secs: [Double] = []
+        for _ in 0..<max(1, rounds) {
+            bw.append(probe.measure(threads: threads))
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try kernel()
+            secs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+        }
+        return (bw, secs)
+    }
+}
+
+/// Min, median and max of a series of measurements (the benchmarks' way of reporting a noisy figure).
+public struct Spread: Codable, Sendable, Equatable {
+    public var min: Double
+    public var median: Double
+    public var max: Double
+
+    public init(_ values: [Double]) {
+        let s = values.sorted()
+        min = s.first ?? .nan
+        max = s.last ?? .nan
+        median = s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+    }
+
+    public func scaled(by f: Double) -> Spread {
+        var r = self
+        r.min *= f; r.median *= f; r.max *= f
+        return r
     }
 }
 
@@ -64,5 +116,23 @@ public enum Stopwatch {
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
         }
         return best
+    }
+
+    /// Wall seconds of a subprocess run to completion (stdout and stderr discarded); throws if it fails.
+    public static func process(_ executable: String, _ arguments: [String]) throws -> Double {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try p.run()
+        p.waitUntilExit()
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        guard p.terminationStatus == 0 else {
+            throw NumericsError.badParameter("benchmark", "\(executable) \(arguments.joined(separator: " ")) exited \(p.terminationStatus)",
+                                             fix: "run the command by hand to see its error")
+        }
+        return dt
     }
 }

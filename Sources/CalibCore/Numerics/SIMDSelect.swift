@@ -40,6 +40,12 @@ typealias I16 = SIMD16<Int32>
     return m2.x | m2.y != 0
 }
 
+/// True if every lane of m is -1.
+@inline(__always) func all(_ m: I16) -> Bool {
+    let m8 = m.lowHalf & m.highHalf, m4 = m8.lowHalf & m8.highHalf, m2 = m4.lowHalf & m4.highHalf
+    return m2.x & m2.y == -1
+}
+
 @inline(__always) func vabs(_ v: F16) -> F16 {
     unsafeBitCast(unsafeBitCast(v, to: I16.self) & I16(repeating: 0x7fff_ffff), to: F16.self)
 }

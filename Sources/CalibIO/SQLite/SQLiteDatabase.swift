@@ -112,6 +112,9 @@ public final class SQLiteDatabase {
             } else {
                 try execute("PRAGMA journal_mode=WAL")
                 try execute("PRAGMA synchronous=NORMAL")
+                // A big write (an import, a bulk fill) grows the -wal to its size, and it would stay that size while
+                // any connection is open: the next write after the checkpoint truncates it to 64 MiB instead.
+                try execute("PRAGMA journal_size_limit=67108864")
             }
         }
         try execute("PRAGMA foreign_keys=ON")
