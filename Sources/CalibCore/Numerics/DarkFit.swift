@@ -138,7 +138,13 @@ public enum DarkFit {
                 let r = (t * tile)..<min(P, (t + 1) * tile)
                 DarkKernel.gatesVector(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
             }
-            // Stage 2, double-buffered.
+            // Stage 2, double-buffered. The exact 16-bit path takes the gates in integer form, built once per mode.
+            var modeGates = gates
+            if opts.commonMode == nil && opts.dataMask <= 0x3fff {
+                modeGates.integer = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: opts.dataMask, threads: th)
+            }
+            defer { modeGates.integer?.deallocate() }
+            let gates2 = modeGates
             let acc = DarkAccumulators.allocate(pixels: P)
             defer { acc.deallocate() }
             let blockRuns = runs(frameList[...], limit: B)
@@ -183,7 +189,7 @@ public enum DarkFit {
                 DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
                     let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
                     DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
-                                                expectedGain: expected, gates: gates, commonMode: cmc, options: opts,
+                                                expectedGain: expected, gates: gates2, commonMode: cmc, options: opts,
                                                 into: acc, frameStride: stride)
                 }
             }

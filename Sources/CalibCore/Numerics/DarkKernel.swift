@@ -37,6 +37,14 @@ public struct DarkGates: @unchecked Sendable {
     public let lo: UnsafeMutablePointer<Float>
     public let hi: UnsafeMutablePointer<Float>
     public let ref: UnsafeMutablePointer<Float>
+    /// The same gates in the integer form of the 16-bit stage-2 path (`DarkKernel.makeIntegerGates`), all pixels;
+    /// nil: `accumulateVector` builds them for its range on each call.
+    public var integer: UnsafeMutablePointer<SIMD16<UInt16>>? = nil
+
+    public init(lo: UnsafeMutablePointer<Float>, hi: UnsafeMutablePointer<Float>, ref: UnsafeMutablePointer<Float>,
+                integer: UnsafeMutablePointer<SIMD16<UInt16>>? = nil) {
+        self.lo = lo; self.hi = hi; self.ref = ref; self.integer = integer
+    }
 }
 
 /// Common-mode values of a block of frames: `values[f * groups + g]`, group index from `DarkKernel.cmGroup`.
@@ -204,13 +212,40 @@ public enum DarkKernel {
         }
     }
 
-    /// SIMD stage 2 over pixels `range` (8 at a time, scalar tail). Per block float partial sums are added into the
-    /// double accumulators; with integer data and |d| < 4096 this is exact, so it equals the scalar reference.
+    /// SIMD stage 2 over pixels `range`. Without common mode and with at most 14 data bits (Jungfrau, ePix) this is
+    /// the exact integer path `accumulateInteger` (16 pixels per register, equal to `accumulateScalar` bit for bit);
+    /// otherwise the float path below (8 pixels at a time, per block float partial sums added into the double
+    /// accumulators, exact for integer data with |d| < 4096 and the common-mode half-integers).
     /// `frameStride` (elements between frames, default `pixels`) lets callers pad frames apart: frames exactly a
-    /// power of two bytes apart make the 16 streams of a block alias to the same cache sets.
+    /// power of two bytes apart make the streams of a block alias to the same cache sets.
     public static func accumulateVector(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
                                         expectedGain: UInt16?, gates g: DarkGates, commonMode cm: CommonModeBlock?,
                                         options o: DarkOptions, into a: DarkAccumulators, frameStride: Int? = nil) {
+        if cm == nil && o.dataMask <= 0x3fff {
+            let stride = frameStride ?? pixels
+            var ig: IntegerGates
+            var owned: UnsafeMutablePointer<U16V>? = nil
+            if let all = g.integer {
+                ig = IntegerGates(base: UnsafePointer(all))
+            } else {
+                let g0 = range.lowerBound >> 4, g1 = (range.upperBound + 15) >> 4
+                let buf = UnsafeMutablePointer<U16V>.allocate(capacity: 4 * Swift.max(1, g1 - g0))
+                makeIntegerGates(g, pixels: pixels, groups: g0..<g1, dataMask: o.dataMask, into: buf)
+                ig = IntegerGates(base: UnsafePointer(buf), firstGroup: g0)
+                owned = buf
+            }
+            defer { owned?.deallocate() }
+            // 16-bit counters: at most 65,535 frames per call.
+            var f0 = 0
+            repeat {
+                let c = Swift.min(frameCount - f0, 65_535)
+                accumulateInteger(frames: frames + f0 * stride, frameCount: c, pixels: pixels, range: range,
+                                  expectedGain: expectedGain, gates: g, integerGates: ig, options: o, into: a,
+                                  frameStride: stride)
+                f0 += c
+            } while f0 < frameCount
+            return
+        }
         // 8 lanes: the eight per-pixel accumulators then stay in registers (at 16 lanes they took 16 of the 16 AVX2
         // registers and spilled every frame).
         typealias V = F8
