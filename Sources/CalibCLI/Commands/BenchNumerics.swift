@@ -56,8 +56,12 @@ struct BenchDark: ParsableCommand {
         commandName: "dark",
         abstract: "Benchmark dark processing: kernel in memory and a whole run streamed from HDF5. Prints JSON.",
         discussion: reflow("""
-        Without --input a Jungfrau 4M run of --frames frames is simulated once into --dir (8.4 GB for 1000 frames) and
-        reused by later runs.
+        Without --input a Jungfrau 4M run of --frames frames is simulated once into --dir (8.4 GB for 1000 frames) and \
+        reused by later runs. The stage-2 kernel runs on --kernel-frames frames in memory in --repeats rounds, each \
+        after one pass of the read probe (probeGBps min/median/max; kernelFractionOfBandwidth = kernel median over \
+        probe median). End to end, `DarkFit.run` on the whole file alternates with `cat FILE > /dev/null` (both from \
+        the page cache, after one warm-up cat) for --rounds rounds (endToEndOverCat = median over median). A summary \
+        goes to stderr; docs/benchmarks-numerics.md has recorded runs.
 
         Example:
           .build/release/calibctl bench dark --frames 1000 --dir /tmp
@@ -66,22 +70,24 @@ struct BenchDark: ParsableCommand {
     @Option(help: "An existing dark-run file.") var input: String?
     @Option(help: "Shape PANELSxROWSxCOLS of the simulated run.") var shape: String = "8x512x1024"
     @Option(help: "Frames of the simulated run.") var frames: Int = 1000
-    @Option(help: "Frames held in memory for the kernel timing.") var kernelFrames: Int = 100
+    @Option(help: "Frames held in memory for the kernel timing.") var kernelFrames: Int = 96
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Repeats (best time wins).") var repeats: Int = 3
+    @Option(help: "Interleaved probe / kernel rounds.") var repeats: Int = 7
+    @Option(help: "Alternating cat / end-to-end rounds.") var rounds: Int = 3
     @Option(help: "Python with numpy and h5py.") var python: String = "python3"
     @Flag(help: "Skip the numpy baseline.") var noNumpy = false
     @Option(help: "Directory for the simulated run.") var dir: String = NSTemporaryDirectory()
 
     func run() throws {
         let dims = shape.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }), frames > 0, kernelFrames > 0 else {
-            throw UsageError("--shape must be PANELSxROWSxCOLS and --frames/--kernel-frames positive")
+        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }), frames > 0, kernelFrames > 0, repeats > 0, rounds > 0 else {
+            throw UsageError("--shape must be PANELSxROWSxCOLS and --frames/--kernel-frames/--repeats/--rounds positive")
         }
         var b = DarkBenchmark()
         b.input = input; b.shape = dims; b.frames = frames; b.kernelFrames = kernelFrames; b.threads = threads
-        b.repeats = repeats; b.python = noNumpy ? nil : python; b.workDirectory = dir
+        b.repeats = repeats; b.endToEndRounds = rounds; b.python = noNumpy ? nil : python; b.workDirectory = dir
         let r = try b.run { Diagnostics.info("bench dark: \($0)") }
+        for line in DarkBenchmark.summary(r) { Diagnostics.info("bench dark: " + line) }
         try printJSON(r)
     }
 }

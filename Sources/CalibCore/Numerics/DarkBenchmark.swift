@@ -1,24 +1,45 @@
 import CalibIO
 import Foundation
 
-/// The dark benchmark: the stage-2 kernel over frames in memory against read bandwidth and numpy mean/std of the same
-/// frames, and end-to-end dark processing of a whole run streamed from an HDF5 file.
+/// The dark benchmark: the stage-2 kernel over frames in memory against the read probe (interleaved passes, so both see
+/// the same machine state), numpy mean/std of the same frames, and end-to-end dark processing of a whole run streamed
+/// from an HDF5 file in the page cache against `cat` of the same file (alternating rounds).
 public struct DarkBenchmark: Sendable {
     public struct Result: Codable, Sendable {
         public var file: String
         public var shape: [Int]
         public var frames: Int
         public var threads: Int
+        /// Frames per stage-2 block (as `DarkFit.run` streams them): one pass over the accumulators per block.
+        public var framesPerBlock: Int
+        /// Median of the read probe passes interleaved with the kernel runs (bytes/s / 1e9).
         public var memoryReadGBpsAllThreads: Double
+        /// The probe passes: min/median/max GB/s.
+        public var probeGBps: Spread
         public var kernelFrames: Int
+        /// Median kernel wall time over the interleaved rounds.
         public var kernelSeconds: Double
+        /// Median kernel GB/s (frames read per second) and the spread over the rounds.
         public var kernelGBps: Double
+        public var kernelGBpsSpread: Spread
+        /// Median kernel GB/s over the probe's median.
         public var kernelFractionOfBandwidth: Double
+        /// One thread, thread CPU time (unaffected by other processes on the cores): GB/s per core.
+        public var kernel1ThreadCPUGBps: Double
         public var scalar1ThreadGBps: Double
         public var numpySeconds: Double?
         public var speedupOverNumpy: Double?
+        /// End to end (`DarkFit.run` on the whole file): median wall seconds, spread, CPU seconds of the process
+        /// (user + system, all threads) per round.
         public var endToEndSeconds: Double
         public var endToEndGBps: Double
+        public var endToEndSecondsSpread: Spread
+        public var endToEndCPUSeconds: [Double]
+        /// `cat FILE > /dev/null` (page cache), alternating with the end-to-end runs: min/median/max seconds.
+        public var catSeconds: Spread
+        /// Median end-to-end seconds over median cat seconds.
+        public var endToEndOverCat: Double
+        public var rounds: Int
         public var simulatedSeconds: Double?
         public var loadAverage: String
     }
@@ -26,13 +47,25 @@ public struct DarkBenchmark: Sendable {
     public var input: String?
     public var shape = [8, 512, 1024]
     public var frames = 1000
-    public var kernelFrames = 100
+    /// Frames in memory for the kernel timing: three 32-frame blocks.
+    public var kernelFrames = 96
     public var threads = ProcessInfo.processInfo.activeProcessorCount
-    public var repeats = 3
+    /// Interleaved probe/kernel rounds.
+    public var repeats = 7
+    /// Alternating cat / end-to-end rounds.
+    public var endToEndRounds = 3
     public var python: String? = "python3"
     public var workDirectory = NSTemporaryDirectory()
 
     public init() {}
+
+    /// User + system CPU seconds of this process so far (all threads).
+    static func processCPUSeconds() -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
+    }
 
     public func run(progress: (String) -> Void = { _ in }) throws -> Result {
         var simulated: Double? = nil
@@ -52,71 +85,116 @@ public struct DarkBenchmark: Sendable {
         let f = try HDF5File.open(path)
         let ds = try f.dataset(DarkFormat.frames)
         let F = ds.shape[0], P = ds.rowSize
-        let o0 = DarkOptions()
+        let o = DarkOptions()
+        let B = o.framesPerBlock
         let K = min(kernelFrames, F)
         // Frames padded apart as in DarkFit (stride P + 96) for the stage-2 timing; stage 1 reads them contiguous.
         let stride = P + 96
+        let n1 = min(K, o.nrecs1)
         let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: K * stride)
-        let flat = UnsafeMutablePointer<UInt16>.allocate(capacity: min(K, o0.nrecs1) * P)
+        let flat = UnsafeMutablePointer<UInt16>.allocate(capacity: n1 * P)
         defer { buf.deallocate(); flat.deallocate() }
         for f in 0..<K { try ds.readRows(f..<(f + 1), into: UnsafeMutableBufferPointer(start: buf + f * stride, count: P)) }
-        try ds.readRows(0..<min(K, o0.nrecs1), into: UnsafeMutableBufferPointer(start: flat, count: min(K, o0.nrecs1) * P))
+        try ds.readRows(0..<n1, into: UnsafeMutableBufferPointer(start: flat, count: n1 * P))
         try f.close()
-        let o = o0
         let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P)
         defer { gl.deallocate() }
         let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
         let bp = SendablePointer(buf), fp = SendablePointer(flat)
         let tile = 16384, tiles = (P + tile - 1) / tile
         DispatchQueue.concurrentPerform(iterations: tiles) { t in
-            DarkKernel.gatesVector(frames: fp.base, frameCount: min(K, o.nrecs1), pixels: P,
-                             range: (t * tile)..<min(P, (t + 1) * tile), options: o, into: gates)
+            DarkKernel.gatesVector(frames: fp.base, frameCount: n1, pixels: P,
+                                   range: (t * tile)..<min(P, (t + 1) * tile), options: o, into: gates)
         }
-        progress("measuring memory bandwidth")
-        let bw = MemoryBandwidth.measureRead(threads: threads)
+        var withInteger = gates
+        withInteger.integer = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: o.dataMask, threads: threads)
+        defer { withInteger.integer?.deallocate() }
+        let g2 = withInteger
         let acc = DarkAccumulators.allocate(pixels: P)
         defer { acc.deallocate() }
-        progress("timing the stage-2 kernel on \(K) frames in memory")
-        // Blocks of 16 frames, as in the streaming code.
-        let tk = Stopwatch.best(repeats: repeats) {
+        // The frames in blocks of B, as in the streaming code, over pixels `pixelRange` (all tiles on all threads).
+        func kernel(threads th: Int, pixelTiles: Int = tiles) {
             var f0 = 0
             while f0 < K {
-                let c = min(16, K - f0), start = f0
-                DispatchQueue.concurrentPerform(iterations: tiles) { t in
+                let c = min(B, K - f0), start = f0
+                let body: @Sendable (Int) -> Void = { t in
                     DarkKernel.accumulateVector(frames: bp.base + start * stride, frameCount: c, pixels: P,
                                                 range: (t * tile)..<min(P, (t + 1) * tile), expectedGain: 0,
-                                                gates: gates, commonMode: nil, options: o, into: acc,
-                                                frameStride: stride)
+                                                gates: g2, commonMode: nil, options: o, into: acc, frameStride: stride)
                 }
+                if th == 1 { for t in 0..<pixelTiles { body(t) } } else { DispatchQueue.concurrentPerform(iterations: pixelTiles, execute: body) }
                 f0 += c
             }
         }
+        progress("timing the stage-2 kernel on \(K) frames in memory, interleaved with the read probe (\(repeats) rounds)")
+        let probe = MemoryBandwidth.Probe()
+        kernel(threads: threads)  // warm-up: page faults of the accumulators
+        let runs = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { kernel(threads: threads) }
+        let kb = Double(K * P * 2)
+        let probeSpread = Spread(runs.probe)
+        let kernelSpread = Spread(runs.kernelSeconds.map { kb / $0 / 1e9 })
+        let tk = Spread(runs.kernelSeconds).median
+        // One thread, thread CPU time, a quarter of the pixels.
+        let quarter = max(1, tiles / 4)
+        let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, pixelTiles: quarter) }
         let sub = min(P, 262_144)
         let ts = Stopwatch.best(repeats: 1) {
             DarkKernel.accumulateScalar(frames: buf, frameCount: K, pixels: P, range: 0..<sub, expectedGain: 0,
                                         gates: gates, commonMode: nil, options: o, into: acc, frameStride: stride)
         }
-        let kb = Double(K * P * 2)
         var result = Result(file: path, shape: Array(ds.shape.dropFirst()), frames: F, threads: threads,
-                            memoryReadGBpsAllThreads: bw / 1e9, kernelFrames: K, kernelSeconds: tk,
-                            kernelGBps: kb / tk / 1e9, kernelFractionOfBandwidth: kb / tk / bw,
+                            framesPerBlock: B, memoryReadGBpsAllThreads: probeSpread.median / 1e9,
+                            probeGBps: probeSpread.scaled(by: 1e-9), kernelFrames: K, kernelSeconds: tk,
+                            kernelGBps: kernelSpread.median, kernelGBpsSpread: kernelSpread,
+                            kernelFractionOfBandwidth: kernelSpread.median * 1e9 / probeSpread.median,
+                            kernel1ThreadCPUGBps: Double(K * min(P, quarter * tile) * 2) / cpu1 / 1e9,
                             scalar1ThreadGBps: Double(K * sub * 2) / ts / 1e9, numpySeconds: nil, speedupOverNumpy: nil,
-                            endToEndSeconds: 0, endToEndGBps: 0, simulatedSeconds: simulated,
-                            loadAverage: (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
-                                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+                            endToEndSeconds: 0, endToEndGBps: 0, endToEndSecondsSpread: Spread([]), endToEndCPUSeconds: [],
+                            catSeconds: Spread([]), endToEndOverCat: 0, rounds: endToEndRounds,
+                            simulatedSeconds: simulated, loadAverage: "")
         if let python {
             progress("running the numpy baseline")
             let r = try PythonBaseline.run(python: python, script: PythonBaseline.darkScript,
-                                           arguments: [path, String(K), String(repeats)])
+                                           arguments: [path, String(K), String(min(repeats, 3))])
             result.numpySeconds = r["seconds"]
             if let s = r["seconds"] { result.speedupOverNumpy = s / tk }
         }
-        progress("end-to-end dark processing of \(F) frames from \(path)")
+        progress("end-to-end dark processing of \(F) frames from \(path) against cat, \(endToEndRounds) rounds")
         let out = (workDirectory as NSString).appendingPathComponent("calibctl-bench-dark-out-\(getpid()).h5")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let s = try DarkFit.run(inputPath: path, outputPath: out, threads: threads)
-        result.endToEndSeconds = s.seconds
-        result.endToEndGBps = Double(s.bytesRead) / s.seconds / 1e9
+        let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let cat = { try Stopwatch.process("/bin/sh", ["-c", "cat \(quoted) > /dev/null"]) }
+        _ = try cat()  // warm-up: the whole file into the page cache
+        var cats: [Double] = [], e2e: [Double] = [], cpu: [Double] = []
+        var bytes = 0
+        for _ in 0..<max(1, endToEndRounds) {
+            cats.append(try cat())
+            let c0 = Self.processCPUSeconds(), t0 = DispatchTime.now().uptimeNanoseconds
+            let s = try DarkFit.run(inputPath: path, outputPath: out, threads: threads)
+            e2e.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+            cpu.append(Self.processCPUSeconds() - c0)
+            bytes = s.bytesRead
+        }
+        let es = Spread(e2e), cs = Spread(cats)
+        result.endToEndSeconds = es.median
+        result.endToEndGBps = Double(bytes) / es.median / 1e9
+        result.endToEndSecondsSpread = es
+        result.endToEndCPUSeconds = cpu
+        result.catSeconds = cs
+        result.endToEndOverCat = es.median / cs.median
+        result.loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return result
+    }
+
+    /// A few lines for humans (stderr): the fractions and ratios the issue asks for.
+    public static func summary(_ r: Result) -> [String] {
+        func f(_ x: Double, _ d: Int = 2) -> String { String(format: "%.\(d)f", x) }
+        return [
+            "read probe \(r.threads) threads: min/median/max \(f(r.probeGBps.min, 1)) / \(f(r.probeGBps.median, 1)) / \(f(r.probeGBps.max, 1)) GB/s",
+            "stage-2 kernel (\(r.kernelFrames) frames, blocks of \(r.framesPerBlock)): median \(f(r.kernelGBps, 1)) GB/s (\(f(r.kernelGBpsSpread.min, 1))-\(f(r.kernelGBpsSpread.max, 1))) = \(f(100 * r.kernelFractionOfBandwidth, 0))% of the probe median; 1 thread \(f(r.kernel1ThreadCPUGBps, 1)) GB/s per core (thread CPU time)",
+            "end to end \(r.frames) frames: median \(f(r.endToEndSeconds)) s (\(f(r.endToEndSecondsSpread.min))-\(f(r.endToEndSecondsSpread.max))), CPU \(r.endToEndCPUSeconds.map { f($0) }.joined(separator: ", ")) s; cat median \(f(r.catSeconds.median)) s (\(f(r.catSeconds.min))-\(f(r.catSeconds.max))); end to end / cat = \(f(r.endToEndOverCat))",
+            "load average: \(r.loadAverage)",
+        ]
     }
 }

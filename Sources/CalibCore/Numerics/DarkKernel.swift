@@ -121,28 +121,46 @@ public enum DarkKernel {
         }
         let raw = UnsafeRawPointer(frames)
         let mask = I(repeating: Int32(o.dataMask))
+        let mask16 = SIMD16<UInt16>(repeating: o.dataMask)
         var p = range.lowerBound
-        var lo = [I](repeating: .zero, count: 8), hi = lo
+        // The kLo smallest and kHi largest values per lane, sorted, in 16-bit lanes (one register per rank): inserting
+        // a value is one vpminuw + one vpmaxuw per rank. (Arrays of vectors indexed in the frame loop cost 4x more.)
+        let ranks = UnsafeMutablePointer<SIMD16<UInt16>>.allocate(capacity: 16)
+        defer { ranks.deallocate() }
+        @inline(__always) func ins(_ keep: inout SIMD16<UInt16>, _ t: inout SIMD16<UInt16>, smallest: Bool) {
+            let a = umin(keep, t), b = umax(keep, t)
+            if smallest { keep = a; t = b } else { keep = b; t = a }
+        }
         while p + lanes <= range.upperBound {
-            for i in 0..<8 { lo[i] = I(repeating: 1 << 20); hi[i] = I(repeating: -1) }
+            let top = SIMD16<UInt16>(repeating: .max), bottom = SIMD16<UInt16>()
+            var l0 = top, l1 = top, l2 = top, l3 = top, l4 = top, l5 = top, l6 = top, l7 = top
+            var h0 = bottom, h1 = bottom, h2 = bottom, h3 = bottom, h4 = bottom, h5 = bottom, h6 = bottom, h7 = bottom
             for f in 0..<n {
-                let v = widen(raw, 2 * (f * pixels + p)) & mask
+                let v = raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self) & mask16
                 var t = v
-                for i in 0..<kLo {
-                    let m = lt(t, lo[i])
-                    let small = sel(m, t, lo[i]), large = sel(m, lo[i], t)
-                    lo[i] = small; t = large
-                }
+                ins(&l0, &t, smallest: true)
+                if kLo > 1 { ins(&l1, &t, smallest: true)
+                if kLo > 2 { ins(&l2, &t, smallest: true)
+                if kLo > 3 { ins(&l3, &t, smallest: true)
+                if kLo > 4 { ins(&l4, &t, smallest: true)
+                if kLo > 5 { ins(&l5, &t, smallest: true)
+                if kLo > 6 { ins(&l6, &t, smallest: true)
+                if kLo > 7 { ins(&l7, &t, smallest: true) } } } } } } }
                 t = v
-                for i in 0..<kHi {
-                    let m = lt(hi[i], t)
-                    let big = sel(m, t, hi[i]), rest = sel(m, hi[i], t)
-                    hi[i] = big; t = rest
-                }
+                ins(&h0, &t, smallest: false)
+                if kHi > 1 { ins(&h1, &t, smallest: false)
+                if kHi > 2 { ins(&h2, &t, smallest: false)
+                if kHi > 3 { ins(&h3, &t, smallest: false)
+                if kHi > 4 { ins(&h4, &t, smallest: false)
+                if kHi > 5 { ins(&h5, &t, smallest: false)
+                if kHi > 6 { ins(&h6, &t, smallest: false)
+                if kHi > 7 { ins(&h7, &t, smallest: false) } } } } } } }
             }
+            ranks[0] = l0; ranks[1] = l1; ranks[2] = l2; ranks[3] = l3; ranks[4] = l4; ranks[5] = l5; ranks[6] = l6; ranks[7] = l7
+            ranks[8] = h0; ranks[9] = h1; ranks[10] = h2; ranks[11] = h3; ranks[12] = h4; ranks[13] = h5; ranks[14] = h6; ranks[15] = h7
             for j in 0..<lanes {
-                // sorted[i] for i < kLo is lo[i]; sorted[n - 1 - i] for i < kHi is hi[i].
-                func sorted(_ i: Int) -> Double { i < kLo ? Double(lo[i][j]) : Double(hi[n - 1 - i][j]) }
+                // sorted[i] for i < kLo is the i-th smallest; sorted[n - 1 - i] for i < kHi the i-th largest.
+                func sorted(_ i: Int) -> Double { i < kLo ? Double(ranks[i][j]) : Double(ranks[8 + n - 1 - i][j]) }
                 func quantile(_ q: Double) -> Double {
                     let pos = q * Double(n - 1), i = Int(pos.rounded(.down)), frac = pos - Double(i)
                     return i + 1 >= n ? sorted(n - 1) : sorted(i) + (sorted(i + 1) - sorted(i)) * frac
