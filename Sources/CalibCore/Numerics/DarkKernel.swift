@@ -120,44 +120,14 @@ public enum DarkKernel {
             gates(frames: frames, frameCount: n, pixels: pixels, range: range, options: o, into: g); return
         }
         let raw = UnsafeRawPointer(frames)
-        let mask = I(repeating: Int32(o.dataMask))
         let mask16 = SIMD16<UInt16>(repeating: o.dataMask)
         var p = range.lowerBound
         // The kLo smallest and kHi largest values per lane, sorted, in 16-bit lanes (one register per rank): inserting
         // a value is one vpminuw + one vpmaxuw per rank. (Arrays of vectors indexed in the frame loop cost 4x more.)
         let ranks = UnsafeMutablePointer<SIMD16<UInt16>>.allocate(capacity: 16)
         defer { ranks.deallocate() }
-        @inline(__always) func ins(_ keep: inout SIMD16<UInt16>, _ t: inout SIMD16<UInt16>, smallest: Bool) {
-            let a = umin(keep, t), b = umax(keep, t)
-            if smallest { keep = a; t = b } else { keep = b; t = a }
-        }
         while p + lanes <= range.upperBound {
-            let top = SIMD16<UInt16>(repeating: .max), bottom = SIMD16<UInt16>()
-            var l0 = top, l1 = top, l2 = top, l3 = top, l4 = top, l5 = top, l6 = top, l7 = top
-            var h0 = bottom, h1 = bottom, h2 = bottom, h3 = bottom, h4 = bottom, h5 = bottom, h6 = bottom, h7 = bottom
-            for f in 0..<n {
-                let v = raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self) & mask16
-                var t = v
-                ins(&l0, &t, smallest: true)
-                if kLo > 1 { ins(&l1, &t, smallest: true)
-                if kLo > 2 { ins(&l2, &t, smallest: true)
-                if kLo > 3 { ins(&l3, &t, smallest: true)
-                if kLo > 4 { ins(&l4, &t, smallest: true)
-                if kLo > 5 { ins(&l5, &t, smallest: true)
-                if kLo > 6 { ins(&l6, &t, smallest: true)
-                if kLo > 7 { ins(&l7, &t, smallest: true) } } } } } } }
-                t = v
-                ins(&h0, &t, smallest: false)
-                if kHi > 1 { ins(&h1, &t, smallest: false)
-                if kHi > 2 { ins(&h2, &t, smallest: false)
-                if kHi > 3 { ins(&h3, &t, smallest: false)
-                if kHi > 4 { ins(&h4, &t, smallest: false)
-                if kHi > 5 { ins(&h5, &t, smallest: false)
-                if kHi > 6 { ins(&h6, &t, smallest: false)
-                if kHi > 7 { ins(&h7, &t, smallest: false) } } } } } } }
-            }
-            ranks[0] = l0; ranks[1] = l1; ranks[2] = l2; ranks[3] = l3; ranks[4] = l4; ranks[5] = l5; ranks[6] = l6; ranks[7] = l7
-            ranks[8] = h0; ranks[9] = h1; ranks[10] = h2; ranks[11] = h3; ranks[12] = h4; ranks[13] = h5; ranks[14] = h6; ranks[15] = h7
+            orderStatistics(raw, byteOffset: 2 * p, frameStride: 2 * pixels, frames: n, kLo: kLo, kHi: kHi, mask: mask16, into: ranks)
             for j in 0..<lanes {
                 // sorted[i] for i < kLo is the i-th smallest; sorted[n - 1 - i] for i < kHi the i-th largest.
                 func sorted(_ i: Int) -> Double { i < kLo ? Double(ranks[i][j]) : Double(ranks[8 + n - 1 - i][j]) }
@@ -171,22 +141,74 @@ public enum DarkKernel {
                 if l > h { l = h - 1 }
                 g.lo[p + j] = l; g.hi[p + j] = h
             }
-            // ref = round(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact float sums).
-            let gl = UnsafeRawPointer(g.lo + p).loadUnaligned(as: SIMD16<Float>.self).toInt()
-            let gh = UnsafeRawPointer(g.hi + p).loadUnaligned(as: SIMD16<Float>.self).toInt()
-            var sum = I.zero, cnt = I.zero
+            // ref = round(mean of the in-gate stage-1 values): keeps stage-2 offsets small (exact sums). In-gate test on
+            // the truncated gates in 16-bit lanes: (v - lo) as UInt16 <= hi - lo.
+            var gl = SIMD16<UInt16>(), gw = SIMD16<UInt16>()
+            for j in 0..<lanes {
+                let l = max(Int(g.lo[p + j]), 0), h = min(Int(g.hi[p + j]), 0xffff)
+                if h >= l { gl[j] = UInt16(l); gw[j] = UInt16(h - l) } else { gl[j] = 1; gw[j] = 0; if l == 0 { gl[j] = 0xffff } }
+            }
+            var s0 = I8(), s1 = I8(), cnt = SIMD16<UInt16>()
             for f in 0..<n {
-                let v = widen(raw, 2 * (f * pixels + p)) & mask
-                let inGate = ~(lt(v, gl) | lt(gh, v))
-                sum &+= v & inGate
+                let v = raw.loadUnaligned(fromByteOffset: 2 * (f * pixels + p), as: SIMD16<UInt16>.self) & mask16
+                let t = v &- gl
+                let inGate = unsafeBitCast(t.replacing(with: gw, where: gw .< t) .== t, to: SIMD16<UInt16>.self)
+                let x = v & inGate
+                s0 &+= zextLo(x); s1 &+= zextHi(x)
                 cnt &-= inGate
             }
             for j in 0..<lanes {
-                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum[j]) / Double(cnt[j])).rounded()) : g.lo[p + j]
+                let sum = j < 8 ? s0[j] : s1[j - 8]
+                g.ref[p + j] = cnt[j] > 0 ? Float((Double(sum) / Double(cnt[j])).rounded()) : g.lo[p + j]
             }
             p += lanes
         }
         gates(frames: frames, frameCount: n, pixels: pixels, range: p..<range.upperBound, options: o, into: g)
+    }
+
+    /// Stage-1 order statistics of one 16-pixel group: ranks[0..<kLo] the kLo smallest values per lane (sorted),
+    /// ranks[8..<8+kHi] the kHi largest (largest first). A separate function so that the min/max helpers are inlined
+    /// (inside the whole of `gatesVector` they were left as calls: 3x the instructions).
+    @inline(never)
+    static func orderStatistics(_ raw: UnsafeRawPointer, byteOffset: Int, frameStride: Int, frames n: Int, kLo: Int, kHi: Int,
+                                mask: SIMD16<UInt16>, into ranks: UnsafeMutablePointer<SIMD16<UInt16>>) {
+        let top = SIMD16<UInt16>(repeating: .max), bottom = SIMD16<UInt16>()
+        var l0 = top, l1 = top, l2 = top, l3 = top, l4 = top, l5 = top, l6 = top, l7 = top
+        var h0 = bottom, h1 = bottom, h2 = bottom, h3 = bottom, h4 = bottom, h5 = bottom, h6 = bottom, h7 = bottom
+        for f in 0..<n {
+            let v = raw.loadUnaligned(fromByteOffset: byteOffset &+ f &* frameStride, as: SIMD16<UInt16>.self) & mask
+            var t = v
+            insertSmallest(&l0, &t)
+            if kLo > 1 { insertSmallest(&l1, &t)
+            if kLo > 2 { insertSmallest(&l2, &t)
+            if kLo > 3 { insertSmallest(&l3, &t)
+            if kLo > 4 { insertSmallest(&l4, &t)
+            if kLo > 5 { insertSmallest(&l5, &t)
+            if kLo > 6 { insertSmallest(&l6, &t)
+            if kLo > 7 { insertSmallest(&l7, &t) } } } } } } }
+            t = v
+            insertLargest(&h0, &t)
+            if kHi > 1 { insertLargest(&h1, &t)
+            if kHi > 2 { insertLargest(&h2, &t)
+            if kHi > 3 { insertLargest(&h3, &t)
+            if kHi > 4 { insertLargest(&h4, &t)
+            if kHi > 5 { insertLargest(&h5, &t)
+            if kHi > 6 { insertLargest(&h6, &t)
+            if kHi > 7 { insertLargest(&h7, &t) } } } } } } }
+        }
+        ranks[0] = l0; ranks[1] = l1; ranks[2] = l2; ranks[3] = l3; ranks[4] = l4; ranks[5] = l5; ranks[6] = l6; ranks[7] = l7
+        ranks[8] = h0; ranks[9] = h1; ranks[10] = h2; ranks[11] = h3; ranks[12] = h4; ranks[13] = h5; ranks[14] = h6; ranks[15] = h7
+    }
+
+    /// Insertion into sorted registers: `keep` takes the smaller (larger) of the two, `t` carries the other on.
+    /// `@_transparent`: with `@inline(__always)` the inserts inside the `if kLo > i` branches were left as calls.
+    @_transparent static func insertSmallest(_ keep: inout SIMD16<UInt16>, _ t: inout SIMD16<UInt16>) {
+        let m = t .< keep
+        let a = keep.replacing(with: t, where: m); t = t.replacing(with: keep, where: m); keep = a
+    }
+    @_transparent static func insertLargest(_ keep: inout SIMD16<UInt16>, _ t: inout SIMD16<UInt16>) {
+        let m = keep .< t
+        let a = keep.replacing(with: t, where: m); t = t.replacing(with: keep, where: m); keep = a
     }
 
     /// Group index of pixel p for common mode (panels x rows x cols geometry).

@@ -9,8 +9,8 @@ typealias U16V = SIMD16<UInt16>
 typealias S16V = SIMD16<Int16>
 
 @inline(__always) func mask16(_ m: SIMDMask<S16V>) -> U16V { unsafeBitCast(m, to: U16V.self) }
-@inline(__always) func umin(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: b .< a) }
-@inline(__always) func umax(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: a .< b) }
+@_transparent func umin(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: b .< a) }
+@_transparent func umax(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: a .< b) }
 @inline(__always) func sextLo(_ v: S16V) -> I8 {
     I8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
 }
