@@ -65,6 +65,58 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
         }
     }
 
+    /// The exact integer path equals the scalar reference bit for bit (not just within a tolerance) for unusual
+    /// options too: non-integer limits, a 12-bit mask, gain code 3 and no gain check, wide gates (|d| up to ~16000,
+    /// 32-bit chunks), groups whose values leave [intLo, intHi], prebuilt integer gates, more frames than a chunk.
+    @Test(arguments: [(Float(1), Float(16000), UInt16(0x3fff), UInt16?.some(0)), (1.5, 9000.5, 0x3fff, 3),
+                      (-20, 20000, 0x3fff, nil), (1, 4000, 0x0fff, 1)])
+    func integerPathIsExact(intLo: Float, intHi: Float, mask: UInt16, gain: UInt16?) {
+        let P = 16 * 40 + 7, F = 150
+        var rng = SplitMix64(seed: 5)
+        var data = [UInt16](repeating: 0, count: F * P)
+        for f in 0..<F {
+            for p in 0..<P {
+                var v = 2000 + Double(p % 97) * 3 + rng.nextGaussian() * (p % 13 == 0 ? 80 : 6)
+                if p % 101 == 7 { v = f % 2 == 0 ? 200 : 15800 }  // a gate spanning almost the whole range
+                if rng.nextUniform() < 0.005 { v = 16383 }
+                if rng.nextUniform() < 0.005 { v = 0 }
+                let g: UInt16 = rng.nextUniform() < 0.005 ? 2 : (gain ?? 0)
+                data[f * P + p] = UInt16(min(max(v.rounded(), 0), 16383)) & mask | g << 14
+            }
+        }
+        var o = DarkOptions(); o.intLo = intLo; o.intHi = intHi; o.dataMask = mask
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P); defer { g.deallocate() }
+        var gates = DarkGates(lo: g, hi: g + P, ref: g + 2 * P)
+        let va = DarkAccumulators.allocate(pixels: P), vb = DarkAccumulators.allocate(pixels: P),
+            sa = DarkAccumulators.allocate(pixels: P)
+        defer { va.deallocate(); vb.deallocate(); sa.deallocate() }
+        data.withUnsafeBufferPointer { fb in
+            let f = fb.baseAddress!
+            DarkKernel.gatesVector(frames: f, frameCount: 50, pixels: P, range: 0..<P, options: o, into: gates)
+            DarkKernel.accumulateScalar(frames: f, frameCount: F, pixels: P, range: 0..<P, expectedGain: gain,
+                                        gates: gates, commonMode: nil, options: o, into: sa)
+            // Gates built per call, odd range boundaries, blocks of 32 / 64.
+            for (f0, c) in [(0, 32), (32, 64), (96, 54)] {
+                DarkKernel.accumulateVector(frames: f + f0 * P, frameCount: c, pixels: P, range: 0..<300, expectedGain: gain,
+                                            gates: gates, commonMode: nil, options: o, into: va)
+                DarkKernel.accumulateVector(frames: f + f0 * P, frameCount: c, pixels: P, range: 300..<P, expectedGain: gain,
+                                            gates: gates, commonMode: nil, options: o, into: va)
+            }
+            // Prebuilt integer gates, one call over all frames.
+            gates.integer = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: mask, threads: 2)
+            DarkKernel.accumulateVector(frames: f, frameCount: F, pixels: P, range: 0..<P, expectedGain: gain,
+                                        gates: gates, commonMode: nil, options: o, into: vb)
+            gates.integer?.deallocate()
+        }
+        for v in [va, vb] {
+            for p in 0..<P {
+                #expect(v.n[p] == sa.n[p] && v.below[p] == sa.below[p] && v.above[p] == sa.above[p], "pixel \(p)")
+                #expect(v.badGain[p] == sa.badGain[p] && v.min[p] == sa.min[p] && v.max[p] == sa.max[p], "pixel \(p)")
+                #expect(v.sum[p] == sa.sum[p] && v.sumsq[p] == sa.sumsq[p], "pixel \(p)")
+            }
+        }
+    }
+
     /// Frames padded apart (frameStride > pixels, as DarkFit lays out its block buffer) give the same sums as
     /// contiguous frames.
     @Test func paddedFrameStrideMatchesContiguous() {
