@@ -29,6 +29,10 @@ import Testing
         l.contiguous = true; l.dtype = .int32
         try l.write(path: tmp + "/l.h5", truthPath: tmp + "/lt.h5", threads: 2)
         #expect(try HDF5File.open(tmp + "/l.h5").dataset(l.framesPath).chunkShape == nil)
+        // calibctl's layout (uint16, a chunk per frame) takes the streaming stage 2 (pread of pixel slices), the int32
+        // LCLS file the block-buffered one: the two paths must agree bit for bit, on one thread and on two.
+        #expect(HDF5DirectReader(try DarkFrameSource(path: tmp + "/c.h5", options: DarkOptions()).dataset) != nil)
+        let a1 = try DarkFit.run(inputPath: tmp + "/c.h5", outputPath: tmp + "/a1.h5", threads: 1)
         let a = try DarkFit.run(inputPath: tmp + "/c.h5", outputPath: tmp + "/a.h5", threads: 2)
         var o = DarkOptions()
         o.dataset = l.framesPath; o.gainSource = .bits
@@ -37,9 +41,16 @@ import Testing
         #expect(a.modes.map(\.statusCounts) == b.modes.map(\.statusCounts))
         #expect(b.modes.allSatisfy { ($0.statusCounts["64"] ?? 0) > 0 })  // bad gain bits seen
         let fa = try HDF5File.open(tmp + "/a.h5"), fb = try HDF5File.open(tmp + "/b.h5")
+        let fa1 = try HDF5File.open(tmp + "/a1.h5")
+        #expect(a1.modes == a.modes)
         for name in [DarkFormat.pedestals, DarkFormat.pixelRMS] {
             #expect(try fa.read(name, as: Float.self).map(\.bitPattern) == fb.read(name, as: Float.self).map(\.bitPattern))
+            #expect(try fa.read(name, as: Float.self).map(\.bitPattern) == fa1.read(name, as: Float.self).map(\.bitPattern))
         }
+        for name in [DarkFormat.pixelMin, DarkFormat.pixelMax, DarkFormat.pixelStatus] {
+            #expect(try fa.read(name, as: UInt16.self) == fb.read(name, as: UInt16.self))
+        }
+        #expect(try fa.read(DarkFormat.entries, as: Int32.self) == fb.read(DarkFormat.entries, as: Int32.self))
         #expect(try fb.dataset(DarkFormat.pedestals).shape == [3, 3, 32, 64])
         // A per-frame gain dataset gives the same as the bits.
         var o2 = DarkOptions(); o2.gainSource = .dataset(DarkFormat.frameGainMode)

@@ -27,6 +27,27 @@ public struct DarkFitSummary: Codable, Sendable, Equatable {
     public var warnings: [String] = []
 }
 
+/// Fixed-size UInt16 buffers reused by the tasks of a concurrentPerform.
+final class UInt16BufferPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private let elements: Int
+    private var free: [UnsafeMutablePointer<UInt16>] = []
+    private var all: [UnsafeMutablePointer<UInt16>] = []
+
+    init(elements: Int) { self.elements = elements }
+    deinit { for b in all { b.deallocate() } }
+
+    func take() -> UnsafeMutablePointer<UInt16> {
+        lock.lock(); defer { lock.unlock() }
+        if let b = free.popLast() { return b }
+        let b = UnsafeMutablePointer<UInt16>.allocate(capacity: elements)
+        all.append(b)
+        return b
+    }
+
+    func give(_ b: UnsafeMutablePointer<UInt16>) { lock.lock(); free.append(b); lock.unlock() }
+}
+
 /// Two-stage gated dark statistics of an HDF5 dark run, streamed block by block (docs/numerics.md).
 public enum DarkFit {
     /// Processes `inputPath` (DarkFormat) into `outputPath`. Memory: nrecs1 frames for stage 1 plus two blocks of
@@ -102,8 +123,16 @@ public enum DarkFit {
         let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
         // Stage-2 frames sit `stride` elements apart in the block buffer: padding by 3 x 64 bytes keeps the 16 frame
         // streams of a block off the same cache sets (a 2^n-byte frame size would make them alias).
+        // Uncompressed uint16 frames, one frame per row of the dataset (the native layout; `calibctl simulate dark`
+        // and the LCLS/Jungfrau writers without compression): stage 2 streams pixel slices of 16,384 pixels x up to
+        // B frames (1 MB at 32 frames) with pread, outside HDF5's lock, on every core.
+        let streamReader = src.frameShape.count == 1 && src.dataset.dtype == .uint16 ? HDF5DirectReader(src.dataset) : nil
+        let streamTile = 16384, streamTiles = (P + streamTile - 1) / streamTile
+        let pool = UInt16BufferPool(elements: B * streamTile)
+        let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
-        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: max(2 * B * stride, opts.nrecs1 * max(P, 1)))
+        // Stage 1 holds nrecs1 frames; the block-buffered stage 2 two blocks (not needed when streaming).
+        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: max(streaming ? 0 : 2 * B * stride, opts.nrecs1 * max(P, 1)))
         defer { blocks.deallocate() }
         let cmGroups = opts.commonMode.map {
             DarkKernel.groupCount(panels: panels, rows: rows, cols: cols, mode: $0, bankRows: opts.bankRows, bankCols: opts.bankCols)
@@ -148,6 +177,33 @@ public enum DarkFit {
             let acc = DarkAccumulators.allocate(pixels: P)
             defer { acc.deallocate() }
             let blockRuns = runs(frameList[...], limit: B)
+            let expected: UInt16? = gainBits ? [0, 1, 3][mode] : nil
+            if streaming, let direct = streamReader {
+                // Streaming: each task reads one pixel slice of every frame of the block straight from the file into
+                // a buffer that stays in its core's L2 and accumulates it there (docs/numerics.md, "Dark processing").
+                for r in blockRuns {
+                    bytesRead += r.count * P * valueBytes
+                    let errs = ErrorBox()
+                    let task = { @Sendable (t: Int) in
+                        if errs.error != nil { return }
+                        let lo = t * streamTile, n = min(P, lo + streamTile) - lo
+                        let buf = pool.take()
+                        defer { pool.give(buf) }
+                        do {
+                            for (i, fi) in r.enumerated() {
+                                try direct.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * n)
+                            }
+                        } catch { errs.set(error); return }
+                        // Frame i, pixel p (lo <= p < lo + n) is at buf + i * n + (p - lo).
+                        DarkKernel.accumulateVector(frames: UnsafePointer(buf) - lo, frameCount: r.count, pixels: P,
+                                                    range: lo..<(lo + n), expectedGain: expected, gates: gates2,
+                                                    commonMode: nil, options: opts, into: acc, frameStride: n)
+                    }
+                    if th == 1 { for t in 0..<streamTiles { task(t) } }
+                    else { DispatchQueue.concurrentPerform(iterations: streamTiles, execute: task) }
+                    if let e = errs.error { throw e }
+                }
+            } else {
             let errors = ErrorBox()
             let q = DispatchQueue(label: "calibctl.dark.read")
             let groups = [DispatchGroup(), DispatchGroup()]
@@ -164,7 +220,6 @@ public enum DarkFit {
                 }
             }
             if !blockRuns.isEmpty { startRead(0) }
-            let expected: UInt16? = gainBits ? [0, 1, 3][mode] : nil
             for k in 0..<blockRuns.count {
                 let slot = k % 2
                 groups[slot].wait()
@@ -194,6 +249,7 @@ public enum DarkFit {
                 }
             }
             q.sync {}
+            }
             let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
             let rr = gi..<(gi + 1)
             try res.pedestal.withUnsafeBufferPointer { try dPed.writeRows(rr, from: $0) }

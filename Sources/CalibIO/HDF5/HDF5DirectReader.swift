@@ -84,6 +84,17 @@ public final class HDF5DirectReader: @unchecked Sendable {
         }
     }
 
+    /// Reads bytes `bytes` of row `row` (a slice of one row: the pixels of a tile in one frame) into `dst`.
+    public func read(row: Int, bytes: Range<Int>, into dst: UnsafeMutableRawPointer) throws {
+        guard row >= 0, row < rows, bytes.lowerBound >= 0, bytes.upperBound <= rowBytes else {
+            throw HDF5Error(operation: "read", file: path, object: object,
+                            detail: "bytes \(bytes) of row \(row) outside the \(rows) rows of \(rowBytes) bytes")
+        }
+        let seg = row / segmentRows
+        try readFully(dst, bytes.count, at: segments[seg] + (row - seg * segmentRows) * rowBytes + bytes.lowerBound,
+                      rows: row..<(row + 1))
+    }
+
     private func readFully(_ dst: UnsafeMutableRawPointer, _ count: Int, at offset: Int, rows r: Range<Int>) throws {
         var done = 0
         while done < count {
