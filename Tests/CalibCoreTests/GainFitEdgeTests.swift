@@ -68,6 +68,12 @@ import Testing
 
     /// 16 copies of a pixel (the vector path) and the scalar path; both must give `check`'s answer.
     static func fitPixels(_ sums: [[Float]], variance: Float = 4) -> (vector: FitOutput, scalar: FitOutput) {
+        let r = fitPixelsCounting(sums, variance: variance)
+        return (r.vector, r.scalar)
+    }
+
+    /// fitPixels, plus how many pixels the vector kernel handed to the scalar path.
+    static func fitPixelsCounting(_ sums: [[Float]], variance: Float = 4) -> (vector: FitOutput, scalar: FitOutput, handed: Int) {
         let np = sums[0].count, P = sums.count
         let x = (0..<np).map { 1000 * Float($0 + 1) }
         var n = [Float](repeating: 5, count: P * np), s = n, q = n
@@ -77,14 +83,15 @@ import Testing
             q[p * np + k] = (5 * (y * y + variance)).rounded()
         } }
         let v = FitOutput(P), sc = FitOutput(P)
+        var handed = -1
         n.withUnsafeBufferPointer { nb in s.withUnsafeBufferPointer { sb in q.withUnsafeBufferPointer { qb in
             x.withUnsafeBufferPointer { xb in
                 let b = GainScanBlock(n: nb.baseAddress!, sum: sb.baseAddress!, sumsq: qb.baseAddress!, pixels: P, points: np)
-                v.with { GainFitKernel.fitVector(b, x: xb.baseAddress!, range: 0..<P, into: $0) }
+                v.with { handed = GainFitKernel.fitVector(b, x: xb.baseAddress!, range: 0..<P, into: $0) }
                 sc.with { GainFitKernel.fitScalar(b, x: xb.baseAddress!, range: 0..<P, into: $0) }
             }
         } } }
-        return (v, sc)
+        return (v, sc, handed)
     }
 
     /// A plateau point exactly 5 ADC from the plateau mean is inside the tolerance (> 5 is "no plateau"), decided on

@@ -136,19 +136,5 @@ import Testing
     }
 
     /// How many of `sums`' pixels (n = 5 per point, as GainFitEdgeTests.fitPixels) fitVector hands to the scalar path.
-    static func scalarFitted(_ sums: [[Float]]) -> Int {
-        let np = sums[0].count, P = sums.count
-        let x = (0..<np).map { 1000 * Float($0 + 1) }
-        let n = [Float](repeating: 5, count: P * np), s = sums.flatMap { $0 }
-        let q = s.map { y in (5 * ((y / 5) * (y / 5) + 4)).rounded() }
-        let out = FitOutput(P)
-        var handed = -1
-        n.withUnsafeBufferPointer { nb in s.withUnsafeBufferPointer { sb in q.withUnsafeBufferPointer { qb in
-            x.withUnsafeBufferPointer { xb in
-                let b = GainScanBlock(n: nb.baseAddress!, sum: sb.baseAddress!, sumsq: qb.baseAddress!, pixels: P, points: np)
-                out.with { handed = GainFitKernel.fitVector(b, x: xb.baseAddress!, range: 0..<P, into: $0) }
-            }
-        } } }
-        return handed
-    }
+    static func scalarFitted(_ sums: [[Float]]) -> Int { GainFitEdgeTests.fitPixelsCounting(sums).handed }
 }

@@ -27,27 +27,6 @@ public struct DarkFitSummary: Codable, Sendable, Equatable {
     public var warnings: [String] = []
 }
 
-/// Fixed-size UInt16 buffers reused by the tasks of a concurrentPerform.
-final class UInt16BufferPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private let elements: Int
-    private var free: [UnsafeMutablePointer<UInt16>] = []
-    private var all: [UnsafeMutablePointer<UInt16>] = []
-
-    init(elements: Int) { self.elements = elements }
-    deinit { for b in all { b.deallocate() } }
-
-    func take() -> UnsafeMutablePointer<UInt16> {
-        lock.lock(); defer { lock.unlock() }
-        if let b = free.popLast() { return b }
-        let b = UnsafeMutablePointer<UInt16>.allocate(capacity: elements)
-        all.append(b)
-        return b
-    }
-
-    func give(_ b: UnsafeMutablePointer<UInt16>) { lock.lock(); free.append(b); lock.unlock() }
-}
-
 /// Two-stage gated dark statistics of an HDF5 dark run, streamed block by block (docs/numerics.md).
 public enum DarkFit {
     /// Processes `inputPath` (DarkFormat) into `outputPath`. Memory: nrecs1 frames for stage 1 plus two blocks of
@@ -131,7 +110,7 @@ public enum DarkFit {
         let streamReader = src.frameShape.count == 1 && src.dataset.dtype == .uint16 ? HDF5DirectReader(src.dataset) : nil
         let streamTile = 32768, streamTiles = (P + streamTile - 1) / streamTile
         let streamBlock = max(B, 64)   // frames per streamed slice: 64 x 32,768 pixels x 2 B = 4 MB per core
-        let pool = UInt16BufferPool(elements: streamBlock * streamTile)
+        let pool = BufferPool<UInt16>(elements: streamBlock * streamTile)
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
         // Stage 1 holds nrecs1 frames; the block-buffered stage 2 two blocks (not needed when streaming).

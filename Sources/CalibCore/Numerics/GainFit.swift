@@ -123,7 +123,7 @@ extension GainFit {
                              options: GainFitOptions, threads: Int, into out: GainFitResults) throws {
         let ppm = reader.pixelsPerModule, np = reader.points, M = reader.modules
         let tile = streamTile, tilesPerModule = (ppm + tile - 1) / tile
-        let buffers = BufferPool(floats: 3 * tile * np)
+        let buffers = BufferPool<Float>(elements: 3 * tile * np)
         let errors = ErrorBox()
         let work = M * tilesPerModule
         let task = { @Sendable (i: Int) in
@@ -189,27 +189,27 @@ extension GainFit {
     }
 }
 
-/// Fixed-size float buffers reused by the tasks of a concurrentPerform (one per task running at once; more are made
-/// when more tasks run at once than expected).
-final class BufferPool: @unchecked Sendable {
+/// Fixed-size buffers reused by the tasks of a concurrentPerform (one per task running at once; more are made when
+/// more tasks run at once than expected). The gain fit's tiles and the dark fit's frame slices use it.
+final class BufferPool<Element>: @unchecked Sendable {
     private let lock = NSLock()
-    private let floats: Int
-    private var free: [UnsafeMutablePointer<Float>] = []
-    private var all: [UnsafeMutablePointer<Float>] = []
+    private let elements: Int
+    private var free: [UnsafeMutablePointer<Element>] = []
+    private var all: [UnsafeMutablePointer<Element>] = []
 
-    init(floats: Int) { self.floats = floats }
+    init(elements: Int) { self.elements = elements }
 
     deinit { for b in all { b.deallocate() } }
 
-    func take() -> UnsafeMutablePointer<Float> {
+    func take() -> UnsafeMutablePointer<Element> {
         lock.lock(); defer { lock.unlock() }
         if let b = free.popLast() { return b }
-        let b = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+        let b = UnsafeMutablePointer<Element>.allocate(capacity: elements)
         all.append(b)
         return b
     }
 
-    func give(_ b: UnsafeMutablePointer<Float>) {
+    func give(_ b: UnsafeMutablePointer<Element>) {
         lock.lock(); free.append(b); lock.unlock()
     }
 }
