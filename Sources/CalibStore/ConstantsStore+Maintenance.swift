@@ -163,7 +163,7 @@ extension ConstantsStore {
             for x in inRequired {
                 while let top = active.top, top.key < ix.firsts[x] { active.pop() }
                 for y in active.elements { pairs.append((Swift.min(x, y.value), Swift.max(x, y.value))) }
-                active.push(ix.lasts[x] ?? .max, x)
+                active.push((key: ix.lasts[x] ?? .max, value: x))
             }
             pairs.sort { $0.older != $1.older ? $0.older < $1.older : $0.newer < $1.newer }
             for (i, j) in pairs {

@@ -64,18 +64,24 @@ enum IOVTimeline {
     }
 }
 
-/// A binary max-heap of entry indices (larger index = newer insertion).
-struct MaxHeap {
-    private var a: [Int] = []
-    var top: Int? { a.first }
-    var elements: [Int] { a }
+/// The order of a `BinaryHeap`: `above(a, b)` is true when `a` belongs nearer the top than `b`.
+protocol HeapOrdering {
+    associatedtype Element
+    static func above(_ a: Element, _ b: Element) -> Bool
+}
+
+/// A binary heap; the ordering is a type, so each use is specialised (no closure call per comparison).
+struct BinaryHeap<Order: HeapOrdering> {
+    private var a: [Order.Element] = []
+    var top: Order.Element? { a.first }
+    var elements: [Order.Element] { a }
     var isEmpty: Bool { a.isEmpty }
-    mutating func push(_ x: Int) {
+    mutating func push(_ x: Order.Element) {
         a.append(x)
         var i = a.count - 1
         while i > 0 {
             let p = (i - 1) / 2
-            if a[p] >= a[i] { break }
+            if !Order.above(a[i], a[p]) { break }
             a.swapAt(p, i); i = p
         }
     }
@@ -87,43 +93,26 @@ struct MaxHeap {
         while true {
             let l = 2 * i + 1, r = l + 1
             var m = i
-            if l < a.count && a[l] > a[m] { m = l }
-            if r < a.count && a[r] > a[m] { m = r }
+            if l < a.count && Order.above(a[l], a[m]) { m = l }
+            if r < a.count && Order.above(a[r], a[m]) { m = r }
             if m == i { break }
             a.swapAt(m, i); i = m
         }
     }
 }
 
-/// A binary min-heap of (key, value) pairs, smallest key on top.
-struct MinHeap {
-    private var a: [(key: Int64, value: Int)] = []
-    var top: (key: Int64, value: Int)? { a.first }
-    var elements: [(key: Int64, value: Int)] { a }
-    mutating func push(_ key: Int64, _ value: Int) {
-        a.append((key, value))
-        var i = a.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if a[p].key <= a[i].key { break }
-            a.swapAt(p, i); i = p
-        }
-    }
-    mutating func pop() {
-        guard !a.isEmpty else { return }
-        a.swapAt(0, a.count - 1)
-        a.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < a.count && a[l].key < a[m].key { m = l }
-            if r < a.count && a[r].key < a[m].key { m = r }
-            if m == i { break }
-            a.swapAt(m, i); i = m
-        }
-    }
+/// Entry indices, the largest (newest insertion) on top.
+enum LargestFirst: HeapOrdering {
+    static func above(_ a: Int, _ b: Int) -> Bool { a > b }
 }
+
+/// (key, value) pairs, the smallest key on top.
+enum SmallestKeyFirst: HeapOrdering {
+    static func above(_ a: (key: Int64, value: Int), _ b: (key: Int64, value: Int)) -> Bool { a.key < b.key }
+}
+
+typealias MaxHeap = BinaryHeap<LargestFirst>
+typealias MinHeap = BinaryHeap<SmallestKeyFirst>
 
 /// The validity entries of one tag held in memory for repeated lookups: ids, ranges and insertion times only
 /// (oldest insertion first), with the resolved timeline per as-of cap built on first use. A lookup is a binary
