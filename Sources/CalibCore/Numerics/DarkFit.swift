@@ -186,51 +186,51 @@ public enum DarkFit {
                     if let e = errs.error { throw e }
                 }
             } else {
-            let errors = ErrorBox()
-            let q = DispatchQueue(label: "calibctl.dark.read")
-            let groups = [DispatchGroup(), DispatchGroup()]
-            func startRead(_ k: Int) {
-                let slot = k % 2, r = blockRuns[k]
-                groups[slot].enter()
-                q.async {
-                    defer { groups[slot].leave() }
-                    do {
-                        for (i, fi) in r.enumerated() {
-                            try src.read(frames: fi..<(fi + 1), into: b1.base + (slot * B + i) * stride)
-                        }
-                    } catch { errors.set(error) }
-                }
-            }
-            if !blockRuns.isEmpty { startRead(0) }
-            for k in 0..<blockRuns.count {
-                let slot = k % 2
-                groups[slot].wait()
-                if let e = errors.error { throw e }
-                if k + 1 < blockRuns.count { startRead(k + 1) }
-                let count = blockRuns[k].count
-                bytesRead += count * P * valueBytes
-                let frames = UnsafePointer(blocks + slot * B * stride)
-                let fp = SendablePointer(frames)
-                var cm: CommonModeBlock? = nil
-                if let mode = opts.commonMode {
-                    let geo = CommonModeBlock(mode: mode, values: cmBuf, groupsPerFrame: cmGroups, rows: rows, cols: cols,
-                                              bankRows: opts.bankRows, bankCols: opts.bankCols)
-                    let cp = SendablePointer(cmBuf)
-                    DispatchQueue.concurrentPerform(iterations: count) { fi in
-                        DarkKernel.commonMode(frames: fp.base, frame: fi, pixels: P, gates: gates, geometry: geo,
-                                              options: opts, into: cp.base + fi * cmGroups, frameStride: stride)
+                let errors = ErrorBox()
+                let q = DispatchQueue(label: "calibctl.dark.read")
+                let groups = [DispatchGroup(), DispatchGroup()]
+                func startRead(_ k: Int) {
+                    let slot = k % 2, r = blockRuns[k]
+                    groups[slot].enter()
+                    q.async {
+                        defer { groups[slot].leave() }
+                        do {
+                            for (i, fi) in r.enumerated() {
+                                try src.read(frames: fi..<(fi + 1), into: b1.base + (slot * B + i) * stride)
+                            }
+                        } catch { errors.set(error) }
                     }
-                    cm = geo
                 }
-                let cmc = cm
-                DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
-                    let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
-                    DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
-                                                expectedGain: expected, gates: gates2, commonMode: cmc, options: opts,
-                                                into: acc, frameStride: stride)
+                if !blockRuns.isEmpty { startRead(0) }
+                for k in 0..<blockRuns.count {
+                    let slot = k % 2
+                    groups[slot].wait()
+                    if let e = errors.error { throw e }
+                    if k + 1 < blockRuns.count { startRead(k + 1) }
+                    let count = blockRuns[k].count
+                    bytesRead += count * P * valueBytes
+                    let frames = UnsafePointer(blocks + slot * B * stride)
+                    let fp = SendablePointer(frames)
+                    var cm: CommonModeBlock? = nil
+                    if let mode = opts.commonMode {
+                        let geo = CommonModeBlock(mode: mode, values: cmBuf, groupsPerFrame: cmGroups, rows: rows, cols: cols,
+                                                  bankRows: opts.bankRows, bankCols: opts.bankCols)
+                        let cp = SendablePointer(cmBuf)
+                        DispatchQueue.concurrentPerform(iterations: count) { fi in
+                            DarkKernel.commonMode(frames: fp.base, frame: fi, pixels: P, gates: gates, geometry: geo,
+                                                  options: opts, into: cp.base + fi * cmGroups, frameStride: stride)
+                        }
+                        cm = geo
+                    }
+                    let cmc = cm
+                    DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
+                        let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
+                        DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
+                                                    expectedGain: expected, gates: gates2, commonMode: cmc, options: opts,
+                                                    into: acc, frameStride: stride)
+                    }
                 }
-            }
-            q.sync {}
+                q.sync {}
             }
             let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
             let rr = gi..<(gi + 1)
