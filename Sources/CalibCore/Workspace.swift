@@ -55,7 +55,13 @@ public struct Identity: Sendable, Codable, Equatable {
     /// environment variable, so access rules cannot be sidestepped by setting one.
     public static var current: Identity {
         var user = "uid\(geteuid())"
-        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { user = String(cString: name) }
+        // Reentrant: getpwuid's static buffer is shared with every other lookup in the process.
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        if getpwuid_r(geteuid(), &pw, &buffer, buffer.count, &result) == 0, result != nil, let name = pw.pw_name {
+            user = String(cString: name)
+        }
         return Identity(user: user, host: ProcessInfo.processInfo.hostName,
                         commandLine: CommandLine.arguments.joined(separator: " "))
     }

@@ -80,8 +80,7 @@ struct BatchSchedulerScenarioTests {
         let envText = (try? String(contentsOfFile: prefix + "/env.sh", encoding: .utf8)) ?? ""
         let userName = envText.split(separator: "\n").first { $0.hasPrefix("export CALIBCTL_CONDOR_USER=") }
             .map { String($0.dropFirst("export CALIBCTL_CONDOR_USER=".count)) } ?? "calibtest"
-        let pw = try #require(getpwnam(userName))
-        let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
+        let (uid, gid) = try #require(OSUser.ids(userName))
         let home = prefix + "/shared/ws"
         // Jobs run inside the pool's chroot as its user: the worker-node binary is deployed to the pool's shared
         // directory, as a site deploys it to a shared file system (one file; the chroot has its OS libraries).

@@ -18,8 +18,7 @@ struct HTCondorSchedulerTests {
         let envFile = (try? String(contentsOfFile: prefix + "/env.sh", encoding: .utf8)) ?? ""
         let name = envFile.split(separator: "\n").first { $0.hasPrefix("export CALIBCTL_CONDOR_USER=") }
             .map { String($0.dropFirst("export CALIBCTL_CONDOR_USER=".count)) } ?? "calibtest"
-        guard let pw = getpwnam(name) else { return nil }
-        return (pw.pointee.pw_uid, pw.pointee.pw_gid)
+        return OSUser.ids(name)
     }
 
     /// A fresh directory inside the pool's shared directory, owned by the pool's user.

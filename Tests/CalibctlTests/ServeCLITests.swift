@@ -245,8 +245,7 @@ func jsonObject(_ bytes: [UInt8]) -> [String: Any] { (try? JSONSerialization.jso
         let f = try ServeFixture(serve: false)
         let c = f.c
         let user = "calibctltest"
-        if getpwnam(user) == nil { _ = try runProcess(which("useradd")!, ["-M", "-s", "/usr/sbin/nologin", user]) }
-        guard let pw = getpwnam(user) else { Issue.record("could not create \(user)"); return }
+        guard let pw = try OSUser.ensure(user) else { Issue.record("could not create \(user)"); return }
         let bin = c.tmp.file("calibctl")
         try FileManager.default.copyItem(atPath: TestPaths.calibctl, toPath: bin)
         let copy = c.tmp.file("ro-snap")
@@ -254,7 +253,7 @@ func jsonObject(_ bytes: [UInt8]) -> [String: Any] { (try? JSONSerialization.jso
         _ = try runProcess("/bin/chmod", ["-R", "a-w,a+rX", copy])
         _ = try runProcess("/bin/chmod", ["a+rwx", c.tmp.path])
         _ = try runProcess("/bin/chmod", ["a+rx", bin])
-        let setpriv = [which("setpriv")!, "--reuid=\(pw.pointee.pw_uid)", "--regid=\(pw.pointee.pw_gid)", "--clear-groups"]
+        let setpriv = [which("setpriv")!, "--reuid=\(pw.uid)", "--regid=\(pw.gid)", "--clear-groups"]
         let lo = c.tmp.file("l.npy")
         #expect(try c.run(["get", "jf4m", "pedestals", "--run", "15", "--global-tag", "GT1", "-o", lo]).status == 0)
         _ = try runProcess("/bin/chmod", ["a+r", lo])

@@ -145,8 +145,7 @@ import Testing
     func readOnlyCopiesAndOSPermissionsAsAnotherUser() throws {
         let c = StoreCLI()
         let user = "calibctltest"
-        if getpwnam(user) == nil { _ = try runProcess(which("useradd")!, ["-M", "-s", "/usr/sbin/nologin", user]) }
-        guard let pw = getpwnam(user) else { Issue.record("could not create \(user)"); return }
+        guard let pw = try OSUser.ensure(user) else { Issue.record("could not create \(user)"); return }
         #expect(try c.run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"]).status == 0)
         _ = try c.python("import numpy as np, sys; np.save(sys.argv[1], np.ones((2, 2), np.float32)); np.save(sys.argv[2], np.zeros((2, 2), np.float32))",
                          [c.tmp.file("a.npy"), c.tmp.file("b.npy")])
@@ -160,7 +159,7 @@ import Testing
         _ = try runProcess("/bin/chmod", ["a+rx", c.tmp.path, bin])
         _ = try runProcess("/bin/chmod", ["a+r", c.tmp.file("a.npy"), c.tmp.file("b.npy")])
         func asUser(_ args: [String], store: String) throws -> ProcessResult {
-            try runProcess(which("setpriv")!, ["--reuid=\(pw.pointee.pw_uid)", "--regid=\(pw.pointee.pw_gid)", "--clear-groups", bin] + args + ["--store", store])
+            try runProcess(which("setpriv")!, ["--reuid=\(pw.uid)", "--regid=\(pw.gid)", "--clear-groups", bin] + args + ["--store", store])
         }
         let got = try asUser(["get", "jf4m", "pedestals", "--run", "5", "-o", "-"], store: copy)
         #expect(got.status == 0 && got.stdout.contains("1.0 1.0"), "\(got.status) \(got.stderr)")

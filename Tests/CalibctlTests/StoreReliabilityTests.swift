@@ -100,8 +100,7 @@ import Testing
     func anotherOSUserIsRefusedByTheRules() throws {
         let c = StoreCLI()
         let user = "calibctltest"
-        if getpwnam(user) == nil { _ = try runProcess(which("useradd")!, ["-M", "-s", "/usr/sbin/nologin", user]) }
-        guard let pw = getpwnam(user) else { Issue.record("could not create \(user)"); return }
+        guard let pw = try OSUser.ensure(user) else { Issue.record("could not create \(user)"); return }
         #expect(try c.run(["store", "detector", "add", "jf4m", "--kind", "jungfrau"]).status == 0)
         _ = try c.python("import numpy as np, sys; np.save(sys.argv[1], np.ones((2, 2), np.float32))", [c.tmp.file("a.npy")])
         _ = try runProcess("/bin/chmod", ["-R", "a+rwX", c.tmp.path])
@@ -110,7 +109,7 @@ import Testing
         try FileManager.default.copyItem(atPath: TestPaths.calibctl, toPath: bin)
         _ = try runProcess("/bin/chmod", ["a+rx", bin, c.tmp.path])
         func asUser(_ args: [String]) throws -> ProcessResult {
-            try runProcess(which("setpriv")!, ["--reuid=\(pw.pointee.pw_uid)", "--regid=\(pw.pointee.pw_gid)", "--clear-groups", bin] + args + ["--store", c.store])
+            try runProcess(which("setpriv")!, ["--reuid=\(pw.uid)", "--regid=\(pw.gid)", "--clear-groups", bin] + args + ["--store", c.store])
         }
         // Open store: the other user may write.
         let open = try asUser(["put", "jf4m", "pedestals", c.tmp.file("a.npy"), "--runs", "0-9"])
