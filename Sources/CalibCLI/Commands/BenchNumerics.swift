@@ -43,9 +43,13 @@ struct BenchFit: ParsableCommand {
             + "pixel-major \(gb(r.pixelMajorRunsGBps)) = \(pct(r.pixelMajorFractionOfProbeMedian)); "
             + "1 thread \(gb(r.vector1ThreadRunsGBps)) = \(pct(r.vector1ThreadFractionOfProbeMedian)); "
             + String(format: "scalar path %.2f%% of pixels", 100 * r.scalarFraction))
+        Diagnostics.info("bench fit: compute ceiling, \(r.cacheResidentPixels) pixels in each core's L2: \(gb(r.cacheResidentGBps)) GB/s = "
+            + "\(pct(r.cacheResidentFractionOfProbeMedian)) of the probe median")
         if let e = r.endToEnd {
-            Diagnostics.info(String(format: "bench fit: end to end, %d files %.0f MB: fit gain %.3f s, cat %.3f s (medians): %.2fx cat",
-                                    e.files.count, Double(e.bytes) / 1e6, e.fitSeconds.median, e.catSeconds.median, e.ratioToCat))
+            Diagnostics.info(String(format: "bench fit: end to end, %d files %.0f MB: fit gain %.3f s, cat %.3f s (medians): %.2fx cat; "
+                                    + "the pixel-major kernel alone %.2fx cat; process start %.3f s",
+                                    e.files.count, Double(e.bytes) / 1e6, e.fitSeconds.median, e.catSeconds.median, e.ratioToCat,
+                                    e.pixelMajorKernelOverCat ?? .nan, e.processStartSeconds ?? .nan))
         }
         try printJSON(r)
     }

@@ -108,9 +108,10 @@ public enum DarkFit {
         // 16,384 x 32 frames 1.23-1.36 s, 32,768 x 32 1.16-1.31 s, 32,768 x 64 1.13-1.15 s; the block-buffered path
         // 1.69-2.02 s. Exact integer sums: the block length does not change the results.)
         let streamReader = src.frameShape.count == 1 && src.dataset.dtype == .uint16 ? HDF5DirectReader(src.dataset) : nil
-        let streamTile = 32768, streamTiles = (P + streamTile - 1) / streamTile
+        let streamTile = 32768
         let streamBlock = max(B, 64)   // frames per streamed slice: 64 x 32,768 pixels x 2 B = 4 MB per core
         let pool = BufferPool<UInt16>(elements: streamBlock * streamTile)
+        let stagedPool = BufferPool<UInt16>(elements: B * Stage2.stagedSlice)
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
         // Stage 1 holds nrecs1 frames; the block-buffered stage 2 two blocks (not needed when streaming).
@@ -160,77 +161,16 @@ public enum DarkFit {
             defer { acc.deallocate() }
             let blockRuns = runs(frameList[...], limit: streaming ? streamBlock : B)
             let expected: UInt16? = gainBits ? [0, 1, 3][mode] : nil
+            let stage2 = Stage2(pixels: P, options: opts, gates: gates2, accumulators: acc, expectedGain: expected, threads: th)
             if streaming, let direct = streamReader {
-                // Streaming: each task reads one pixel slice of every frame of the block straight from the file into
-                // a buffer that stays in its core's L2 and accumulates it there (docs/numerics.md, "Dark processing").
-                for r in blockRuns {
-                    bytesRead += r.count * P * valueBytes
-                    let errs = ErrorBox()
-                    let task = { @Sendable (t: Int) in
-                        if errs.error != nil { return }
-                        let lo = t * streamTile, n = min(P, lo + streamTile) - lo
-                        let buf = pool.take()
-                        defer { pool.give(buf) }
-                        do {
-                            for (i, fi) in r.enumerated() {
-                                try direct.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * n)
-                            }
-                        } catch { errs.set(error); return }
-                        // Frame i, pixel p (lo <= p < lo + n) is at buf + i * n + (p - lo).
-                        DarkKernel.accumulateVector(frames: UnsafePointer(buf) - lo, frameCount: r.count, pixels: P,
-                                                    range: lo..<(lo + n), expectedGain: expected, gates: gates2,
-                                                    commonMode: nil, options: opts, into: acc, frameStride: n)
-                    }
-                    if th == 1 { for t in 0..<streamTiles { task(t) } }
-                    else { DispatchQueue.concurrentPerform(iterations: streamTiles, execute: task) }
-                    if let e = errs.error { throw e }
-                }
+                bytesRead += try stage2.streamed(blockRuns, reader: direct, slicePixels: streamTile, pool: pool)
             } else {
-                let errors = ErrorBox()
-                let q = DispatchQueue(label: "calibctl.dark.read")
-                let groups = [DispatchGroup(), DispatchGroup()]
-                func startRead(_ k: Int) {
-                    let slot = k % 2, r = blockRuns[k]
-                    groups[slot].enter()
-                    q.async {
-                        defer { groups[slot].leave() }
-                        do {
-                            for (i, fi) in r.enumerated() {
-                                try src.read(frames: fi..<(fi + 1), into: b1.base + (slot * B + i) * stride)
-                            }
-                        } catch { errors.set(error) }
-                    }
+                let cm = opts.commonMode.map {
+                    CommonModeBlock(mode: $0, values: cmBuf, groupsPerFrame: cmGroups, rows: rows, cols: cols,
+                                    bankRows: opts.bankRows, bankCols: opts.bankCols)
                 }
-                if !blockRuns.isEmpty { startRead(0) }
-                for k in 0..<blockRuns.count {
-                    let slot = k % 2
-                    groups[slot].wait()
-                    if let e = errors.error { throw e }
-                    if k + 1 < blockRuns.count { startRead(k + 1) }
-                    let count = blockRuns[k].count
-                    bytesRead += count * P * valueBytes
-                    let frames = UnsafePointer(blocks + slot * B * stride)
-                    let fp = SendablePointer(frames)
-                    var cm: CommonModeBlock? = nil
-                    if let mode = opts.commonMode {
-                        let geo = CommonModeBlock(mode: mode, values: cmBuf, groupsPerFrame: cmGroups, rows: rows, cols: cols,
-                                                  bankRows: opts.bankRows, bankCols: opts.bankCols)
-                        let cp = SendablePointer(cmBuf)
-                        DispatchQueue.concurrentPerform(iterations: count) { fi in
-                            DarkKernel.commonMode(frames: fp.base, frame: fi, pixels: P, gates: gates, geometry: geo,
-                                                  options: opts, into: cp.base + fi * cmGroups, frameStride: stride)
-                        }
-                        cm = geo
-                    }
-                    let cmc = cm
-                    DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
-                        let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
-                        DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
-                                                    expectedGain: expected, gates: gates2, commonMode: cmc, options: opts,
-                                                    into: acc, frameStride: stride)
-                    }
-                }
-                q.sync {}
+                bytesRead += try stage2.buffered(blockRuns, source: src, blocks: blocks, blockFrames: B, frameStride: stride,
+                                                 commonMode: cm, pool: stagedPool)
             }
             let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
             let rr = gi..<(gi + 1)
@@ -254,5 +194,117 @@ public enum DarkFit {
         return DarkFitSummary(input: inputPath, output: outputPath, detector: detector, shape: shape, pixels: P,
                               modes: summaries, seconds: Date().timeIntervalSince(t0), bytesRead: bytesRead,
                               warnings: warnings)
+    }
+}
+
+/// Stage 2 of one gain mode: the frames of a list of runs accumulated into the accumulators, by one of two
+/// strategies (docs/numerics.md, "Dark processing").
+struct Stage2 {
+    let pixels: Int
+    let options: DarkOptions
+    /// The stage-1 gates, with their integer form when the exact 16-bit path applies.
+    let gates: DarkGates
+    let accumulators: DarkAccumulators
+    let expectedGain: UInt16?
+    let threads: Int
+
+    /// Pixels per slice of the staged in-memory kernel: a block of 32 frames x 8,192 pixels is 512 kB, in L2 with its
+    /// accumulators.
+    static let stagedSlice = 8192
+
+    /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
+    /// a run straight from the file (`pread`, outside HDF5's lock) into a buffer that stays in its core's cache and
+    /// accumulates it there. Returns the bytes read.
+    func streamed(_ runs: [Range<Int>], reader: HDF5DirectReader, slicePixels: Int, pool: BufferPool<UInt16>) throws -> Int {
+        let P = pixels, slices = (P + slicePixels - 1) / slicePixels
+        var bytes = 0
+        for r in runs {
+            bytes += r.count * P * 2
+            let errs = ErrorBox()
+            let task = { @Sendable (t: Int) in
+                if errs.error != nil { return }
+                let lo = t * slicePixels, n = min(P, lo + slicePixels) - lo
+                let buf = pool.take()
+                defer { pool.give(buf) }
+                do {
+                    for (i, fi) in r.enumerated() {
+                        try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * n)
+                    }
+                } catch { errs.set(error); return }
+                // Frame i, pixel p (lo <= p < lo + n) is at buf + i * n + (p - lo).
+                DarkKernel.accumulateVector(frames: UnsafePointer(buf) - lo, frameCount: r.count, pixels: P,
+                                            range: lo..<(lo + n), expectedGain: expectedGain, gates: gates,
+                                            commonMode: nil, options: options, into: accumulators, frameStride: n)
+            }
+            if threads == 1 { for t in 0..<slices { task(t) } }
+            else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
+            if let e = errs.error { throw e }
+        }
+        return bytes
+    }
+
+    /// Block-buffered, for every other layout (compressed, other types, 2-D frames) and for common mode: blocks of
+    /// `blockFrames` frames read through HDF5 on one thread while the previous block is accumulated (double
+    /// buffering; frames `frameStride` apart). Without common mode on the exact 16-bit path each task copies its slice
+    /// of every frame of the block into an L2 buffer first (`DarkKernel.accumulateStaged`). Returns the bytes read.
+    func buffered(_ runs: [Range<Int>], source src: DarkFrameSource, blocks: UnsafeMutablePointer<UInt16>,
+                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?,
+                  pool: BufferPool<UInt16>) throws -> Int {
+        let P = pixels, o = options
+        let staged = geometry == nil && gates.integer != nil
+        let tile = staged ? Self.stagedSlice : 16384, tiles = (P + tile - 1) / tile
+        let b1 = SendablePointer(blocks)
+        let errors = ErrorBox()
+        let q = DispatchQueue(label: "calibctl.dark.read")
+        let groups = [DispatchGroup(), DispatchGroup()]
+        func startRead(_ k: Int) {
+            let slot = k % 2, r = runs[k]
+            groups[slot].enter()
+            q.async {
+                defer { groups[slot].leave() }
+                do {
+                    for (i, fi) in r.enumerated() {
+                        try src.read(frames: fi..<(fi + 1), into: b1.base + (slot * B + i) * fs)
+                    }
+                } catch { errors.set(error) }
+            }
+        }
+        defer { q.sync {} }
+        var bytes = 0
+        if !runs.isEmpty { startRead(0) }
+        for k in 0..<runs.count {
+            let slot = k % 2
+            groups[slot].wait()
+            if let e = errors.error { throw e }
+            if k + 1 < runs.count { startRead(k + 1) }
+            let count = runs[k].count
+            bytes += count * P * src.dataset.dtype.size
+            let fp = SendablePointer(UnsafePointer(blocks + slot * B * fs))
+            if let geo = geometry {
+                let cp = SendablePointer(UnsafeMutablePointer(mutating: geo.values))
+                DispatchQueue.concurrentPerform(iterations: count) { fi in
+                    DarkKernel.commonMode(frames: fp.base, frame: fi, pixels: P, gates: gates, geometry: geo,
+                                          options: o, into: cp.base + fi * geo.groupsPerFrame, frameStride: fs)
+                }
+            }
+            DispatchQueue.concurrentPerform(iterations: threads == 1 ? 1 : tiles) { t in
+                let r = threads == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
+                if staged {
+                    let scratch = pool.take()
+                    defer { pool.give(scratch) }
+                    for sub in stride(from: r.lowerBound, to: r.upperBound, by: tile) {
+                        DarkKernel.accumulateStaged(frames: fp.base, frameCount: count, pixels: P,
+                                                    range: sub..<min(r.upperBound, sub + tile), frameStride: fs,
+                                                    scratch: scratch, expectedGain: expectedGain, gates: gates,
+                                                    options: o, into: accumulators)
+                    }
+                } else {
+                    DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
+                                                expectedGain: expectedGain, gates: gates, commonMode: geometry, options: o,
+                                                into: accumulators, frameStride: fs)
+                }
+            }
+        }
+        return bytes
     }
 }

@@ -48,6 +48,12 @@ public struct GainFitBenchmark: Sendable {
         public var vectorFractionOfProbeMedian: Double
         public var vector1ThreadFractionOfProbeMedian: Double
         public var pixelMajorFractionOfProbeMedian: Double
+        /// The compute ceiling: the kernel on a native block of `cacheResidentPixels` pixels that stays in each core's
+        /// L2 (fitted over and over, no memory traffic), all threads, GB/s per round interleaved with the probe, and its
+        /// median over the probe median. A kernel reading its input from memory cannot go faster than this.
+        public var cacheResidentPixels: Int
+        public var cacheResidentGBps: Spread
+        public var cacheResidentFractionOfProbeMedian: Double
         /// End to end: `calibctl fit gain` on FED files in the page cache against `cat` of the same files.
         public var endToEnd: EndToEnd?
         public var loadAverage: String
@@ -65,6 +71,11 @@ public struct GainFitBenchmark: Sendable {
         public var ratioToCat: Double
         public var fitGBps: Double
         public var catGBps: Double
+        /// The pixel-major kernel alone on the same number of bytes (already in memory, median rate of this run) over
+        /// median(cat): the least the end-to-end ratio can be with this kernel, before any reading or process start.
+        public var pixelMajorKernelOverCat: Double?
+        /// `calibctl --version` (process start and exit of the same executable), median seconds over the rounds.
+        public var processStartSeconds: Double?
     }
 
     public var modules = 30
@@ -138,11 +149,34 @@ public struct GainFitBenchmark: Sendable {
             GainFitKernel.fit(native, x: x, into: out, threads: 1)
         }
         let tc = Stopwatch.bestThreadCPU(repeats: repeats) { GainFitKernel.fit(native, x: x, into: out, threads: 1) }
+        // Compute ceiling: each thread fits the first `cachePixels` pixels of the native block (3 x 237 kB, in its L2)
+        // `reps` times into its own outputs.
+        let cachePixels = min(P, 2048) / GainFitKernel.lanes * GainFitKernel.lanes, reps = 400
+        let th = max(1, threads)
+        let cOutF = UnsafeMutablePointer<Float>.allocate(capacity: 3 * th * max(cachePixels, 1))
+        let cOutB = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * th * max(cachePixels, 1))
+        defer { cOutF.deallocate(); cOutB.deallocate() }
+        let small = GainScanBlock(n: inter, sum: inter + icount, sumsq: inter + 2 * icount, pixels: cachePixels,
+                                  points: np, layout: .interleaved)
+        let cof = SendablePointer(cOutF), cob = SendablePointer(cOutB)
+        progress("timing the compute ceiling: \(cachePixels) pixels in each core's L2, \(reps) fits per thread")
+        let (bwC, tCs) = x.withUnsafeBufferPointer { xb in
+            let xp = SendablePointer(xb.baseAddress!)
+            return MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) {
+                DispatchQueue.concurrentPerform(iterations: th) { t in
+                    let c = cachePixels, fo = cof.base + 3 * c * t, bo = cob.base + 2 * c * t
+                    let o = GainFitResults(gain: fo, pedestal: fo + c, chi2ndf: fo + 2 * c, npoints: bo, status: bo + c)
+                    for _ in 0..<reps { GainFitKernel.fitVector(small, x: xp.base, range: 0..<c, into: o) }
+                }
+            }
+        }
         let scalarPixels = x.withUnsafeBufferPointer { xb in
             GainFitKernel.fitVector(native, x: xb.baseAddress!, range: 0..<P, into: out)
         }
         let gb = Double(bytes) / 1e9
-        let probeN = Spread(bwN + bwP).scaled(by: 1e-9), probe1 = Spread(bw1).scaled(by: 1e-9)
+        let probeN = Spread(bwN + bwP + bwC).scaled(by: 1e-9), probe1 = Spread(bw1).scaled(by: 1e-9)
+        let cacheGB = Double(th * reps * cachePixels * np * 12) / 1e9
+        let runsC = Spread(tCs.map { cacheGB / $0 })
         let runsN = Spread(tNs.map { gb / $0 }), runsP = Spread(tPs.map { gb / $0 }), runs1 = Spread(t1s.map { gb / $0 })
         let tN = tNs.min()!, t1 = t1s.min()!, tP = tPs.min()!
         let sub = min(P, 200_000)
@@ -178,7 +212,9 @@ public struct GainFitBenchmark: Sendable {
             probeGBps: probeN, probe1ThreadGBps: probe1, vectorRunsGBps: runsN, vector1ThreadRunsGBps: runs1,
             pixelMajorRunsGBps: runsP, vectorFractionOfProbeMedian: runsN.median / probeN.median,
             vector1ThreadFractionOfProbeMedian: runs1.median / probe1.median,
-            pixelMajorFractionOfProbeMedian: runsP.median / probeN.median, endToEnd: nil,
+            pixelMajorFractionOfProbeMedian: runsP.median / probeN.median,
+            cacheResidentPixels: cachePixels, cacheResidentGBps: runsC,
+            cacheResidentFractionOfProbeMedian: runsC.median / probeN.median, endToEnd: nil,
             loadAverage: loadBefore, loadAverageAfter: "")
         if let python {
             progress("running the numpy baseline")
@@ -200,7 +236,9 @@ public struct GainFitBenchmark: Sendable {
             }
         }
         if let executable {
-            result.endToEnd = try endToEnd(executable: executable, simulator: sim, progress: progress)
+            var e = try endToEnd(executable: executable, simulator: sim, progress: progress)
+            e.pixelMajorKernelOverCat = Double(e.bytes) / 1e9 / runsP.median / e.catSeconds.median
+            result.endToEnd = e
         }
         result.loadAverageAfter = Self.loadAverage()
         return result
@@ -226,14 +264,17 @@ public struct GainFitBenchmark: Sendable {
         progress("end to end: fit gain and cat of \(files.count) files (\(bytes / 1_000_000) MB), \(repeats) rounds")
         _ = try cat()   // into the page cache
         _ = try fit()   // and the executable
-        var fits: [Double] = [], cats: [Double] = []
+        let start = { try Stopwatch.process(executable, ["--version"]) }
+        var fits: [Double] = [], cats: [Double] = [], starts: [Double] = []
         for _ in 0..<repeats {
             cats.append(try cat())
             fits.append(try fit())
+            starts.append(try start())
         }
-        let f = Spread(fits), c = Spread(cats)
-        return EndToEnd(files: files, bytes: bytes, rounds: repeats, fitSeconds: f, catSeconds: c,
-                        ratioToCat: f.median / c.median, fitGBps: Double(bytes) / f.median / 1e9,
-                        catGBps: Double(bytes) / c.median / 1e9)
+        let f = Spread(fits), c = Spread(cats), gb = Double(bytes) / 1e9
+        let ratio: Double = f.median / c.median, fitRate: Double = gb / f.median, catRate: Double = gb / c.median
+        return EndToEnd(files: files, bytes: bytes, rounds: repeats, fitSeconds: f, catSeconds: c, ratioToCat: ratio,
+                        fitGBps: fitRate, catGBps: catRate, pixelMajorKernelOverCat: nil,
+                        processStartSeconds: Spread(starts).median)
     }
 }
