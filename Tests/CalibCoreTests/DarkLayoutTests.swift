@@ -58,10 +58,10 @@ import Testing
         #expect(c.modes == a.modes.map { var m = $0; m.gainMode = $0.gainMode; return m })
     }
 
-    /// The block-buffered path stages each 8,192-pixel slice of a block into an L2 buffer before accumulating it: on a
-    /// detector of several slices with a ragged last one (2 x 97 x 96 = 18,624 pixels, not a multiple of 16) it agrees
-    /// bit for bit with the streamed path and with itself on one thread.
-    @Test func stagedBlockPathMatchesStreamedAcrossSlices() throws {
+    /// The block-buffered path (16,384-pixel tiles) and the streamed one (32,768-pixel slices) on a detector of several
+    /// tiles with a ragged last one (2 x 97 x 96 = 18,624 pixels, not a multiple of 16): bit for bit the same, and the
+    /// same on one thread.
+    @Test func blockPathMatchesStreamedAcrossTiles() throws {
         let tmp = try Self.tmpDir()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         func sized(_ layout: DarkLayout) -> DarkRunSimulator {

@@ -4,6 +4,32 @@ import Testing
 
 /// End-to-end: the built binary simulates, fits gain and dark on tiny sizes; h5py reads every output.
 @Suite struct NumericsCLITests {
+    /// `bench fit` and `bench dark` on tiny inputs: every figure the goals are stated in is present and sane (the
+    /// ceilings, the end-to-end ratios against cat, the process start), both layouts agree, stdout is only the JSON.
+    @Test func benchFitAndDarkReportTheirCeilingsAndRatios() throws {
+        let tmp = TemporaryDirectory()
+        let fit = try calibctl(["bench", "fit", "--modules", "1", "--repeats", "1", "--no-numpy", "--dir", tmp.path])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let f = try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any]
+        #expect(f?["layoutMismatches"] as? Int == 0)
+        #expect((f?["cacheResidentFractionOfProbeMedian"] as? Double ?? 0) > 0)
+        #expect(((f?["cacheResidentGBps"] as? [String: Double])?["median"] ?? 0) > 0)
+        let e = f?["endToEnd"] as? [String: Any]
+        #expect((e?["ratioToCat"] as? Double ?? 0) > 0 && (e?["pixelMajorKernelOverCat"] as? Double ?? 0) > 0)
+        // Process start is measured with posix_spawn + waitpid: a static binary starts in well under a second.
+        #expect((e?["processStartSeconds"] as? Double).map { $0 > 0 && $0 < 5 } == true)
+        #expect(fit.stderr.contains("compute ceiling") && fit.stderr.contains("the pixel-major kernel alone"))
+
+        let dark = try calibctl(["bench", "dark", "--shape", "2x64x128", "--frames", "80", "--kernel-frames", "64",
+                                 "--repeats", "1", "--rounds", "1", "--no-numpy", "--dir", tmp.path])
+        #expect(dark.status == 0, "\(dark.stderr)")
+        let d = try JSONSerialization.jsonObject(with: Data(dark.stdout.utf8)) as? [String: Any]
+        #expect((d?["cacheResidentFractionOfBandwidth"] as? Double ?? 0) > 0)
+        #expect(d?["cacheResidentPixels"] as? Int == 8192)
+        #expect((d?["endToEndOverCat"] as? Double ?? 0) > 0)
+        #expect(dark.stderr.contains("compute ceiling"))
+    }
+
     @Test func simulateFitGainAndDark() throws {
         let tmp = TemporaryDirectory()
         let scan = tmp.file("scan")

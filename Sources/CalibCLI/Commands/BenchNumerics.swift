@@ -13,7 +13,10 @@ struct BenchFit: ParsableCommand {
         *FractionOfProbeMedian: median kernel run / median probe); the share of pixels handed to the scalar \
         reference (scalarFraction); the scalar reference; the numpy closed-form fit in a python3 subprocess on the \
         same data (numpy*); and end to end, `calibctl fit gain` on FED files in the page cache against `cat` of the \
-        same files, alternating (endToEnd.ratioToCat; the files are simulated once into --dir and kept). \
+        same files, alternating (endToEnd.ratioToCat; the files are simulated once into --dir and kept). The \
+        ceilings, measured in the same run: the kernel on a block that stays in each core's L2 (cacheResident*: \
+        no memory traffic, so no kernel reading memory runs faster), the pixel-major kernel alone on the same bytes \
+        over cat (endToEnd.pixelMajorKernelOverCat) and the start of the executable (endToEnd.processStartSeconds). \
         layoutMismatches counts pixels whose results differ between the layouts (0 expected). JSON on stdout, a \
         summary on stderr. Build with `swift build -c release`; docs/benchmarks-numerics.md has recorded runs.
 
@@ -63,8 +66,9 @@ struct BenchDark: ParsableCommand {
         Without --input a Jungfrau 4M run of --frames frames is simulated once into --dir (8.4 GB for 1000 frames) and \
         reused by later runs. The stage-2 kernel runs on --kernel-frames frames in memory in --repeats rounds, each \
         after one pass of the read probe (probeGBps min/median/max; kernelFractionOfBandwidth = kernel median over \
-        probe median). End to end, `DarkFit.run` on the whole file alternates with `cat FILE > /dev/null` (both from \
-        the page cache, after one warm-up cat) for --rounds rounds (endToEndOverCat = median over median). A summary \
+        probe median); the compute ceiling, the kernel on a block of frames already in each core's L2 \
+        (cacheResident*). End to end, `DarkFit.run` on the whole file alternates with `cat FILE > /dev/null` (both \
+        from the page cache, after one warm-up cat) for --rounds rounds (endToEndOverCat = median over median). A summary \
         goes to stderr; docs/benchmarks-numerics.md has recorded runs.
 
         Example:

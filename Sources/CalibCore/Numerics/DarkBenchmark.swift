@@ -26,15 +26,10 @@ public struct DarkBenchmark: Sendable {
         public var kernelFractionOfBandwidth: Double
         /// One thread, thread CPU time (unaffected by other processes on the cores): GB/s per core.
         public var kernel1ThreadCPUGBps: Double
-        /// The same stage 2 staged (`DarkKernel.accumulateStaged`: each task copies its slice of `stagedTilePixels`
-        /// pixels of every frame of the block into an L2 buffer, then accumulates it): GB/s per round, its median
-        /// over the probe median (probe passes interleaved as for the kernel above).
-        public var stagedTilePixels: Int
-        public var stagedKernelGBpsSpread: Spread
-        public var stagedKernelFractionOfBandwidth: Double
-        /// The compute ceiling: the kernel on one block of frames already in each core's L2 (a slice copied once,
+        /// The compute ceiling: the kernel on one block of frames already in each core's L2 (a slice of `cacheResidentPixels` copied once,
         /// accumulated over and over), all threads, GB/s of frames per round, and its median over the probe median.
         /// No memory traffic: a kernel that reads its frames from memory cannot go faster than this.
+        public var cacheResidentPixels: Int
         public var cacheResidentKernelGBpsSpread: Spread
         public var cacheResidentFractionOfBandwidth: Double
         public var scalar1ThreadGBps: Double
@@ -137,30 +132,16 @@ public struct DarkBenchmark: Sendable {
                 f0 += c
             }
         }
-        // Staged: tiles of stagedTile pixels, each copied frame by frame into a per-core buffer (B x 16 kB = 512 kB).
-        let stagedTile = 8192, stagedTiles = (P + stagedTile - 1) / stagedTile
-        let pool = BufferPool<UInt16>(elements: B * stagedTile)
-        func stagedKernel(threads th: Int) {
-            var f0 = 0
-            while f0 < K {
-                let c = min(B, K - f0), start = f0
-                let body: @Sendable (Int) -> Void = { t in
-                    let scratch = pool.take()
-                    defer { pool.give(scratch) }
-                    DarkKernel.accumulateStaged(frames: bp.base + start * stride, frameCount: c, pixels: P,
-                                                range: (t * stagedTile)..<min(P, (t + 1) * stagedTile), frameStride: stride,
-                                                scratch: scratch, expectedGain: 0, gates: g2, options: o, into: acc)
-                }
-                if th == 1 { for t in 0..<stagedTiles { body(t) } } else { DispatchQueue.concurrentPerform(iterations: stagedTiles, execute: body) }
-                f0 += c
-            }
-        }
+        // The compute ceiling: every thread accumulates its own slice of B frames x `slice` pixels (512 kB), copied once
+        // into its buffer, `reps` times.
+        let slice = 8192
+        let pool = BufferPool<UInt16>(elements: B * slice)
         // Cache-resident: every thread accumulates its own slice of B frames, copied once into its buffer, `reps` times.
         let reps = 64
         func cacheResident() {
             let th = max(1, threads)
             DispatchQueue.concurrentPerform(iterations: th) { t in
-                let lo = min(P - 1, t * stagedTile) & ~15, hi = min(P, lo + stagedTile)
+                let lo = min(P - 1, t * slice) & ~15, hi = min(P, lo + slice)
                 let scratch = pool.take()
                 defer { pool.give(scratch) }
                 for i in 0..<B { (scratch + i * (hi - lo)).update(from: bp.base + (i * stride + lo), count: hi - lo) }
@@ -175,15 +156,12 @@ public struct DarkBenchmark: Sendable {
         let probe = MemoryBandwidth.Probe()
         kernel(threads: threads)  // warm-up: page faults of the accumulators
         let runs = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { kernel(threads: threads) }
-        progress("timing the staged stage-2 kernel and the cache-resident ceiling, interleaved with the read probe")
-        stagedKernel(threads: threads)
-        let stagedRuns = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { stagedKernel(threads: threads) }
+        progress("timing the compute ceiling (frames in each core's L2), interleaved with the read probe")
         let cacheRuns = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { cacheResident() }
         let kb = Double(K * P * 2)
-        let probeSpread = Spread(runs.probe + stagedRuns.probe + cacheRuns.probe)
+        let probeSpread = Spread(runs.probe + cacheRuns.probe)
         let kernelSpread = Spread(runs.kernelSeconds.map { kb / $0 / 1e9 })
-        let stagedSpread = Spread(stagedRuns.kernelSeconds.map { kb / $0 / 1e9 })
-        let cacheBytes = Double(max(1, threads) * reps * B * min(P, stagedTile) * 2)
+        let cacheBytes = Double(max(1, threads) * reps * B * min(P, slice) * 2)
         let cacheSpread = Spread(cacheRuns.kernelSeconds.map { cacheBytes / $0 / 1e9 })
         let tk = Spread(runs.kernelSeconds).median
         // One thread, thread CPU time, a quarter of the pixels.
@@ -200,9 +178,7 @@ public struct DarkBenchmark: Sendable {
                             kernelGBps: kernelSpread.median, kernelGBpsSpread: kernelSpread,
                             kernelFractionOfBandwidth: kernelSpread.median * 1e9 / probeSpread.median,
                             kernel1ThreadCPUGBps: Double(K * min(P, quarter * tile) * 2) / cpu1 / 1e9,
-                            stagedTilePixels: stagedTile, stagedKernelGBpsSpread: stagedSpread,
-                            stagedKernelFractionOfBandwidth: stagedSpread.median * 1e9 / probeSpread.median,
-                            cacheResidentKernelGBpsSpread: cacheSpread,
+                            cacheResidentPixels: min(P, slice), cacheResidentKernelGBpsSpread: cacheSpread,
                             cacheResidentFractionOfBandwidth: cacheSpread.median * 1e9 / probeSpread.median,
                             scalar1ThreadGBps: Double(K * sub * 2) / ts / 1e9, numpySeconds: nil, speedupOverNumpy: nil,
                             endToEndSeconds: 0, endToEndGBps: 0, endToEndSecondsSpread: Spread([]), endToEndCPUSeconds: [],
@@ -218,8 +194,8 @@ public struct DarkBenchmark: Sendable {
         progress("end-to-end dark processing of \(F) frames from \(path) against cat, \(endToEndRounds) rounds")
         let out = (workDirectory as NSString).appendingPathComponent("calibctl-bench-dark-out-\(getpid()).h5")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
-        let cat = { try Stopwatch.process("/bin/sh", ["-c", "cat \(quoted) > /dev/null"]) }
+        let catFiles = [path]   // `cat FILE` with its output to /dev/null
+        let cat = { try Stopwatch.process("/bin/cat", catFiles) }
         _ = try cat()  // warm-up: the whole file into the page cache
         var cats: [Double] = [], e2e: [Double] = [], cpu: [Double] = []
         var bytes = 0
@@ -249,7 +225,7 @@ public struct DarkBenchmark: Sendable {
         return [
             "read probe \(r.threads) threads: min/median/max \(f(r.probeGBps.min, 1)) / \(f(r.probeGBps.median, 1)) / \(f(r.probeGBps.max, 1)) GB/s",
             "stage-2 kernel (\(r.kernelFrames) frames, blocks of \(r.framesPerBlock)): median \(f(r.kernelGBps, 1)) GB/s (\(f(r.kernelGBpsSpread.min, 1))-\(f(r.kernelGBpsSpread.max, 1))) = \(f(100 * r.kernelFractionOfBandwidth, 0))% of the probe median; 1 thread \(f(r.kernel1ThreadCPUGBps, 1)) GB/s per core (thread CPU time)",
-            "staged (slices of \(r.stagedTilePixels) pixels copied into L2): median \(f(r.stagedKernelGBpsSpread.median, 1)) GB/s (\(f(r.stagedKernelGBpsSpread.min, 1))-\(f(r.stagedKernelGBpsSpread.max, 1))) = \(f(100 * r.stagedKernelFractionOfBandwidth, 0))%; ceiling, frames already in L2: \(f(r.cacheResidentKernelGBpsSpread.median, 1)) GB/s = \(f(100 * r.cacheResidentFractionOfBandwidth, 0))% of the probe median",
+            "compute ceiling, \(r.framesPerBlock) frames x \(r.cacheResidentPixels) pixels in each core's L2: median \(f(r.cacheResidentKernelGBpsSpread.median, 1)) GB/s (\(f(r.cacheResidentKernelGBpsSpread.min, 1))-\(f(r.cacheResidentKernelGBpsSpread.max, 1))) = \(f(100 * r.cacheResidentFractionOfBandwidth, 0))% of the probe median",
             "end to end \(r.frames) frames: median \(f(r.endToEndSeconds)) s (\(f(r.endToEndSecondsSpread.min))-\(f(r.endToEndSecondsSpread.max))), CPU \(r.endToEndCPUSeconds.map { f($0) }.joined(separator: ", ")) s; cat median \(f(r.catSeconds.median)) s (\(f(r.catSeconds.min))-\(f(r.catSeconds.max))); end to end / cat = \(f(r.endToEndOverCat))",
             "load average: \(r.loadAverage)",
         ]

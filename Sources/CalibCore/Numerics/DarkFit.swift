@@ -111,7 +111,6 @@ public enum DarkFit {
         let streamTile = 32768
         let streamBlock = max(B, 64)   // frames per streamed slice: 64 x 32,768 pixels x 2 B = 4 MB per core
         let pool = BufferPool<UInt16>(elements: streamBlock * streamTile)
-        let stagedPool = BufferPool<UInt16>(elements: B * Stage2.stagedSlice)
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
         // Stage 1 holds nrecs1 frames; the block-buffered stage 2 two blocks (not needed when streaming).
@@ -170,7 +169,7 @@ public enum DarkFit {
                                     bankRows: opts.bankRows, bankCols: opts.bankCols)
                 }
                 bytesRead += try stage2.buffered(blockRuns, source: src, blocks: blocks, blockFrames: B, frameStride: stride,
-                                                 commonMode: cm, pool: stagedPool)
+                                                 commonMode: cm)
             }
             let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
             let rr = gi..<(gi + 1)
@@ -208,10 +207,6 @@ struct Stage2 {
     let expectedGain: UInt16?
     let threads: Int
 
-    /// Pixels per slice of the staged in-memory kernel: a block of 32 frames x 8,192 pixels is 512 kB, in L2 with its
-    /// accumulators.
-    static let stagedSlice = 8192
-
     /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
     /// a run straight from the file (`pread`, outside HDF5's lock) into a buffer that stays in its core's cache and
     /// accumulates it there. Returns the bytes read.
@@ -245,14 +240,13 @@ struct Stage2 {
 
     /// Block-buffered, for every other layout (compressed, other types, 2-D frames) and for common mode: blocks of
     /// `blockFrames` frames read through HDF5 on one thread while the previous block is accumulated (double
-    /// buffering; frames `frameStride` apart). Without common mode on the exact 16-bit path each task copies its slice
-    /// of every frame of the block into an L2 buffer first (`DarkKernel.accumulateStaged`). Returns the bytes read.
+    /// buffering; frames `frameStride` apart), each block accumulated in pixel tiles on every core. (Copying each
+    /// tile's slice of the block into an L2 buffer before accumulating it was measured and gave nothing: 13.5 against
+    /// 13.6 GB/s in `bench dark`, docs/benchmarks-numerics.md.) Returns the bytes read.
     func buffered(_ runs: [Range<Int>], source src: DarkFrameSource, blocks: UnsafeMutablePointer<UInt16>,
-                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?,
-                  pool: BufferPool<UInt16>) throws -> Int {
+                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?) throws -> Int {
         let P = pixels, o = options
-        let staged = geometry == nil && gates.integer != nil
-        let tile = staged ? Self.stagedSlice : 16384, tiles = (P + tile - 1) / tile
+        let tile = 16384, tiles = (P + tile - 1) / tile
         let b1 = SendablePointer(blocks)
         let errors = ErrorBox()
         let q = DispatchQueue(label: "calibctl.dark.read")
@@ -289,20 +283,9 @@ struct Stage2 {
             }
             DispatchQueue.concurrentPerform(iterations: threads == 1 ? 1 : tiles) { t in
                 let r = threads == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
-                if staged {
-                    let scratch = pool.take()
-                    defer { pool.give(scratch) }
-                    for sub in stride(from: r.lowerBound, to: r.upperBound, by: tile) {
-                        DarkKernel.accumulateStaged(frames: fp.base, frameCount: count, pixels: P,
-                                                    range: sub..<min(r.upperBound, sub + tile), frameStride: fs,
-                                                    scratch: scratch, expectedGain: expectedGain, gates: gates,
-                                                    options: o, into: accumulators)
-                    }
-                } else {
-                    DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
-                                                expectedGain: expectedGain, gates: gates, commonMode: geometry, options: o,
-                                                into: accumulators, frameStride: fs)
-                }
+                DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
+                                            expectedGain: expectedGain, gates: gates, commonMode: geometry, options: o,
+                                            into: accumulators, frameStride: fs)
             }
         }
         return bytes

@@ -252,23 +252,6 @@ public enum DarkKernel {
         }
     }
 
-    /// Stage 2 over frames in memory, staged: the pixel slice `range` of each of the `frameCount` frames (`frameStride`
-    /// apart) is copied into `scratch` (`range.count * frameCount` elements, sized to stay in the core's L2), one
-    /// sequential stream per frame, and accumulated there. Reading the frames in place makes the kernel walk
-    /// `frameCount` streams 8 MB apart at 32 bytes per stream and group, which the hardware prefetchers follow poorly;
-    /// the copy reads each frame's slice as one run. Same results as `accumulateVector` on the frames in place.
-    public static func accumulateStaged(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
-                                        frameStride: Int, scratch: UnsafeMutablePointer<UInt16>, expectedGain: UInt16?,
-                                        gates g: DarkGates, options o: DarkOptions, into a: DarkAccumulators) {
-        let lo = range.lowerBound, n = range.count
-        guard n > 0, frameCount > 0 else { return }
-        for i in 0..<frameCount {
-            (scratch + i &* n).update(from: frames + (i &* frameStride &+ lo), count: n)
-        }
-        // Frame i, pixel p (lo <= p < lo + n) is at scratch + i * n + (p - lo).
-        accumulateVector(frames: UnsafePointer(scratch) - lo, frameCount: frameCount, pixels: pixels, range: range,
-                         expectedGain: expectedGain, gates: g, commonMode: nil, options: o, into: a, frameStride: n)
-    }
 
     /// SIMD stage 2 over pixels `range`. Without common mode and with at most 14 data bits (Jungfrau, ePix) this is
     /// the exact integer path `accumulateInteger` (16 pixels per register, equal to `accumulateScalar` bit for bit);

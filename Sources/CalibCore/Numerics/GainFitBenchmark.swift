@@ -258,8 +258,8 @@ public struct GainFitBenchmark: Sendable {
         let bytes = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
         let outDir = (workDirectory as NSString).appendingPathComponent("calibctl-bench-fit-out-\(getpid())")
         defer { try? FileManager.default.removeItem(atPath: outDir) }
-        let quoted = files.map { "'\($0)'" }.joined(separator: " ")
-        let cat = { try Stopwatch.process("/bin/sh", ["-c", "cat \(quoted) > /dev/null"]) }
+        let catFiles = files   // `cat FILES` with its output to /dev/null (as `cat FILES > /dev/null`)
+        let cat = { try Stopwatch.process("/bin/cat", catFiles) }
         let fit = { try Stopwatch.process(executable, ["fit", "gain"] + files + ["-o", outDir, "--threads", String(threads)]) }
         progress("end to end: fit gain and cat of \(files.count) files (\(bytes / 1_000_000) MB), \(repeats) rounds")
         _ = try cat()   // into the page cache

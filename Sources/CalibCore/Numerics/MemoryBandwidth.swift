@@ -118,19 +118,34 @@ public enum Stopwatch {
         return best
     }
 
-    /// Wall seconds of a subprocess run to completion (stdout and stderr discarded); throws if it fails.
+    /// Wall seconds of a subprocess run to completion (stdout and stderr to /dev/null); throws if it fails.
+    /// Started with `posix_spawn` and reaped with a blocking `waitpid`: Foundation's `Process.run()` +
+    /// `waitUntilExit()` added 30-40 ms per run on this machine (measured: `cat` of 695 MB 0.051 s through it,
+    /// 0.02 s under /usr/bin/time), more than the command being timed.
     public static func process(_ executable: String, _ arguments: [String]) throws -> Double {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+        let argv = [executable] + arguments
+        var cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var cenv: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in cargv + cenv { free(p) } }
+        var pid: pid_t = 0
         let t0 = DispatchTime.now().uptimeNanoseconds
-        try p.run()
-        p.waitUntilExit()
+        let rc = posix_spawn(&pid, executable, &fa, nil, &cargv, &cenv)
+        guard rc == 0 else {
+            throw NumericsError.badParameter("benchmark", "cannot start \(executable): \(String(cString: strerror(rc)))",
+                                             fix: "check that the executable exists and is executable")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        guard p.terminationStatus == 0 else {
-            throw NumericsError.badParameter("benchmark", "\(executable) \(arguments.joined(separator: " ")) exited \(p.terminationStatus)",
+        // Exited normally with status 0: (status & 0x7f) == 0 and (status >> 8) & 0xff == 0.
+        guard status == 0 else {
+            throw NumericsError.badParameter("benchmark", "\(executable) \(arguments.joined(separator: " ")) ended with wait status \(status)",
                                              fix: "run the command by hand to see its error")
         }
         return dt
