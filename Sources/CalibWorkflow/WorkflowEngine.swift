@@ -584,6 +584,16 @@ public final class WorkflowEngine {
 
     // MARK: - People's commands
 
+    /// After a person failed a step (`calibctl step fail`): cancels what is still live of the job set of the
+    /// iteration that failed, so the farm does not keep running jobs whose results nobody will record (tick follows
+    /// running steps only). Returns the job set and how many attempts were cancelled; nil when the iteration has no
+    /// job set (an inline or manual step).
+    public func cancelJobsOfFailedStep(campaign name: String, step stepID: String, iteration: Int) throws -> (jobSet: String, cancelled: Int)? {
+        let c = try campaigns.campaign(named: name)
+        guard let js = try stepRun(c, stepID, iteration: iteration)?.text("job_set") else { return nil }
+        return (js, try jobs.cancel(jobSet: js))
+    }
+
     /// `calibctl step run CAMPAIGN STEP`: starts a ready step now (or runs a failed one again as a new iteration) and
     /// follows it once; for people who do not run cron. A running step is only followed.
     @discardableResult

@@ -249,6 +249,45 @@ struct WorkflowWorkspace {
         #expect(try w.state("broken", "s") == "ready")
     }
 
+    /// A person fails a step whose jobs are still running: the step is failed, its live jobs are cancelled (the
+    /// processes are gone, the attempts recorded as cancelled), and a later `step run` starts iteration 2 with a new
+    /// job set that runs to its end.
+    @Test func failingAStepCancelsItsLiveJobs() throws {
+        let w = WorkflowWorkspace("fail-cancels")
+        let yaml = w.root + "/f.yaml"
+        try """
+            checklist: f
+            steps:
+              - {id: s, title: S, phase: p, action: {per: run, command: "echo $$ > {output}/pid; if test -e \(w.root)/slow; then sleep 60; fi; echo done > {output}/x"}}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: w.root + "/slow", contents: Data())
+        try w.cli(["campaign", "create", "f", "--checklist", yaml, "--runs", "1-2"])
+        try w.cli(["tick"])
+        // Both unit jobs started (each wrote its pid).
+        let pidFiles = (1...2).map { w.root + "/home/campaigns/f/s/i1/run=\($0)/pid" }
+        let end = Date().addingTimeInterval(30)
+        while !pidFiles.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) && Date() < end { Thread.sleep(forTimeInterval: 0.1) }
+        let pids = pidFiles.compactMap { (try? String(contentsOfFile: $0, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .compactMap { pid_t($0) }
+        #expect(pids.count == 2 && pids.allSatisfy { kill($0, 0) == 0 }, "units not running: \(pids)")
+        let failed = try w.cli(["step", "fail", "f", "s", "--note", "wrong inputs"])
+        #expect(failed.stdout.contains("running -> failed") && failed.stderr.contains("cancelled 2 live job(s) of job set f.s.1"),
+                "\(failed.stdout)\(failed.stderr)")
+        #expect(try w.state("f", "s") == "failed")
+        let gone = Date().addingTimeInterval(20)
+        while pids.contains(where: { kill($0, 0) == 0 }) && Date() < gone { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(!pids.contains { kill($0, 0) == 0 }, "the unit processes still run after step fail")
+        // `jobs status` exits 1 for a job set with failed or cancelled shards (docs/exit-codes).
+        let st = try JSONSerialization.jsonObject(with: try w.cli(["jobs", "status", "f.s.1", "--json"], expect: 1).stdoutData) as? [String: Any]
+        #expect((st?["counts"] as? [String: Int])?["cancelled"] == 2, "\(String(describing: st))")
+        // Failing again (nothing live) and a failed step run again as iteration 2, quick this time.
+        try FileManager.default.removeItem(atPath: w.root + "/slow")
+        try w.cli(["step", "run", "f", "s"])
+        try w.tickUntil { try w.state("f", "s") == "done" }
+        #expect(FileManager.default.fileExists(atPath: w.root + "/home/campaigns/f/s/i2/run=2/x"))
+        #expect(!FileManager.default.fileExists(atPath: w.root + "/home/campaigns/f/s/i1/run=1/x"))
+    }
+
     /// SIGKILL `tick` at 100 seeded random moments while a three-step campaign (units per run, a quorum rule) runs;
     /// afterwards: exactly one job set per step iteration, every unit's command ran exactly once, effort recorded
     /// once per iteration, and every step consistent with its job set.

@@ -31,14 +31,16 @@ struct StepGroupCommand: ParsableCommand {
         @Option(help: "A note for the log (required for skip: why the step is not necessary).") var note: String?
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func apply(_ command: StepCommand) throws {
+        @discardableResult
+        func apply(_ command: StepCommand) throws -> TransitionResult {
             let store = try CampaignContext.open(ws)
             let r = try store.apply(command, campaign: campaign, step: step, note: note)
-            if json { try printJSON(r); return }
+            if json { try printJSON(r); return r }
             var line = "\(campaign) \(step): \(r.from.rawValue) -> \(r.to.rawValue) (iteration \(r.iteration))"
             if let g = r.gates, !g.passed, r.to == .awaitingSignOff { line += "; gates failed: \(g.failingSummary)" }
             print(line)
             if !r.staled.isEmpty { print("stale now (inputs changed): \(r.staled.joined(separator: ", "))") }
+            return r
         }
     }
 
@@ -113,10 +115,27 @@ struct StepGroupCommand: ParsableCommand {
         func run() throws { try target.apply(.approve) }
     }
     struct Fail: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "running / awaiting-* -> failed.",
-            discussion: "A failed step can be started again (a new iteration). Example: calibctl step fail rgx-fall beam-offset --note \"pass0 incomplete\"")
+        static let configuration = CommandConfiguration(abstract: "running / awaiting-* -> failed; cancels the step's live jobs.",
+            discussion: reflow("""
+            A failed step can be started again (a new iteration). If the failed iteration has a job set, its jobs \
+            that are still queued or running are cancelled (tick does not follow a failed step, so their results \
+            would never be recorded); if the scheduler cannot be reached the step stays failed and a warning names \
+            `calibctl jobs cancel SET`.
+            """) + "\n\nExample: calibctl step fail rgx-fall beam-offset --note \"pass0 incomplete\"")
         @OptionGroup var target: Target
-        func run() throws { try target.apply(.fail) }
+        func run() throws {
+            let r = try target.apply(.fail)
+            do {
+                let engine = try JobsContext(target.ws.workspace).workflowEngine()
+                if let (set, n) = try engine.cancelJobsOfFailedStep(campaign: target.campaign, step: target.step,
+                                                                     iteration: r.iteration), n > 0 {
+                    Diagnostics.info("cancelled \(n) live job(s) of job set \(set)")
+                }
+            } catch {
+                Diagnostics.warning("the step is failed, but its jobs could not be cancelled: \(error.localizedDescription); "
+                    + "cancel them with `calibctl jobs cancel \(WorkflowEngine.jobSetName(campaign: target.campaign, step: target.step, iteration: r.iteration))`")
+            }
+        }
     }
     struct Skip: ParsableCommand {
         static let configuration = CommandConfiguration(
