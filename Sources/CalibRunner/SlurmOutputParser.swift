@@ -137,6 +137,50 @@ public enum SlurmOutputParser {
         return tasks.isEmpty ? nil : tasks
     }
 
+    /// Batch ids as `scancel` arguments: the tasks of one array (`A_T`) as task-list expressions `A_[0-999,1004]`
+    /// (scancel takes them as it takes `A_T`), each at most `maxLength` characters; other ids unchanged. Cancelling
+    /// 100,000 tasks one id at a time took 200 scancel calls and ~40 s.
+    public static func cancelArguments(_ ids: [String], maxLength: Int = 4000) -> [String] {
+        var tasks: [String: [Int]] = [:], order: [String] = [], other: [String] = []
+        for id in ids {
+            let parts = id.split(separator: "_", omittingEmptySubsequences: false)
+            func digits(_ x: Substring) -> Bool { !x.isEmpty && x.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+            if parts.count == 2, digits(parts[0]), digits(parts[1]), let t = Int(parts[1]) {
+                let a = String(parts[0])
+                if tasks[a] == nil { order.append(a) }
+                tasks[a, default: []].append(t)
+            } else if !other.contains(id) {
+                other.append(id)
+            }
+        }
+        var out = other
+        for a in order {
+            let sorted = Array(Set(tasks[a]!)).sorted()
+            var ranges: [String] = []
+            var k = 0
+            while k < sorted.count {
+                var e = k
+                while e + 1 < sorted.count && sorted[e + 1] == sorted[e] + 1 { e += 1 }
+                ranges.append(e == k ? String(sorted[k]) : "\(sorted[k])-\(sorted[e])")
+                k = e + 1
+            }
+            // One id per expression keeps its plain form (`A_T`); longer lists are split to stay under maxLength.
+            var current: [String] = []
+            var length = 0
+            func flush() {
+                guard !current.isEmpty else { return }
+                out.append(current.count == 1 && !current[0].contains("-") ? "\(a)_\(current[0])" : "\(a)_[\(current.joined(separator: ","))]")
+                current = []; length = 0
+            }
+            for r in ranges {
+                if length + r.count + 1 > maxLength - a.count - 3 { flush() }
+                current.append(r); length += r.count + 1
+            }
+            flush()
+        }
+        return out
+    }
+
     /// True when scontrol/squeue said the id is unknown to the controller.
     public static func isInvalidJobID(_ stderr: String) -> Bool {
         stderr.contains("Invalid job id specified")

@@ -313,7 +313,8 @@ public struct SlurmScheduler: BatchScheduler, ObservationRefining {
     }
 
     public func cancel(_ batchIDs: [String]) throws {
-        try tools.runChunked("scancel", batchIDs, scheduler: name, operation: "cancel") {
+        // Tasks of one array go as task-list expressions (`A_[0-999]`): a few arguments for a whole job set.
+        try tools.runChunked("scancel", SlurmOutputParser.cancelArguments(batchIDs), chunk: 64, scheduler: name, operation: "cancel") {
             SlurmOutputParser.isInvalidJobID($0.stderr)
         }
     }

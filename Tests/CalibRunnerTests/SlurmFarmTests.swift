@@ -324,6 +324,18 @@ struct SlurmFarmClusterTests {
         let after = try slurm.poll(Array(ids.values))
         #expect(after.count == 3500 && after[ids[5]!]?.state != .held && after[ids[5]!]?.state != .lost, "\(String(describing: after[ids[5]!]))")
         #expect(after.values.filter { $0.state == .held }.count == 3499)
+        // Cancelling by task: all but ten held tasks, and an unknown id, go as one task-list expression per array
+        // (`A_[0-349,351-699,...]`) in one scancel call; exactly the ten stay held.
+        let keep = Set((0..<10).map { ids[$0 * 350 + 7]! })
+        let cancelIDs = ids.values.filter { !keep.contains($0) } + ["99999999_0"]
+        #expect(SlurmOutputParser.cancelArguments(cancelIDs).count == 5)
+        try slurm.cancel(cancelIDs)
+        let left = try slurm.poll(Array(ids.values))
+        #expect(Set(left.filter { $0.value.state == .held }.keys) == keep)
+        // The others are gone from the queue: cancelled, or (pending tasks cancelled whole, with no jobcomp on this
+        // cluster) unknown to the controller; the engine records them cancelled itself when it cancels.
+        #expect(left.filter { !keep.contains($0.key) }.allSatisfy { $0.value.state == .cancelled || $0.value.state == .lost },
+                "\(Dictionary(grouping: left.values, by: \.state).mapValues(\.count))")
         try slurm.cancel(arrays.sorted())
 
         // Defect 4 for real: three shards finish, Slurm forgets them (MinJobAge 2 s, no jobcomp, no slurmdbd) before

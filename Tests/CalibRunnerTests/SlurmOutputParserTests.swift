@@ -5,6 +5,18 @@ import Testing
 
 /// SlurmOutputParser on real Slurm 22.05 output captured by Fixtures/scheduler/capture-slurm.sh.
 @Suite struct SlurmOutputParserTests {
+    /// scancel arguments: an array's tasks as ranges in one expression (sorted, duplicates once), a lone task in its
+    /// plain form, other ids unchanged, long lists split under the length limit without losing or repeating a task.
+    @Test func cancelArgumentsGroupArrayTasksIntoRanges() {
+        let ids = ["12_3", "12_0", "12_1", "12_2", "12_7", "12_9", "12_8", "12_1", "13_5", "14", "99_x", "14"]
+        #expect(SlurmOutputParser.cancelArguments(ids) == ["14", "99_x", "12_[0-3,7-9]", "13_5"])
+        let many = stride(from: 0, to: 20_000, by: 2).map { "500_\($0)" }
+        let args = SlurmOutputParser.cancelArguments(many, maxLength: 200)
+        #expect(args.count > 1 && args.allSatisfy { $0.count <= 200 && $0.hasPrefix("500_[") })
+        let back = args.flatMap { $0.dropFirst(5).dropLast().split(separator: ",").map { Int($0)! } }
+        #expect(back == Array(stride(from: 0, to: 20_000, by: 2)))
+    }
+
     static let utc = TimeZone(identifier: "UTC")!
 
     func fixture(_ name: String) throws -> String {
