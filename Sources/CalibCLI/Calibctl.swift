@@ -17,7 +17,7 @@ public struct Calibctl: ParsableCommand {
         (0 ok, 1 failures found, 64 usage, 65 bad input data, 69 unavailable, 70 internal, 75 lock held / retry,
         77 permission denied, 78 configuration error).
         """),
-        version: CalibctlVersion.string,
+        version: CalibctlVersion.full,   // 0.1.0+BUILD: the build is what workers compare (docs/runner.md)
         subcommands: CommandRegistry.all
     )
 

@@ -26,8 +26,9 @@ public struct JobSpec: Sendable, Codable, Equatable {
     public var environment: [String: String]?
     /// The directory the job runs in (default: the shard directory).
     public var workDirectory: String?
-    /// The version of the calibctl that wrote the spec (`CalibctlVersion.string`); the worker's `calibctl job run`
-    /// refuses a spec of a newer calibctl and notes an older one (`WorkerVersionCheck`). nil in specs written before
+    /// The version of the calibctl that wrote the spec with its build (`CalibctlVersion.full`, e.g.
+    /// `0.1.0+8842c0b4ae97f654`); the worker's `calibctl job run` refuses a spec of a newer calibctl and notes an
+    /// older one or another build of the same version (`WorkerVersionCheck`). nil in specs written before
     /// the field existed: not checked.
     public var calibctlVersion: String?
 
@@ -40,7 +41,7 @@ public struct JobSpec: Sendable, Codable, Equatable {
         self.inputs = inputs
         self.outputs = outputs
         self.parameters = parameters
-        self.calibctlVersion = CalibctlVersion.string
+        self.calibctlVersion = CalibctlVersion.full
     }
 
     /// Reads shard `shard` of a job set spec file (`specs.jsonl`, version 2), or, when `shard` is nil, a per-shard

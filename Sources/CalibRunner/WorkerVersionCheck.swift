@@ -19,22 +19,36 @@ public enum WorkerVersionCheck: Sendable, Equatable {
     /// The exit status of a refused job (sysexits EX_CONFIG, docs/exit-codes.md).
     public static let refusalExitCode: Int32 = 78
 
-    /// Compares `submitter` (the spec's `calibctlVersion`) with `worker` (default: this calibctl).
-    public static func check(submitter: String?, worker: String = CalibctlVersion.string) -> WorkerVersionCheck {
+    /// Compares `submitter` (the spec's `calibctlVersion`) with `worker` (default: this calibctl). Both may carry
+    /// the build as SemVer build metadata (`0.1.0+8842c0b4ae97f654`, `CalibctlVersion.full`): the versions are
+    /// compared first; the same version from another build runs with a note (a spec format change bumps the spec's
+    /// own format version, which `JobSpec.read` checks), a version without a build (older specs) is not compared by
+    /// build.
+    public static func check(submitter: String?, worker: String = CalibctlVersion.full) -> WorkerVersionCheck {
         guard let submitter, !submitter.isEmpty else { return .unrecorded }
         if submitter == worker { return .same }
+        func split(_ v: String) -> (version: String, build: String?) {
+            let parts = v.split(separator: "+", maxSplits: 1).map(String.init)
+            return (parts.first ?? v, parts.count == 2 ? parts[1] : nil)
+        }
+        let (sv, sb) = split(submitter), (wv, wb) = split(worker)
         let fix = "deploy the same calibctl build to the worker nodes (the binary of `swift build -c release`; "
             + "docs/runner.md, \"Worker nodes\") or point workerCommand / CALIBCTL_WORKER at it"
-        switch order(worker, submitter) {
+        if sv == wv {
+            guard let sb, let wb, sb != wb else { return .same }
+            return .warn("calibctl \(wv) on this worker is build \(wb), another build than \(sb) that submitted the job; "
+                         + "it ran anyway (to avoid the difference, \(fix))")
+        }
+        switch order(wv, sv) {
         case .some(true):
-            return .warn("calibctl \(worker) on this worker is newer than calibctl \(submitter) that submitted the "
+            return .warn("calibctl \(wv) on this worker is newer than calibctl \(sv) that submitted the "
                          + "job; it ran anyway (to avoid the difference, \(fix))")
         case .some(false):
-            return .refuse("calibctl \(worker) on this worker is older than calibctl \(submitter) that submitted the "
+            return .refuse("calibctl \(wv) on this worker is older than calibctl \(sv) that submitted the "
                            + "job, so it may not run the job as intended and refused it: \(fix), then "
                            + "`calibctl jobs retry`")
         case nil:
-            return .refuse("calibctl \(worker) on this worker is another build than calibctl \(submitter) that "
+            return .refuse("calibctl \(wv) on this worker is another build than calibctl \(sv) that "
                            + "submitted the job, so it refused it: \(fix), then `calibctl jobs retry`")
         }
     }

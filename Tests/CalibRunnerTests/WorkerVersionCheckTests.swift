@@ -22,13 +22,35 @@ struct WorkerVersionCheckTests {
             Issue.record("an unordered build must refuse"); return
         }
         #expect(other.contains("another build"))
+        // Builds as SemVer build metadata: the same version from another build runs with a note naming both builds;
+        // a spec without a build (older calibctl) is the same version; versions still order with builds attached.
+        guard case .warn(let build) = WorkerVersionCheck.check(submitter: "0.1.0+aaaa", worker: "0.1.0+bbbb") else {
+            Issue.record("another build of the same version must run with a note"); return
+        }
+        #expect(build.contains("build bbbb, another build than aaaa"))
+        #expect(WorkerVersionCheck.check(submitter: "0.1.0", worker: "0.1.0+bbbb") == .same)
+        #expect(WorkerVersionCheck.check(submitter: "0.1.0+aaaa", worker: "0.1.0+aaaa") == .same)
+        guard case .refuse = WorkerVersionCheck.check(submitter: "0.2.0+aaaa", worker: "0.1.0+aaaa") else {
+            Issue.record("an older worker must refuse whatever its build"); return
+        }
+    }
+
+    /// This executable's build ID (the GNU note the linker writes) is read from the loaded program: the 16 hex digits
+    /// `readelf -n` prints for the test binary.
+    @Test func ownBuildIDMatchesReadelf() throws {
+        let build = try #require(CalibctlVersion.build)
+        #expect(build.count == 16 && build.allSatisfy(\.isHexDigit))
+        #expect(CalibctlVersion.full == "\(CalibctlVersion.string)+\(build)")
+        guard let readelf = which("readelf") else { return }
+        let notes = try runProcess(readelf, ["-n", CommandLine.arguments[0]]).stdout
+        #expect(notes.contains("Build ID: \(build)"), "\(notes.prefix(600))")
     }
 
     @Test func specsRecordTheSubmittingVersion() throws {
         let tmp = TemporaryDirectory("version-spec")
         let path = tmp.path + "/spec.json"
         try JobSpec(kind: CommandJobKind.name, parameters: ["shell": "true"]).write(to: path)
-        #expect(try JobSpec.read(path).calibctlVersion == CalibctlVersion.string)
+        #expect(try JobSpec.read(path).calibctlVersion == CalibctlVersion.full)
         // A spec of an older calibctl (no field) still reads, unchecked.
         try Data(#"{"formatVersion":1,"kind":"command","key":"","index":0,"inputs":{},"outputs":{},"parameters":{"shell":"true"}}"#.utf8)
             .write(to: URL(fileURLWithPath: path))
