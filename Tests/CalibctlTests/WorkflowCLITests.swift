@@ -48,6 +48,16 @@ struct WorkflowWorkspace {
         try steps(campaign)[step]?["state"] as? String ?? "?"
     }
 
+    /// Writes `yaml` as checklist file ROOT/FILE and creates campaign `name` from it with `arguments`
+    /// (`--runs ...`, `--scheduler ...`); returns the file's path.
+    @discardableResult
+    func campaign(_ name: String, file: String, checklist yaml: String, _ arguments: [String]) throws -> String {
+        let path = root + "/" + file
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        try cli(["campaign", "create", name, "--checklist", path] + arguments)
+        return path
+    }
+
     /// Ticks until `done` (bounded); returns the ticks' output.
     @discardableResult
     func tickUntil(timeout: Double = 120, _ done: () throws -> Bool) throws -> String {
@@ -180,14 +190,12 @@ struct WorkflowWorkspace {
     /// records its metrics and effort when it finishes; the tick's summary counts what the campaigns submitted.
     @Test func jobSetsMadeByHandBelongToTheirStep() throws {
         let w = WorkflowWorkspace("adopt")
-        let yaml = w.root + "/m.yaml"
-        try """
+        try w.campaign("m", file: "m.yaml", checklist: """
             checklist: m
             steps:
               - {id: manual, title: M, phase: p, validation: [{name: g, metric: v, max: 5}]}
               - {id: auto, title: A, phase: p, prerequisites: [manual], action: {per: run, command: "true"}}
-            """.write(toFile: yaml, atomically: true, encoding: .utf8)
-        try w.cli(["campaign", "create", "m", "--checklist", yaml, "--runs", "1-3"])
+            """, ["--runs", "1-3"])
         let typo = try w.cli(["jobs", "create", "x", "--shards", "2", "--shell", "true", "--campaign", "m", "--step", "manul"], expect: 64)
         #expect(typo.stderr.contains("did you mean 'manual'"), "\(typo.stderr)")
         #expect(try w.cli(["jobs", "list"]).stdout.contains("x") == false)
@@ -235,13 +243,11 @@ struct WorkflowWorkspace {
     /// One campaign that cannot move (its command needs a parameter it lacks) is reported, exit 1; the other runs on.
     @Test func oneBrokenCampaignNeverStopsTheOthers() throws {
         let w = WorkflowWorkspace("isolation")
-        let yaml = w.root + "/needs.yaml"
-        try """
+        let yaml = try w.campaign("broken", file: "needs.yaml", checklist: """
             checklist: needs
             steps:
               - {id: s, title: S, phase: p, action: {command: "echo {param:input} > {output}/x"}}
-            """.write(toFile: yaml, atomically: true, encoding: .utf8)
-        try w.cli(["campaign", "create", "broken", "--checklist", yaml, "--runs", "1"])
+            """, ["--runs", "1"])
         try w.cli(["campaign", "create", "fine", "--checklist", yaml, "--runs", "1", "--param", "input=here"])
         let t = try w.cli(["tick"], expect: 1)
         #expect(t.stderr.contains("campaign broken") && t.stderr.contains("--param input=VALUE"), "\(t.stderr)")
@@ -254,14 +260,12 @@ struct WorkflowWorkspace {
     /// job set that runs to its end.
     @Test func failingAStepCancelsItsLiveJobs() throws {
         let w = WorkflowWorkspace("fail-cancels")
-        let yaml = w.root + "/f.yaml"
-        try """
+        _ = FileManager.default.createFile(atPath: w.root + "/slow", contents: Data())
+        try w.campaign("f", file: "f.yaml", checklist: """
             checklist: f
             steps:
               - {id: s, title: S, phase: p, action: {per: run, command: "echo $$ > {output}/pid; if test -e \(w.root)/slow; then sleep 60; fi; echo done > {output}/x"}}
-            """.write(toFile: yaml, atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: w.root + "/slow", contents: Data())
-        try w.cli(["campaign", "create", "f", "--checklist", yaml, "--runs", "1-2"])
+            """, ["--runs", "1-2"])
         try w.cli(["tick"])
         // Both unit jobs started (each wrote its pid).
         let pidFiles = (1...2).map { w.root + "/home/campaigns/f/s/i1/run=\($0)/pid" }
@@ -293,8 +297,7 @@ struct WorkflowWorkspace {
     /// once per iteration, and every step consistent with its job set.
     @Test func killedTicksNeitherLoseNorDuplicateJobSets() throws {
         let w = WorkflowWorkspace("kills")
-        let yaml = w.root + "/k.yaml"
-        try """
+        try w.campaign("k", file: "k.yaml", checklist: """
             checklist: k
             steps:
               - id: a
@@ -313,8 +316,7 @@ struct WorkflowWorkspace {
                 phase: p
                 prerequisites: [b]
                 action: {command: "echo x >> {output}/runs"}
-            """.write(toFile: yaml, atomically: true, encoding: .utf8)
-        try w.cli(["campaign", "create", "k", "--checklist", yaml, "--runs", "1-4"])
+            """, ["--runs", "1-4"])
         var rng = SplitMix64(seed: 2026)
         for _ in 0..<100 {
             let p = Process()
