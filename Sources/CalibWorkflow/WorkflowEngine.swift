@@ -440,8 +440,12 @@ public final class WorkflowEngine {
         var effort = baseEffort
         effort.diskBytesWritten = results.flatMap(\.outputs).reduce(Int64(0)) { $0 + $1.size }
         effort.diskBytesHeld = effort.diskBytesWritten
+        // Runs processed: distinct `run` units; else distinct values of a `run` metric (units of one run fanned out
+        // per FED or telescope each report the run they read); else the sum of `runs` metrics.
         let runValues = Set(results.compactMap { $0.unit.value("run") })
-        effort.runs = !runValues.isEmpty ? runValues.count : Int(results.compactMap { $0.metrics["runs"] }.reduce(0, +))
+        let runMetrics = Set(results.compactMap { $0.metrics["run"] })
+        effort.runs = !runValues.isEmpty ? runValues.count
+            : !runMetrics.isEmpty ? runMetrics.count : Int(results.compactMap { $0.metrics["runs"] }.reduce(0, +))
         effort.events = Int64(results.compactMap { $0.metrics["events"] }.reduce(0, +))
         let rule = s.step.success ?? .all
         let quorumOK = rule.accepts(failed: failed.count, total: total)

@@ -46,6 +46,10 @@ import Testing
         _ = try cli(["step", "approve", "pixelgain-6100", "validation", "--note", "plots fine"])
         let after = try cli(["tick"])
         #expect(after.stdout.contains("pixelgain-6100: ready for a person: release"), "\(after.stdout) \(after.stderr)")
+        // Effort without `step effort`: the fit's two FED jobs read one run (6100).
+        let report = try JSONSerialization.jsonObject(with: Data(try cli(["report", "--campaign", "pixelgain-6100", "--json"]).stdout.utf8)) as? [String: Any]
+        let fit = (report?["steps"] as? [[String: Any]])?.first { $0["id"] as? String == "gain-fit" }
+        #expect(fit?["jobs"] as? Int == 2 && fit?["runs"] as? Int == 1, "\(String(describing: fit))")
         let got = try cli(["get", "sipixel", "gain_offline", "--run", "6200", "--tag", "SiPixelGainCalibration_2026_v7_offline", "--json"])
         #expect(got.stdout.contains("SiPixelGainCalibration_2026_v7_offline") && got.stdout.contains("written by calibctl tick"))
     }

@@ -137,6 +137,8 @@ public struct PixelGainFitJob: JobKind {
                 "max_chi2ndf": s.maxChi2ndf, "pixels": Double(s.pixels), "modules": Double(s.modules),
                 "fit_seconds": s.seconds, "fed": Double(s.fed), "events": Double(s.pixels) * 145,
             ]) { $1 }
+            // The run the FED's scan belongs to: the step's effort counts distinct runs from it.
+            if let run = spec.parameters["run"].flatMap(Double.init) { metrics["run"] = run }
             for (k, v) in s.counts { metrics["count_" + k] = Double(v) }
             return JobOutcome(exitCode: 0, metrics: metrics)
         } catch let e as any DiagnosableError {
