@@ -1,3 +1,4 @@
+import CalibCore
 import CalibIO
 import Foundation
 #if canImport(Glibc)
@@ -100,9 +101,10 @@ public struct JobRunner: Sendable {
             let note = "metric(s) \(nonFinite.joined(separator: ", ")) not finite, left out"
             outcome.message = outcome.message.map { $0 + "; " + note } ?? note
         }
-        let result = JobResult(kind: spec.kind, exitCode: outcome.exitCode, signal: outcome.signal,
+        var result = JobResult(kind: spec.kind, exitCode: outcome.exitCode, signal: outcome.signal,
                                message: outcome.message, metrics: outcome.metrics,
                                outputs: outcome.exitCode == 0 ? outputs : [], startTime: p.start, endTime: Date())
+        result.calibctlVersion = CalibctlVersion.full   // the worker's build, next to the spec's submitter build
         try result.write(to: p.resultPath)
         return result
     }

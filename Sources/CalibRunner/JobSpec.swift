@@ -150,6 +150,10 @@ public struct JobResult: Sendable, Codable, Equatable {
     public var startTime: Date
     public var endTime: Date
     public var host: String
+    /// The calibctl that ran the job and wrote the record (`CalibctlVersion.full`, with its build); nil in records
+    /// written before the field existed or by a direct command wrapper. With the spec's `calibctlVersion` it shows
+    /// which build submitted and which ran each attempt.
+    public var calibctlVersion: String?
 
     public init(kind: String, exitCode: Int32, signal: Int32? = nil, message: String? = nil,
                 metrics: [String: Double] = [:], outputs: [OutputRecord] = [], startTime: Date, endTime: Date,

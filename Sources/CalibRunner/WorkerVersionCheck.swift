@@ -20,25 +20,18 @@ public enum WorkerVersionCheck: Sendable, Equatable {
     public static let refusalExitCode: Int32 = 78
 
     /// Compares `submitter` (the spec's `calibctlVersion`) with `worker` (default: this calibctl). Both may carry
-    /// the build as SemVer build metadata (`0.1.0+8842c0b4ae97f654`, `CalibctlVersion.full`): the versions are
-    /// compared first; the same version from another build runs with a note (a spec format change bumps the spec's
-    /// own format version, which `JobSpec.read` checks), a version without a build (older specs) is not compared by
-    /// build.
+    /// the build as SemVer build metadata (`0.1.0+8842c0b4ae97f654`, `CalibctlVersion.full`); release numbers are
+    /// compared, builds are not: the same release from another build runs as the same (a spec format change bumps
+    /// the spec's own format version, which `JobSpec.read` checks), and the result record names the worker's build
+    /// next to the spec's (`JobResult.calibctlVersion`) for the audit.
     public static func check(submitter: String?, worker: String = CalibctlVersion.full) -> WorkerVersionCheck {
         guard let submitter, !submitter.isEmpty else { return .unrecorded }
         if submitter == worker { return .same }
-        func split(_ v: String) -> (version: String, build: String?) {
-            let parts = v.split(separator: "+", maxSplits: 1).map(String.init)
-            return (parts.first ?? v, parts.count == 2 ? parts[1] : nil)
-        }
-        let (sv, sb) = split(submitter), (wv, wb) = split(worker)
+        func release(_ v: String) -> String { String(v.split(separator: "+", maxSplits: 1).first ?? Substring(v)) }
+        let sv = release(submitter), wv = release(worker)
+        if sv == wv { return .same }
         let fix = "deploy the same calibctl build to the worker nodes (the binary of `swift build -c release`; "
             + "docs/runner.md, \"Worker nodes\") or point workerCommand / CALIBCTL_WORKER at it"
-        if sv == wv {
-            guard let sb, let wb, sb != wb else { return .same }
-            return .warn("calibctl \(wv) on this worker is build \(wb), another build than \(sb) that submitted the job; "
-                         + "it ran anyway (to avoid the difference, \(fix))")
-        }
         switch order(wv, sv) {
         case .some(true):
             return .warn("calibctl \(wv) on this worker is newer than calibctl \(sv) that submitted the "

@@ -22,12 +22,9 @@ struct WorkerVersionCheckTests {
             Issue.record("an unordered build must refuse"); return
         }
         #expect(other.contains("another build"))
-        // Builds as SemVer build metadata: the same version from another build runs with a note naming both builds;
-        // a spec without a build (older calibctl) is the same version; versions still order with builds attached.
-        guard case .warn(let build) = WorkerVersionCheck.check(submitter: "0.1.0+aaaa", worker: "0.1.0+bbbb") else {
-            Issue.record("another build of the same version must run with a note"); return
-        }
-        #expect(build.contains("build bbbb, another build than aaaa"))
+        // Builds as SemVer build metadata: release numbers are compared, builds are not (recorded on both sides);
+        // a spec without a build (older calibctl) is the same release; releases still order with builds attached.
+        #expect(WorkerVersionCheck.check(submitter: "0.1.0+aaaa", worker: "0.1.0+bbbb") == .same)
         #expect(WorkerVersionCheck.check(submitter: "0.1.0", worker: "0.1.0+bbbb") == .same)
         #expect(WorkerVersionCheck.check(submitter: "0.1.0+aaaa", worker: "0.1.0+aaaa") == .same)
         guard case .refuse = WorkerVersionCheck.check(submitter: "0.2.0+aaaa", worker: "0.1.0+aaaa") else {
@@ -83,5 +80,14 @@ struct WorkerVersionCheckTests {
         let ran = try runner.run(specPath: older, attempt: 1)
         #expect(ran.exitCode == 0 && ran.outputs.map(\.name) == ["o"])
         #expect(ran.message?.contains("newer than calibctl 0.0.1 that submitted the job") == true, "\(ran.message ?? "")")
+
+        // Another build of the same release runs without a note; the result record names the worker's build.
+        spec.calibctlVersion = CalibctlVersion.string + "+0000000000000000"
+        let other = tmp.path + "/other/spec.json"
+        try FileManager.default.createDirectory(atPath: tmp.path + "/other", withIntermediateDirectories: true)
+        try spec.write(to: other)
+        let same = try runner.run(specPath: other, attempt: 1)
+        #expect(same.exitCode == 0 && same.message == nil)
+        #expect(try JobResult.read(JobRunner.resultPath(specPath: other, attempt: 1)).calibctlVersion == CalibctlVersion.full)
     }
 }
