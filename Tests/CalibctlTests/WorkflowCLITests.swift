@@ -160,26 +160,38 @@ struct WorkflowWorkspace {
     /// CLAS12: command actions per run; a person does the manual steps; reopening the DC alignment stales RF, FTOF
     /// and DC t0 across the skipped FMT alignment, says why, and `tick` re-runs the automatic ones.
     @Test func clas12ReopenStalesAndTickReruns() throws {
-        let w = WorkflowWorkspace("clas12")
-        try w.cli(["campaign", "create", "rgx", "--checklist", "clas12-rgx", "--runs", "5000-5001"])
-        try w.tickUntil { try w.state("rgx", "dc-alignment") == "done" }
+        try Self.clas12Reruns(WorkflowWorkspace("clas12"), scheduler: "local")
+    }
+
+    /// The same on the batch schedulers: the per-run command steps of clas12-rgx as Slurm / HTCondor jobs from tick.
+    @Test func clas12ReopenStalesAndTickRerunsOnSlurm() throws {
+        if let w = try Self.slurmWorkspace("clas12-slurm") { try Self.clas12Reruns(w, scheduler: "slurm") }
+    }
+
+    @Test func clas12ReopenStalesAndTickRerunsOnHTCondor() throws {
+        if let w = try Self.condorWorkspace("clas12-condor") { try Self.clas12Reruns(w, scheduler: "htcondor") }
+    }
+
+    static func clas12Reruns(_ w: WorkflowWorkspace, scheduler: String) throws {
+        try w.cli(["campaign", "create", "rgx", "--checklist", "clas12-rgx", "--runs", "5000-5001", "--scheduler", scheduler])
+        try w.tickUntil(timeout: 300) { try w.state("rgx", "dc-alignment") == "done" }
         try w.cli(["step", "skip", "rgx", "fmt-alignment", "--note", "no FMT in RG-X"])
         for cmd in ["start", "done", "approve"] { try w.cli(["step", cmd, "rgx", "rf-global-offsets", "--note", "timelines ok"]) }
-        try w.tickUntil { ["awaiting-validation", "done"].contains(try w.state("rgx", "dc-t0-calibration")) }
+        try w.tickUntil(timeout: 300) { ["awaiting-validation", "done"].contains(try w.state("rgx", "dc-t0-calibration")) }
         try w.cli(["step", "approve", "rgx", "dc-t0-calibration", "--note", "timelines ok"])
-        #expect(try w.state("rgx", "ftof-calibration") == "done")
+        try w.tickUntil(timeout: 300) { try w.state("rgx", "ftof-calibration") == "done" }
 
         let reopen = try w.cli(["step", "reopen", "rgx", "dc-alignment", "--note", "wrong torus map"])
         #expect(reopen.stdout.contains("rf-global-offsets") && reopen.stdout.contains("ftof-calibration")
                 && reopen.stdout.contains("dc-t0-calibration"), "\(reopen.stdout)")
         let show = try w.cli(["checklist", "show", "--campaign", "rgx"]).stdout
         #expect(show.contains("ftof-calibration: stale: dc-alignment reopened at "), "\(show)")
-        try w.tickUntil { try w.state("rgx", "dc-alignment") == "done" }
-        let jobSets = try w.cli(["jobs", "list"]).stdout
-        #expect(jobSets.contains("rgx.dc-alignment.2"))
+        try w.tickUntil(timeout: 300) { try w.state("rgx", "dc-alignment") == "done" }
+        let sets = try w.json(["jobs", "list"]) as? [[String: Any]] ?? []
+        #expect(sets.contains { $0["name"] as? String == "rgx.dc-alignment.2" && $0["scheduler"] as? String == scheduler })
         #expect(try w.state("rgx", "ftof-calibration") == "stale")   // waits for the RF offsets, redone by a person
         for cmd in ["start", "done", "approve"] { try w.cli(["step", cmd, "rgx", "rf-global-offsets", "--note", "redone"]) }
-        try w.tickUntil { try w.state("rgx", "ftof-calibration") == "done" }
+        try w.tickUntil(timeout: 300) { try w.state("rgx", "ftof-calibration") == "done" }
         #expect(try w.steps("rgx")["ftof-calibration"]?["iteration"] as? Int == 2)
         let out = try String(contentsOfFile: w.root + "/home/campaigns/rgx/ftof-calibration/i2/run=5001/ftof.txt", encoding: .utf8)
         #expect(out.contains("dc-alignment/i2"), "the re-run used the new alignment: \(out)")
