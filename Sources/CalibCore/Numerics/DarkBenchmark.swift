@@ -118,24 +118,24 @@ public struct DarkBenchmark: Sendable {
         let g2 = withInteger
         let acc = DarkAccumulators.allocate(pixels: P)
         defer { acc.deallocate() }
-        // The frames in blocks of B, as in the streaming code, over pixels `pixelRange` (all tiles on all threads).
-        func kernel(threads th: Int, pixelTiles: Int = tiles) {
+        // The frames in blocks of B over all pixels, as DarkFit's block-buffered stage 2 does (`Stage2.accumulate`:
+        // each task stages its slice of the block into an L2 buffer, then accumulates it).
+        let stage2 = Stage2(pixels: P, options: o, gates: g2, accumulators: acc, expectedGain: 0, threads: threads)
+        let blockPool = BufferPool<UInt16>(elements: B * (Stage2.stagedSlice + Stage2.slicePadding))
+        let stagedSlices = (P + Stage2.stagedSlice - 1) / Stage2.stagedSlice
+        func kernel(threads th: Int, pixelSlices: Int = stagedSlices) {
             var f0 = 0
             while f0 < K {
-                let c = min(B, K - f0), start = f0
-                let body: @Sendable (Int) -> Void = { t in
-                    DarkKernel.accumulateVector(frames: bp.base + start * stride, frameCount: c, pixels: P,
-                                                range: (t * tile)..<min(P, (t + 1) * tile), expectedGain: 0,
-                                                gates: g2, commonMode: nil, options: o, into: acc, frameStride: stride)
-                }
-                if th == 1 { for t in 0..<pixelTiles { body(t) } } else { DispatchQueue.concurrentPerform(iterations: pixelTiles, execute: body) }
+                let c = min(B, K - f0)
+                stage2.accumulate(frames: UnsafePointer(bp.base + f0 * stride), frameCount: c, frameStride: stride,
+                                  commonMode: nil, pool: blockPool, threads: th, slices: pixelSlices)
                 f0 += c
             }
         }
         // The compute ceiling: every thread accumulates its own slice of B frames x `slice` pixels (512 kB), copied once
         // into its buffer, `reps` times.
         let slice = 8192
-        let pool = BufferPool<UInt16>(elements: B * slice)
+        let pad = Stage2.slicePadding, pool = BufferPool<UInt16>(elements: B * (slice + pad))
         // Cache-resident: every thread accumulates its own slice of B frames, copied once into its buffer, `reps` times.
         let reps = 64
         func cacheResident() {
@@ -144,11 +144,12 @@ public struct DarkBenchmark: Sendable {
                 let lo = min(P - 1, t * slice) & ~15, hi = min(P, lo + slice)
                 let scratch = pool.take()
                 defer { pool.give(scratch) }
-                for i in 0..<B { (scratch + i * (hi - lo)).update(from: bp.base + (i * stride + lo), count: hi - lo) }
+                let fs = hi - lo + pad   // frames padded apart, as Stage2.streamed lays them out
+                for i in 0..<B { (scratch + i * fs).update(from: bp.base + (i * stride + lo), count: hi - lo) }
                 for _ in 0..<reps {
                     DarkKernel.accumulateVector(frames: UnsafePointer(scratch) - lo, frameCount: B, pixels: P, range: lo..<hi,
                                                 expectedGain: 0, gates: g2, commonMode: nil, options: o, into: acc,
-                                                frameStride: hi - lo)
+                                                frameStride: fs)
                 }
             }
         }
@@ -165,8 +166,8 @@ public struct DarkBenchmark: Sendable {
         let cacheSpread = Spread(cacheRuns.kernelSeconds.map { cacheBytes / $0 / 1e9 })
         let tk = Spread(runs.kernelSeconds).median
         // One thread, thread CPU time, a quarter of the pixels.
-        let quarter = max(1, tiles / 4)
-        let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, pixelTiles: quarter) }
+        let quarter = max(1, stagedSlices / 4)
+        let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, pixelSlices: quarter) }
         let sub = min(P, 262_144)
         let ts = Stopwatch.best(repeats: 1) {
             DarkKernel.accumulateScalar(frames: buf, frameCount: K, pixels: P, range: 0..<sub, expectedGain: 0,
@@ -177,7 +178,7 @@ public struct DarkBenchmark: Sendable {
                             probeGBps: probeSpread.scaled(by: 1e-9), kernelFrames: K, kernelSeconds: tk,
                             kernelGBps: kernelSpread.median, kernelGBpsSpread: kernelSpread,
                             kernelFractionOfBandwidth: kernelSpread.median * 1e9 / probeSpread.median,
-                            kernel1ThreadCPUGBps: Double(K * min(P, quarter * tile) * 2) / cpu1 / 1e9,
+                            kernel1ThreadCPUGBps: Double(K * min(P, quarter * Stage2.stagedSlice) * 2) / cpu1 / 1e9,
                             cacheResidentPixels: min(P, slice), cacheResidentKernelGBpsSpread: cacheSpread,
                             cacheResidentFractionOfBandwidth: cacheSpread.median * 1e9 / probeSpread.median,
                             scalar1ThreadGBps: Double(K * sub * 2) / ts / 1e9, numpySeconds: nil, speedupOverNumpy: nil,

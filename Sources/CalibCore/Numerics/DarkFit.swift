@@ -110,7 +110,8 @@ public enum DarkFit {
         let streamReader = src.frameShape.count == 1 && src.dataset.dtype == .uint16 ? HDF5DirectReader(src.dataset) : nil
         let streamTile = 32768
         let streamBlock = max(B, 64)   // frames per streamed slice: 64 x 32,768 pixels x 2 B = 4 MB per core
-        let pool = BufferPool<UInt16>(elements: streamBlock * streamTile)
+        let pool = BufferPool<UInt16>(elements: streamBlock * (streamTile + Stage2.slicePadding))
+        let blockPool = BufferPool<UInt16>(elements: B * (Stage2.stagedSlice + Stage2.slicePadding))
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
         // Stage 1 holds nrecs1 frames; the block-buffered stage 2 two blocks (not needed when streaming).
@@ -169,7 +170,7 @@ public enum DarkFit {
                                     bankRows: opts.bankRows, bankCols: opts.bankCols)
                 }
                 bytesRead += try stage2.buffered(blockRuns, source: src, blocks: blocks, blockFrames: B, frameStride: stride,
-                                                 commonMode: cm)
+                                                 commonMode: cm, pool: blockPool)
             }
             let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
             let rr = gi..<(gi + 1)
@@ -207,6 +208,13 @@ struct Stage2 {
     let expectedGain: UInt16?
     let threads: Int
 
+    /// Elements between one frame's slice and the next in a slice buffer beyond the slice itself: 64 bytes. Slices of
+    /// 2^k pixels put the frames a power of two apart, so the kernel's 32-64 concurrent frame streams all fall in the
+    /// same L1 set and evict each other (the block buffers are padded the same way).
+    static let slicePadding = 32
+    /// Pixels per staged slice on the block-buffered path: 32 frames x 8,192 pixels = 512 kB, in L2.
+    static let stagedSlice = 8192
+
     /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
     /// a run straight from the file (`pread`, outside HDF5's lock) into a buffer that stays in its core's cache and
     /// accumulates it there. Returns the bytes read.
@@ -218,18 +226,18 @@ struct Stage2 {
             let errs = ErrorBox()
             let task = { @Sendable (t: Int) in
                 if errs.error != nil { return }
-                let lo = t * slicePixels, n = min(P, lo + slicePixels) - lo
+                let lo = t * slicePixels, n = min(P, lo + slicePixels) - lo, fs = n + Self.slicePadding
                 let buf = pool.take()
                 defer { pool.give(buf) }
                 do {
                     for (i, fi) in r.enumerated() {
-                        try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * n)
+                        try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs)
                     }
                 } catch { errs.set(error); return }
-                // Frame i, pixel p (lo <= p < lo + n) is at buf + i * n + (p - lo).
+                // Frame i, pixel p (lo <= p < lo + n) is at buf + i * fs + (p - lo).
                 DarkKernel.accumulateVector(frames: UnsafePointer(buf) - lo, frameCount: r.count, pixels: P,
                                             range: lo..<(lo + n), expectedGain: expectedGain, gates: gates,
-                                            commonMode: nil, options: options, into: accumulators, frameStride: n)
+                                            commonMode: nil, options: options, into: accumulators, frameStride: fs)
             }
             if threads == 1 { for t in 0..<slices { task(t) } }
             else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
@@ -240,13 +248,11 @@ struct Stage2 {
 
     /// Block-buffered, for every other layout (compressed, other types, 2-D frames) and for common mode: blocks of
     /// `blockFrames` frames read through HDF5 on one thread while the previous block is accumulated (double
-    /// buffering; frames `frameStride` apart), each block accumulated in pixel tiles on every core. (Copying each
-    /// tile's slice of the block into an L2 buffer before accumulating it was measured and gave nothing: 13.5 against
-    /// 13.6 GB/s in `bench dark`, docs/benchmarks-numerics.md.) Returns the bytes read.
+    /// buffering; frames `frameStride` apart), each block by `accumulate`. Returns the bytes read.
     func buffered(_ runs: [Range<Int>], source src: DarkFrameSource, blocks: UnsafeMutablePointer<UInt16>,
-                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?) throws -> Int {
+                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?,
+                  pool: BufferPool<UInt16>) throws -> Int {
         let P = pixels, o = options
-        let tile = 16384, tiles = (P + tile - 1) / tile
         let b1 = SendablePointer(blocks)
         let errors = ErrorBox()
         let q = DispatchQueue(label: "calibctl.dark.read")
@@ -281,13 +287,39 @@ struct Stage2 {
                                           options: o, into: cp.base + fi * geo.groupsPerFrame, frameStride: fs)
                 }
             }
-            DispatchQueue.concurrentPerform(iterations: threads == 1 ? 1 : tiles) { t in
-                let r = threads == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
-                DarkKernel.accumulateVector(frames: fp.base, frameCount: count, pixels: P, range: r,
-                                            expectedGain: expectedGain, gates: gates, commonMode: geometry, options: o,
-                                            into: accumulators, frameStride: fs)
-            }
+            accumulate(frames: fp.base, frameCount: count, frameStride: fs, commonMode: geometry, pool: pool, threads: threads)
         }
         return bytes
+    }
+
+    /// One block of frames in memory (`frameStride` apart) accumulated on every core. On the exact 16-bit path
+    /// without common mode each task stages its slice of `stagedSlice` pixels of every frame into an L2 buffer from
+    /// `pool` (frames `slicePadding` apart) and accumulates it there (`DarkKernel.accumulateStaged`; `bench dark`
+    /// 17.1 against 14.4 GB/s in place: one sequential copy per frame instead of 32 interleaved streams); otherwise
+    /// tiles of 16,384 pixels in place. `slices` limits the staged slices (the bench's one-thread figure).
+    func accumulate(frames: UnsafePointer<UInt16>, frameCount: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?,
+                    pool: BufferPool<UInt16>, threads th: Int, slices: Int? = nil) {
+        let P = pixels, o = options
+        let fp = SendablePointer(frames)
+        if geometry == nil && gates.integer != nil {
+            let n = slices ?? (P + Self.stagedSlice - 1) / Self.stagedSlice
+            let task = { @Sendable (t: Int) in
+                let scratch = pool.take()
+                defer { pool.give(scratch) }
+                DarkKernel.accumulateStaged(frames: fp.base, frameCount: frameCount, pixels: P,
+                                            range: (t * Self.stagedSlice)..<min(P, (t + 1) * Self.stagedSlice),
+                                            frameStride: fs, scratch: scratch, padding: Self.slicePadding,
+                                            expectedGain: expectedGain, gates: gates, options: o, into: accumulators)
+            }
+            if th == 1 { for t in 0..<n { task(t) } } else { DispatchQueue.concurrentPerform(iterations: n, execute: task) }
+            return
+        }
+        let tile = 16384, tiles = (P + tile - 1) / tile
+        DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
+            let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
+            DarkKernel.accumulateVector(frames: fp.base, frameCount: frameCount, pixels: P, range: r,
+                                        expectedGain: expectedGain, gates: gates, commonMode: geometry, options: o,
+                                        into: accumulators, frameStride: fs)
+        }
     }
 }
