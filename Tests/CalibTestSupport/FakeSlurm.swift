@@ -7,7 +7,7 @@ import Foundation
 /// State lives in `directory`: `jobs` (squeue rows in calibctl's `-O` format, one per array task; tests edit it to
 /// make Slurm "forget" or change jobs), `sacct` (optional `sacct -P` lines; absent = accounting disabled),
 /// `maxarray`, `maxscript`, and logs of every call (`sbatch.log`, `squeue.log`, `config.log`, `sacct.log`;
-/// `submitted.log`: the array ids sbatch accepted). sbatch calls may run concurrently (a lock orders the ids).
+/// `submitted.log`: the array ids sbatch accepted; `sbatch-times.log`: start and end of every accepted sbatch call). sbatch calls may run concurrently (a lock orders the ids).
 /// Behaviour knobs (environment of the tools): `FAKE_SBATCH_MODE` = refuse | unreachable, `FAKE_SBATCH_SLEEP` = s.
 public final class FakeSlurm: @unchecked Sendable {
     public let tmp = TemporaryDirectory("fake-slurm")
@@ -21,6 +21,7 @@ public final class FakeSlurm: @unchecked Sendable {
         let d = directory
         try tool("sbatch", """
             echo "$*" >> '\(d)/sbatch.log'
+            started=$(date +%s.%N)
             [ -n "$FAKE_SBATCH_SLEEP" ] && sleep "$FAKE_SBATCH_SLEEP"
             case "$FAKE_SBATCH_MODE" in
               refuse) echo "sbatch: error: invalid partition specified: nosuch" >&2
@@ -43,6 +44,7 @@ public final class FakeSlurm: @unchecked Sendable {
             awk -v id="$id" -v last="$last" -v name="$name" 'BEGIN { for (i = 0; i <= last; i++) printf "%s_%d|%s|%s|%d|PENDING|0|N/A|N/A|%s|c|None|\\n", id, i, id, id, i, name }' >> '\(d)/jobs'
             echo "$id" >> '\(d)/submitted.log'
             flock -u 9
+            echo "$started $(date +%s.%N)" >> '\(d)/sbatch-times.log'
             echo "$id"
             """)
         // Without -r, Slurm prints the tasks of an array still pending in one record (job id = array id) as ONE line
@@ -90,6 +92,21 @@ public final class FakeSlurm: @unchecked Sendable {
     }
 
     /// Lines of one of the logs (`sbatch`, `squeue`, `config`, `sacct`).
+    /// Start and end (seconds since the epoch) of every sbatch call that accepted a job.
+    public func sbatchIntervals() -> [(start: Double, end: Double)] {
+        ((try? String(contentsOfFile: directory + "/sbatch-times.log", encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { line in
+                let p = line.split(separator: " ").compactMap { Double($0) }
+                return p.count == 2 ? (p[0], p[1]) : nil
+            }
+    }
+
+    /// The most sbatch calls that were running at one moment.
+    public func sbatchMaxConcurrency() -> Int {
+        let iv = sbatchIntervals()
+        return iv.map { a in iv.filter { $0.start <= a.start && a.start < $0.end }.count }.max() ?? 0
+    }
+
     public func calls(_ log: String) -> [String] {
         ((try? String(contentsOfFile: "\(directory)/\(log).log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
