@@ -33,13 +33,8 @@ import Testing
         var typicalMicros: UInt32 = 100_000
         for command in script {
             let args = command + ["--home", home]
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
-            p.arguments = args
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
             let t0 = Date()
-            try p.run()
+            let p = try startCalibctl(args)
             let victim = next(2) == 0
             if victim {
                 usleep(UInt32(next(Int(typicalMicros) * 8 / 10)))

@@ -47,13 +47,7 @@ import Glibc
         let fake = try FakeSlurm()
         let env = ["CALIBCTL_SLURM_BIN": fake.bin, "CALIBCTL_POLL_INTERVAL": "0", "FAKE_SBATCH_SLEEP": "2"]
         #expect(try run(ws, ["jobs", "create", "slow", "--scheduler", "slurm", "--shards", "3", "--shell", "true"], env).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
-        p.arguments = ["jobs", "submit", "slow", "--home", ws.home]
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startCalibctl(["jobs", "submit", "slow", "--home", ws.home], environment: env)
         let t0 = Date()
         while fake.calls("sbatch").isEmpty && Date().timeIntervalSince(t0) < 20 { usleep(20_000) }
         kill(p.processIdentifier, SIGKILL)
@@ -77,13 +71,7 @@ import Glibc
         let fake = try FakeSlurm(maxArraySize: 10)
         let env = ["CALIBCTL_SLURM_BIN": fake.bin, "CALIBCTL_POLL_INTERVAL": "0", "FAKE_SBATCH_SLEEP": "1.5"]
         #expect(try run(ws, ["jobs", "create", "many", "--scheduler", "slurm", "--shards", "55", "--shell", "true"], env).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
-        p.arguments = ["jobs", "submit", "many", "--home", ws.home]
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startCalibctl(["jobs", "submit", "many", "--home", ws.home], environment: env)
         let t0 = Date()
         func accepted() -> Int { fake.calls("submitted").count }
         while (accepted() < 4 || fake.calls("sbatch").count < 6) && Date().timeIntervalSince(t0) < 30 { usleep(10_000) }

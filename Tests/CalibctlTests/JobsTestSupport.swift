@@ -45,10 +45,11 @@ struct JobsWorkspace {
 }
 
 /// Starts calibctl in the background (for kill tests).
-func startCalibctl(_ args: [String]) throws -> Process {
+func startCalibctl(_ args: [String], environment: [String: String] = [:]) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b } }
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
     try p.run()

@@ -29,12 +29,7 @@ import Testing
         var completed = 3, killed = 0, attempts = 0
         for i in 1...60 where attempts < 30 || killed < 10 {
             attempts += 1
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
-            p.arguments = ["put", "jf4m", "pedestals", c.tmp.file("big\(i % 4).npy"), "--runs", "\(i)-\(i)", "--store", c.store]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try startCalibctl(["put", "jf4m", "pedestals", c.tmp.file("big\(i % 4).npy"), "--runs", "\(i)-\(i)", "--store", c.store])
             usleep(UInt32(Double.random(in: 0...window, using: &rng) * 1_000_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()

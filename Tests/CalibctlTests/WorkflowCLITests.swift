@@ -331,13 +331,7 @@ struct WorkflowWorkspace {
             """, ["--runs", "1-4"])
         var rng = SplitMix64(seed: 2026)
         for _ in 0..<100 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: TestPaths.calibctl)
-            p.arguments = ["tick"]
-            p.environment = ProcessInfo.processInfo.environment.merging(w.environment) { _, b in b }
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try startCalibctl(["tick"], environment: w.environment)
             Thread.sleep(forTimeInterval: 0.005 + 0.12 * rng.nextUniform())
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
