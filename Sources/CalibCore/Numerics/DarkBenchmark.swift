@@ -132,19 +132,16 @@ public struct DarkBenchmark: Sendable {
                 f0 += c
             }
         }
-        // The compute ceiling: every thread accumulates its own slice of B frames x `slice` pixels (512 kB), copied once
-        // into its buffer, `reps` times.
-        let slice = 8192
-        let pad = Stage2.slicePadding, pool = BufferPool<UInt16>(elements: B * (slice + pad))
-        // Cache-resident: every thread accumulates its own slice of B frames, copied once into its buffer, `reps` times.
-        let reps = 64
+        // The compute ceiling: every thread copies its own slice of B frames x `Stage2.stagedSlice` pixels (512 kB) once
+        // into a buffer laid out as the staged kernel's (frames `slicePadding` apart) and accumulates it `reps` times.
+        let slice = Stage2.stagedSlice, reps = 64
         func cacheResident() {
             let th = max(1, threads)
             DispatchQueue.concurrentPerform(iterations: th) { t in
                 let lo = min(P - 1, t * slice) & ~15, hi = min(P, lo + slice)
-                let scratch = pool.take()
-                defer { pool.give(scratch) }
-                let fs = hi - lo + pad   // frames padded apart, as Stage2.streamed lays them out
+                let scratch = blockPool.take()
+                defer { blockPool.give(scratch) }
+                let fs = hi - lo + Stage2.slicePadding
                 for i in 0..<B { (scratch + i * fs).update(from: bp.base + (i * stride + lo), count: hi - lo) }
                 for _ in 0..<reps {
                     DarkKernel.accumulateVector(frames: UnsafePointer(scratch) - lo, frameCount: B, pixels: P, range: lo..<hi,
