@@ -43,6 +43,20 @@ typealias D4 = SIMD4<Double>
     let r = UnsafeMutableRawPointer(p)
     r.storeBytes(of: r.loadUnaligned(as: I8.self) &+ v, as: I8.self)
 }
+/// One frame of 16 pixels through a stage-1 gate [lo, lo + width] (unsigned wrap-around test): counts the pixels
+/// inside into `n` (16-bit lanes) and returns their offsets from `ref`, 0 outside the gate.
+@inline(__always) func gated(_ v: U16V, lo: U16V, width: U16V, ref: U16V, count n: inout U16V) -> S16V {
+    let t = v &- lo
+    let inG = mask16(umin(t, width) .== t)
+    n &-= inG
+    return unsafeBitCast((v &- ref) & inG, to: S16V.self)
+}
+/// Adds 16 offsets and their squares to 32-bit sums (lanes 0-7 and 8-15).
+@inline(__always) func addWide(_ d: S16V, sum s0: inout I8, _ s1: inout I8, squares q0: inout I8, _ q1: inout I8) {
+    let dl = sextLo(d), dh = sextHi(d)
+    s0 &+= dl; s1 &+= dh
+    q0 &+= dl &* dl; q1 &+= dh &* dh
+}
 @inline(__always) func any16(_ v: U16V) -> Bool {
     let c = unsafeBitCast(v, to: SIMD4<UInt64>.self)
     return (c.x | c.y) | (c.z | c.w) != 0
@@ -159,10 +173,7 @@ extension DarkKernel {
                             let r = raw.loadUnaligned(fromByteOffset: off, as: U16V.self)
                             off &+= step
                             mn = umin(mn, r); mx = umax(mx, r)
-                            let t = r &- loV
-                            let inG = mask16(umin(t, wV) .== t)
-                            nIn &-= inG
-                            let d = unsafeBitCast((r &- refV) & inG, to: S16V.self)
+                            let d = gated(r, lo: loV, width: wV, ref: refV, count: &nIn)
                             s &+= d
                             qq &+= unsafeBitCast(d &* d, to: U16V.self)
                         }
@@ -181,13 +192,7 @@ extension DarkKernel {
                             let r = raw.loadUnaligned(fromByteOffset: off, as: U16V.self)
                             off &+= step
                             mn = umin(mn, r); mx = umax(mx, r)
-                            let t = r &- loV
-                            let inG = mask16(umin(t, wV) .== t)
-                            nIn &-= inG
-                            let d = unsafeBitCast((r &- refV) & inG, to: S16V.self)
-                            let dl = sextLo(d), dh = sextHi(d)
-                            s0 &+= dl; s1 &+= dh
-                            q0 &+= dl &* dl; q1 &+= dh &* dh
+                            addWide(gated(r, lo: loV, width: wV, ref: refV, count: &nIn), sum: &s0, &s1, squares: &q0, &q1)
                         }
                         let (x0, x1) = toDoubleUnsigned(q0), (x2, x3) = toDoubleUnsigned(q1)
                         sq0 += x0; sq1 += x1; sq2 += x2; sq3 += x3
@@ -217,13 +222,7 @@ extension DarkKernel {
                         let sd = unsafeBitCast(data, to: S16V.self)
                         nLo &-= mask16(sd .< belowV)
                         nHi &-= mask16(aboveV .< sd)
-                        let t = data &- loV
-                        let inG = mask16(umin(t, wV) .== t)
-                        nIn &-= inG
-                        let d = unsafeBitCast((data &- refV) & inG, to: S16V.self)
-                        let dl = sextLo(d), dh = sextHi(d)
-                        s0 &+= dl; s1 &+= dh
-                        q0 &+= dl &* dl; q1 &+= dh &* dh
+                        addWide(gated(data, lo: loV, width: wV, ref: refV, count: &nIn), sum: &s0, &s1, squares: &q0, &q1)
                     }
                     let (x0, x1) = toDoubleUnsigned(q0), (x2, x3) = toDoubleUnsigned(q1)
                     sq0 += x0; sq1 += x1; sq2 += x2; sq3 += x3
