@@ -36,6 +36,11 @@ let package = Package(
         .target(name: "CalibIO", dependencies: ["CHDF5", "CSQLite", "COpenSSL"]),
         .target(name: "CalibCore", dependencies: ["CalibIO", .product(name: "Yams", package: "Yams")],
                 swiftSettings: numericFlags),
+        // CalibCore's kernels again (Shared/ links to their sources), compiled for x86-64-v4 (AVX-512) and installed
+        // at start-up on CPUs that have it (docs/numerics.md, "Instruction sets").
+        .target(name: "CalibKernelsAVX512", dependencies: ["CalibCore"],
+                swiftSettings: [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .unsafeFlags(["-O"], .when(configuration: .debug)),
+                                .define("CALIBCTL_AVX512")]),
         .target(name: "CalibStore", dependencies: ["CalibCore", "CalibIO"]),
         .target(name: "CalibRunner", dependencies: ["CalibCore", "CalibIO"]),
         // The workflow engine: turns any campaign's ready steps into job sets or in-process actions, collects
@@ -50,7 +55,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "CalibCLI", dependencies: [
-            "CalibCore", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow", "CalibServe",
+            "CalibCore", "CalibKernelsAVX512", "CalibStore", "CalibRunner", "CalibIO", "CalibWorkflow", "CalibServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The release build is the worker-node binary: the Swift standard library, Foundation and Dispatch are linked
@@ -66,7 +71,7 @@ let package = Package(
 
         .target(name: "CalibTestSupport", dependencies: ["CalibIO"], path: "Tests/CalibTestSupport"),
         .testTarget(name: "CalibIOTests", dependencies: ["CalibIO", "CalibTestSupport"]),
-        .testTarget(name: "CalibCoreTests", dependencies: ["CalibCore", "CalibTestSupport"], swiftSettings: numericFlags),
+        .testTarget(name: "CalibCoreTests", dependencies: ["CalibCore", "CalibKernelsAVX512", "CalibTestSupport"], swiftSettings: numericFlags),
         .testTarget(name: "CalibStoreTests", dependencies: ["CalibStore", "CalibTestSupport"]),
         .testTarget(name: "CalibServeTests", dependencies: ["CalibServe", "CalibStore", "CalibTestSupport"]),
         .testTarget(name: "CalibRunnerTests", dependencies: ["CalibRunner", "CalibTestSupport"]),

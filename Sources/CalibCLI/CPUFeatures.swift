@@ -1,4 +1,5 @@
 import Foundation
+import CalibCore
 
 /// The numeric kernels are compiled for x86-64-v3 (AVX2 + FMA, Package.swift `numericFlags`); on an older CPU they
 /// would die with SIGILL in the middle of a job. calibctl checks at start-up and says so instead.
@@ -14,9 +15,9 @@ enum CPUFeatures {
     /// Missing flags of this machine's first CPU; empty when they are all there or when this is not x86-64 Linux.
     static func missingOnThisMachine() -> [String] {
         #if arch(x86_64) && os(Linux)
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-        return missing(inFlags: String(line))
+        let have = NumericKernels.hostFlags
+        guard !have.isEmpty else { return [] }
+        return required.filter { !have.contains(Substring($0)) }
         #else
         return []
         #endif

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalibCore
 import CalibIO
+import CalibKernelsAVX512
 import Foundation
 
 /// The root command: lists the subcommands. Each subcommand lives in its own file under Commands/.
@@ -63,6 +64,7 @@ public enum CalibctlMain {
             Diagnostics.note("fix: build calibctl on this machine without -march=x86-64-v3 (Package.swift, numericFlags)")
             exit(ExitStatus.unavailable.rawValue)
         }
+        AVX512Kernels.install()
         let args = arguments ?? Array(CommandLine.arguments.dropFirst())
         do {
             try CommandTree.check(args)

@@ -17,7 +17,9 @@ struct BenchFit: ParsableCommand {
         ceilings, measured in the same run: the kernel on a block that stays in each core's L2 (cacheResident*: \
         no memory traffic, so no kernel reading memory runs faster), the pixel-major kernel alone on the same bytes \
         over cat (endToEnd.pixelMajorKernelOverCat) and the start of the executable (endToEnd.processStartSeconds). \
-        layoutMismatches counts pixels whose results differ between the layouts (0 expected). JSON on stdout, a \
+        layoutMismatches counts pixels whose results differ between the layouts (0 expected). kernelISA names the \
+        kernel build in use (x86-64-v4 on AVX-512 CPUs); above x86-64-v3 the AVX2 build is measured too \
+        (portable*), and CALIBCTL_ISA=x86-64-v3 runs the whole bench with it. JSON on stdout, a \
         summary on stderr. Build with `swift build -c release`; docs/benchmarks-numerics.md has recorded runs.
 
         Example:
@@ -47,7 +49,11 @@ struct BenchFit: ParsableCommand {
             + "1 thread \(gb(r.vector1ThreadRunsGBps)) = \(pct(r.vector1ThreadFractionOfProbeMedian)); "
             + String(format: "scalar path %.2f%% of pixels", 100 * r.scalarFraction))
         Diagnostics.info("bench fit: compute ceiling, \(r.cacheResidentPixels) pixels in each core's L2: \(gb(r.cacheResidentGBps)) GB/s = "
-            + "\(pct(r.cacheResidentFractionOfProbeMedian)) of the probe median")
+            + "\(pct(r.cacheResidentFractionOfProbeMedian)) of the probe median (kernel build \(r.kernelISA))")
+        if let v = r.portableVectorRunsGBps, let c = r.portableCacheResidentGBps {
+            Diagnostics.info("bench fit: the x86-64-v3 build in the same run: native \(gb(v)) GB/s = \(pct(v.median / r.probeGBps.median)); "
+                + "in L2 \(gb(c)) = \(pct(c.median / r.probeGBps.median)) of the probe median")
+        }
         if let e = r.endToEnd {
             Diagnostics.info(String(format: "bench fit: end to end, %d files %.0f MB: fit gain %.3f s, cat %.3f s (medians): %.2fx cat; "
                                     + "the pixel-major kernel alone %.2fx cat; process start %.3f s",

@@ -54,6 +54,12 @@ public struct GainFitBenchmark: Sendable {
         public var cacheResidentPixels: Int
         public var cacheResidentGBps: Spread
         public var cacheResidentFractionOfProbeMedian: Double
+        /// The instruction-set level of the kernel measured above (`NumericKernels.gain`) and, when that is above
+        /// x86-64-v3, CalibCore's x86-64-v3 build measured in the same run, native layout and L2-resident (the AVX2
+        /// kernel the AVX-512 one replaces; nil otherwise).
+        public var kernelISA: String
+        public var portableVectorRunsGBps: Spread?
+        public var portableCacheResidentGBps: Spread?
         /// End to end: `calibctl fit gain` on FED files in the page cache against `cat` of the same files.
         public var endToEnd: EndToEnd?
         public var loadAverage: String
@@ -159,22 +165,38 @@ public struct GainFitBenchmark: Sendable {
         let small = GainScanBlock(n: inter, sum: inter + icount, sumsq: inter + 2 * icount, pixels: cachePixels,
                                   points: np, layout: .interleaved)
         let cof = SendablePointer(cOutF), cob = SendablePointer(cOutB)
-        progress("timing the compute ceiling: \(cachePixels) pixels in each core's L2, \(reps) fits per thread")
-        let (bwC, tCs) = x.withUnsafeBufferPointer { xb in
-            let xp = SendablePointer(xb.baseAddress!)
-            return MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) {
-                DispatchQueue.concurrentPerform(iterations: th) { t in
-                    let c = cachePixels, fo = cof.base + 3 * c * t, bo = cob.base + 2 * c * t
-                    let o = GainFitResults(gain: fo, pedestal: fo + c, chi2ndf: fo + 2 * c, npoints: bo, status: bo + c)
-                    for _ in 0..<reps { GainFitKernel.fitVector(small, x: xp.base, range: 0..<c, into: o) }
+        func ceiling() -> ([Double], [Double]) {
+            x.withUnsafeBufferPointer { xb in
+                let xp = SendablePointer(xb.baseAddress!)
+                return MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) {
+                    DispatchQueue.concurrentPerform(iterations: th) { t in
+                        let c = cachePixels, fo = cof.base + 3 * c * t, bo = cob.base + 2 * c * t
+                        let o = GainFitResults(gain: fo, pedestal: fo + c, chi2ndf: fo + 2 * c, npoints: bo, status: bo + c)
+                        for _ in 0..<reps { GainFitKernel.fitVector(small, x: xp.base, range: 0..<c, into: o) }
+                    }
                 }
             }
+        }
+        progress("timing the compute ceiling: \(cachePixels) pixels in each core's L2, \(reps) fits per thread")
+        let (bwC, tCs) = ceiling()
+        let isa = NumericKernels.gain.isa
+        var portable: (probe: [Double], native: [Double], ceiling: [Double])? = nil
+        if isa != .v3 {
+            progress("timing the x86-64-v3 build of the kernel (native layout, then in L2) for comparison")
+            let kernel = NumericKernels.gain
+            NumericKernels.gain = .portable
+            defer { NumericKernels.gain = kernel }
+            let (bwV, tVs) = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) {
+                GainFitKernel.fit(native, x: x, into: out, threads: threads)
+            }
+            let (bwV2, tV2s) = ceiling()
+            portable = (bwV + bwV2, tVs, tV2s)
         }
         let scalarPixels = x.withUnsafeBufferPointer { xb in
             GainFitKernel.fitVector(native, x: xb.baseAddress!, range: 0..<P, into: out)
         }
         let gb = Double(bytes) / 1e9
-        let probeN = Spread(bwN + bwP + bwC).scaled(by: 1e-9), probe1 = Spread(bw1).scaled(by: 1e-9)
+        let probeN = Spread(bwN + bwP + bwC + (portable?.probe ?? [])).scaled(by: 1e-9), probe1 = Spread(bw1).scaled(by: 1e-9)
         let cacheGB = Double(th * reps * cachePixels * np * 12) / 1e9
         let runsC = Spread(tCs.map { cacheGB / $0 })
         let runsN = Spread(tNs.map { gb / $0 }), runsP = Spread(tPs.map { gb / $0 }), runs1 = Spread(t1s.map { gb / $0 })
@@ -214,7 +236,9 @@ public struct GainFitBenchmark: Sendable {
             vector1ThreadFractionOfProbeMedian: runs1.median / probe1.median,
             pixelMajorFractionOfProbeMedian: runsP.median / probeN.median,
             cacheResidentPixels: cachePixels, cacheResidentGBps: runsC,
-            cacheResidentFractionOfProbeMedian: runsC.median / probeN.median, endToEnd: nil,
+            cacheResidentFractionOfProbeMedian: runsC.median / probeN.median, kernelISA: isa.rawValue,
+            portableVectorRunsGBps: portable.map { Spread($0.native.map { gb / $0 }) },
+            portableCacheResidentGBps: portable.map { Spread($0.ceiling.map { cacheGB / $0 }) }, endToEnd: nil,
             loadAverage: loadBefore, loadAverageAfter: "")
         if let python {
             progress("running the numpy baseline")

@@ -1,3 +1,8 @@
+// Compiled into CalibCore and CalibKernelsAVX512 (see GainFitKernel.swift).
+#if CALIBCTL_AVX512
+import CalibCore
+#endif
+
 extension GainFitKernel {
     /// The ADC range of the CMS pixel readout: readings are clamped to 0...255.
     public static let adcFloor: Float = 0
