@@ -103,19 +103,22 @@ public enum DarkFit {
         // Stage-2 frames sit `stride` elements apart in the block buffer: padding by 3 x 64 bytes keeps the 16 frame
         // streams of a block off the same cache sets (a 2^n-byte frame size would make them alias).
         // Uncompressed uint16 frames, one frame per row of the dataset (the native layout; `calibctl simulate dark`
-        // and the LCLS/Jungfrau writers without compression): stage 2 streams pixel slices of 32,768 pixels x up to
-        // 64 frames (4 MB) with pread, outside HDF5's lock, on every core. (Measured on the 8.4 GB Jungfrau run:
-        // 16,384 x 32 frames 1.23-1.36 s, 32,768 x 32 1.16-1.31 s, 32,768 x 64 1.13-1.15 s; the block-buffered path
-        // 1.69-2.02 s. Exact integer sums: the block length does not change the results.)
+        // and the LCLS/Jungfrau writers without compression): both stages stream pixel slices with pread, outside
+        // HDF5's lock, on every core. Stage 2 takes slices of 32,768 pixels x up to 128 frames (8 MB per core, in L3).
+        // Measured on the 8.4 GB Jungfrau run (`fit dark`, wall s, docs/benchmarks-numerics.md, sixth session):
+        // 32,768 x 128 1.02-1.08; x 64 1.14-1.19 (accumulators read and written twice as often: +0.2 s user);
+        // x 256 1.32-1.42 and 65,536 x 128 1.21-1.41 (16 MB per core: past L3); 16,384 x 128 1.14-1.28 and
+        // 8,192 x 256 1.20-1.25 (smaller reads: more system time). Exact integer sums: the shape does not change results.
         let streamReader = src.frameShape.count == 1 && src.dataset.dtype == .uint16 ? HDF5DirectReader(src.dataset) : nil
         let streamTile = 32768
-        let streamBlock = max(B, 64)   // frames per streamed slice: 64 x 32,768 pixels x 2 B = 4 MB per core
+        let streamBlock = max(B, 128)   // frames per streamed slice: 128 x 32,768 pixels x 2 B = 8 MB per core
         let pool = BufferPool<UInt16>(elements: streamBlock * (streamTile + Stage2.slicePadding))
+        let stage1Pool = BufferPool<UInt16>(elements: opts.nrecs1 * (Stage1.slice + Stage2.slicePadding))
         let blockPool = BufferPool<UInt16>(elements: B * (Stage2.stagedSlice + Stage2.slicePadding))
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
-        // Stage 1 holds nrecs1 frames; the block-buffered stage 2 two blocks (not needed when streaming).
-        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: max(streaming ? 0 : 2 * B * stride, opts.nrecs1 * max(P, 1)))
+        // The block-buffered path holds nrecs1 frames for stage 1 and two blocks for stage 2 (streaming needs neither).
+        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: streaming ? 1 : max(2 * B * stride, opts.nrecs1 * max(P, 1)))
         defer { blocks.deallocate() }
         let cmGroups = opts.commonMode.map {
             DarkKernel.groupCount(panels: panels, rows: rows, cols: cols, mode: $0, bankRows: opts.bankRows, bankCols: opts.bankCols)
@@ -139,17 +142,22 @@ public enum DarkFit {
             }
             // Stage 1.
             let n1 = min(opts.nrecs1, frameList.count)
-            var off = 0
-            for r in runs(frameList.prefix(n1), limit: n1) {
-                try src.read(frames: r, into: blocks + off * P)
-                off += r.count
+            if streaming, let direct = streamReader {
+                try Stage1.streamed(Array(frameList.prefix(n1)), reader: direct, pixels: P, options: opts, into: gates,
+                                    pool: stage1Pool, threads: th)
+            } else {
+                var off = 0
+                for r in runs(frameList.prefix(n1), limit: n1) {
+                    try src.read(frames: r, into: blocks + off * P)
+                    off += r.count
+                }
+                let b1 = SendablePointer(blocks)
+                DispatchQueue.concurrentPerform(iterations: tiles) { t in
+                    let r = (t * tile)..<min(P, (t + 1) * tile)
+                    DarkKernel.gatesVector(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
+                }
             }
             bytesRead += n1 * P * valueBytes
-            let b1 = SendablePointer(blocks)
-            DispatchQueue.concurrentPerform(iterations: tiles) { t in
-                let r = (t * tile)..<min(P, (t + 1) * tile)
-                DarkKernel.gatesVector(frames: b1.base, frameCount: n1, pixels: P, range: r, options: opts, into: gates)
-            }
             // Stage 2, double-buffered. The exact 16-bit path takes the gates in integer form, built once per mode.
             var modeGates = gates
             if opts.commonMode == nil && opts.dataMask <= 0x3fff {
@@ -194,6 +202,37 @@ public enum DarkFit {
         return DarkFitSummary(input: inputPath, output: outputPath, detector: detector, shape: shape, pixels: P,
                               modes: summaries, seconds: Date().timeIntervalSince(t0), bytesRead: bytesRead,
                               warnings: warnings)
+    }
+}
+
+/// Stage 1 of one gain mode streamed (the layout `Stage2.streamed` reads): each task reads one slice of `slice` pixels
+/// of the first nrecs1 frames with pread into a buffer in its core's L2 and sets the gates of those pixels there. The
+/// whole-frame alternative read 400 MB (50 Jungfrau 4M frames) on one thread through HDF5 into fresh memory first:
+/// 0.19 s of a 0.97 s run.
+enum Stage1 {
+    /// Pixels per slice: 50 frames x 8,192 pixels x 2 B = 800 kB.
+    static let slice = 8192
+
+    static func streamed(_ frames: [Int], reader: HDF5DirectReader, pixels P: Int, options: DarkOptions, into gates: DarkGates,
+                         pool: BufferPool<UInt16>, threads: Int) throws {
+        let slices = (P + slice - 1) / slice
+        let errs = ErrorBox()
+        let task = { @Sendable (t: Int) in
+            if errs.error != nil { return }
+            let lo = t * slice, n = min(P, lo + slice) - lo, fs = n + Stage2.slicePadding
+            let buf = pool.take()
+            defer { pool.give(buf) }
+            do {
+                for (i, fi) in frames.enumerated() {
+                    try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs)
+                }
+            } catch { errs.set(error); return }
+            // Frame i, pixel p (lo <= p < lo + n) is at buf + i * fs + (p - lo): the kernels' frame stride is fs.
+            DarkKernel.gatesVector(frames: UnsafePointer(buf) - lo, frameCount: frames.count, pixels: fs,
+                                   range: lo..<(lo + n), options: options, into: gates)
+        }
+        if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
+        if let e = errs.error { throw e }
     }
 }
 
