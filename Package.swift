@@ -32,13 +32,15 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        // Software prefetch for the numeric kernels (one inline function; Swift has no prefetch intrinsic).
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         // Safe owning wrappers over the C libraries; the only code that imports them.
         .target(name: "CalibIO", dependencies: ["CHDF5", "CSQLite", "COpenSSL"]),
-        .target(name: "CalibCore", dependencies: ["CalibIO", .product(name: "Yams", package: "Yams")],
+        .target(name: "CalibCore", dependencies: ["CalibIO", "CPrefetch", .product(name: "Yams", package: "Yams")],
                 swiftSettings: numericFlags),
         // CalibCore's kernels again (Shared/ links to their sources), compiled for x86-64-v4 (AVX-512) and installed
         // at start-up on CPUs that have it (docs/numerics.md, "Instruction sets").
-        .target(name: "CalibKernelsAVX512", dependencies: ["CalibCore"],
+        .target(name: "CalibKernelsAVX512", dependencies: ["CalibCore", "CPrefetch"],
                 swiftSettings: [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .unsafeFlags(["-O"], .when(configuration: .debug)),
                                 .define("CALIBCTL_AVX512")]),
         .target(name: "CalibStore", dependencies: ["CalibCore", "CalibIO"]),

@@ -119,28 +119,28 @@ public struct DarkBenchmark: Sendable {
         let acc = DarkAccumulators.allocate(pixels: P)
         defer { acc.deallocate() }
         // The frames in blocks of B over all pixels, as DarkFit's block-buffered stage 2 does (`Stage2.accumulate`:
-        // each task stages its slice of the block into an L2 buffer, then accumulates it).
+        // tiles of 16,384 pixels read in place, the kernel prefetching its frame streams).
         let stage2 = Stage2(pixels: P, options: o, gates: g2, accumulators: acc, expectedGain: 0, threads: threads)
-        let blockPool = BufferPool<UInt16>(elements: B * (Stage2.stagedSlice + Stage2.slicePadding))
-        let stagedSlices = (P + Stage2.stagedSlice - 1) / Stage2.stagedSlice
-        func kernel(threads th: Int, pixelSlices: Int = stagedSlices) {
+        let tilesAll = (P + Stage2.tile - 1) / Stage2.tile
+        func kernel(threads th: Int, tiles: Int = tilesAll) {
             var f0 = 0
             while f0 < K {
                 let c = min(B, K - f0)
                 stage2.accumulate(frames: UnsafePointer(bp.base + f0 * stride), frameCount: c, frameStride: stride,
-                                  commonMode: nil, pool: blockPool, threads: th, slices: pixelSlices)
+                                  commonMode: nil, threads: th, tiles: tiles)
                 f0 += c
             }
         }
-        // The compute ceiling: every thread copies its own slice of B frames x `Stage2.stagedSlice` pixels (512 kB) once
-        // into a buffer laid out as the staged kernel's (frames `slicePadding` apart) and accumulates it `reps` times.
-        let slice = Stage2.stagedSlice, reps = 64
+        // The compute ceiling: every thread copies its own slice of B frames x `slice` pixels (512 kB) once into a
+        // buffer in its L2 (frames `Stage2.slicePadding` apart) and accumulates it `reps` times.
+        let slice = 8192, reps = 64
+        let scratchPool = BufferPool<UInt16>(elements: B * (slice + Stage2.slicePadding))
         func cacheResident() {
             let th = max(1, threads)
             DispatchQueue.concurrentPerform(iterations: th) { t in
                 let lo = min(P - 1, t * slice) & ~15, hi = min(P, lo + slice)
-                let scratch = blockPool.take()
-                defer { blockPool.give(scratch) }
+                let scratch = scratchPool.take()
+                defer { scratchPool.give(scratch) }
                 let fs = hi - lo + Stage2.slicePadding
                 for i in 0..<B { (scratch + i * fs).update(from: bp.base + (i * stride + lo), count: hi - lo) }
                 for _ in 0..<reps {
@@ -163,8 +163,8 @@ public struct DarkBenchmark: Sendable {
         let cacheSpread = Spread(cacheRuns.kernelSeconds.map { cacheBytes / $0 / 1e9 })
         let tk = Spread(runs.kernelSeconds).median
         // One thread, thread CPU time, a quarter of the pixels.
-        let quarter = max(1, stagedSlices / 4)
-        let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, pixelSlices: quarter) }
+        let quarter = max(1, tilesAll / 4)
+        let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, tiles: quarter) }
         let sub = min(P, 262_144)
         let ts = Stopwatch.best(repeats: 1) {
             DarkKernel.accumulateScalar(frames: buf, frameCount: K, pixels: P, range: 0..<sub, expectedGain: 0,
@@ -175,7 +175,7 @@ public struct DarkBenchmark: Sendable {
                             probeGBps: probeSpread.scaled(by: 1e-9), kernelFrames: K, kernelSeconds: tk,
                             kernelGBps: kernelSpread.median, kernelGBpsSpread: kernelSpread,
                             kernelFractionOfBandwidth: kernelSpread.median * 1e9 / probeSpread.median,
-                            kernel1ThreadCPUGBps: Double(K * min(P, quarter * Stage2.stagedSlice) * 2) / cpu1 / 1e9,
+                            kernel1ThreadCPUGBps: Double(K * min(P, quarter * Stage2.tile) * 2) / cpu1 / 1e9,
                             cacheResidentPixels: min(P, slice), cacheResidentKernelGBpsSpread: cacheSpread,
                             cacheResidentFractionOfBandwidth: cacheSpread.median * 1e9 / probeSpread.median,
                             scalar1ThreadGBps: Double(K * sub * 2) / ts / 1e9, numpySeconds: nil, speedupOverNumpy: nil,

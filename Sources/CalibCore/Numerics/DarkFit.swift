@@ -114,7 +114,6 @@ public enum DarkFit {
         let streamBlock = max(B, 128)   // frames per streamed slice: 128 x 32,768 pixels x 2 B = 8 MB per core
         let pool = BufferPool<UInt16>(elements: streamBlock * (streamTile + Stage2.slicePadding))
         let stage1Pool = BufferPool<UInt16>(elements: opts.nrecs1 * (Stage1.slice + Stage2.slicePadding))
-        let blockPool = BufferPool<UInt16>(elements: B * (Stage2.stagedSlice + Stage2.slicePadding))
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
         // The block-buffered path holds nrecs1 frames for stage 1 and two blocks for stage 2 (streaming needs neither).
@@ -178,7 +177,7 @@ public enum DarkFit {
                                     bankRows: opts.bankRows, bankCols: opts.bankCols)
                 }
                 bytesRead += try stage2.buffered(blockRuns, source: src, blocks: blocks, blockFrames: B, frameStride: stride,
-                                                 commonMode: cm, pool: blockPool)
+                                                 commonMode: cm)
             }
             let res = DarkStatus.finalize(acc, gates: gates, frames: frameList.count, options: opts)
             let rr = gi..<(gi + 1)
@@ -251,8 +250,8 @@ struct Stage2 {
     /// 2^k pixels put the frames a power of two apart, so the kernel's 32-64 concurrent frame streams all fall in the
     /// same L1 set and evict each other (the block buffers are padded the same way).
     static let slicePadding = 32
-    /// Pixels per staged slice on the block-buffered path: 32 frames x 8,192 pixels = 512 kB, in L2.
-    static let stagedSlice = 8192
+    /// Pixels per task on the block-buffered path.
+    static let tile = 16384
 
     /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
     /// a run straight from the file (`pread`, outside HDF5's lock) into a buffer that stays in its core's cache and
@@ -289,8 +288,7 @@ struct Stage2 {
     /// `blockFrames` frames read through HDF5 on one thread while the previous block is accumulated (double
     /// buffering; frames `frameStride` apart), each block by `accumulate`. Returns the bytes read.
     func buffered(_ runs: [Range<Int>], source src: DarkFrameSource, blocks: UnsafeMutablePointer<UInt16>,
-                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?,
-                  pool: BufferPool<UInt16>) throws -> Int {
+                  blockFrames B: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?) throws -> Int {
         let P = pixels, o = options
         let b1 = SendablePointer(blocks)
         let errors = ErrorBox()
@@ -326,39 +324,24 @@ struct Stage2 {
                                           options: o, into: cp.base + fi * geo.groupsPerFrame, frameStride: fs)
                 }
             }
-            accumulate(frames: fp.base, frameCount: count, frameStride: fs, commonMode: geometry, pool: pool, threads: threads)
+            accumulate(frames: fp.base, frameCount: count, frameStride: fs, commonMode: geometry, threads: threads)
         }
         return bytes
     }
 
-    /// One block of frames in memory (`frameStride` apart) accumulated on every core. On the exact 16-bit path
-    /// without common mode each task stages its slice of `stagedSlice` pixels of every frame into an L2 buffer from
-    /// `pool` (frames `slicePadding` apart) and accumulates it there (`DarkKernel.accumulateStaged`; `bench dark`
-    /// 17.1 against 14.4 GB/s in place: one sequential copy per frame instead of 32 interleaved streams); otherwise
-    /// tiles of 16,384 pixels in place. `slices` limits the staged slices (the bench's one-thread figure).
+    /// One block of frames in memory (`frameStride` apart) accumulated on every core, in tiles of `tile` pixels read
+    /// in place (the integer kernel prefetches its frame streams; `DarkKernel.prefetchDistance`). `tiles` limits the
+    /// tiles (the bench's one-thread figure).
     func accumulate(frames: UnsafePointer<UInt16>, frameCount: Int, frameStride fs: Int, commonMode geometry: CommonModeBlock?,
-                    pool: BufferPool<UInt16>, threads th: Int, slices: Int? = nil) {
+                    threads th: Int, tiles limit: Int? = nil) {
         let P = pixels, o = options
         let fp = SendablePointer(frames)
-        if geometry == nil && gates.integer != nil {
-            let n = slices ?? (P + Self.stagedSlice - 1) / Self.stagedSlice
-            let task = { @Sendable (t: Int) in
-                let scratch = pool.take()
-                defer { pool.give(scratch) }
-                DarkKernel.accumulateStaged(frames: fp.base, frameCount: frameCount, pixels: P,
-                                            range: (t * Self.stagedSlice)..<min(P, (t + 1) * Self.stagedSlice),
-                                            frameStride: fs, scratch: scratch, padding: Self.slicePadding,
-                                            expectedGain: expectedGain, gates: gates, options: o, into: accumulators)
-            }
-            if th == 1 { for t in 0..<n { task(t) } } else { DispatchQueue.concurrentPerform(iterations: n, execute: task) }
-            return
+        let n = limit ?? (P + Self.tile - 1) / Self.tile
+        let task = { @Sendable (t: Int) in
+            DarkKernel.accumulateVector(frames: fp.base, frameCount: frameCount, pixels: P,
+                                        range: (t * Self.tile)..<min(P, (t + 1) * Self.tile), expectedGain: expectedGain,
+                                        gates: gates, commonMode: geometry, options: o, into: accumulators, frameStride: fs)
         }
-        let tile = 16384, tiles = (P + tile - 1) / tile
-        DispatchQueue.concurrentPerform(iterations: th == 1 ? 1 : tiles) { t in
-            let r = th == 1 ? 0..<P : (t * tile)..<min(P, (t + 1) * tile)
-            DarkKernel.accumulateVector(frames: fp.base, frameCount: frameCount, pixels: P, range: r,
-                                        expectedGain: expectedGain, gates: gates, commonMode: geometry, options: o,
-                                        into: accumulators, frameStride: fs)
-        }
+        if th == 1 { for t in 0..<n { task(t) } } else { DispatchQueue.concurrentPerform(iterations: n, execute: task) }
     }
 }

@@ -253,24 +253,6 @@ public enum DarkKernel {
     }
 
 
-    /// Stage 2 over frames in memory, staged: the pixel slice `range` of each of the `frameCount` frames
-    /// (`frameStride` apart) is copied into `scratch` (`frameCount * (range.count + padding)` elements, sized to stay
-    /// in the core's L2; frames `padding` elements apart beyond the slice so that they do not share cache sets), one
-    /// sequential stream per frame, and accumulated there. Same results as `accumulateVector` on the frames in place.
-    public static func accumulateStaged(frames: UnsafePointer<UInt16>, frameCount: Int, pixels: Int, range: Range<Int>,
-                                        frameStride: Int, scratch: UnsafeMutablePointer<UInt16>, padding: Int,
-                                        expectedGain: UInt16?, gates g: DarkGates, options o: DarkOptions,
-                                        into a: DarkAccumulators) {
-        let lo = range.lowerBound, n = range.count, fs = n + padding
-        guard n > 0, frameCount > 0 else { return }
-        for i in 0..<frameCount {
-            (scratch + i &* fs).update(from: frames + (i &* frameStride &+ lo), count: n)
-        }
-        // Frame i, pixel p (lo <= p < lo + n) is at scratch + i * fs + (p - lo).
-        accumulateVector(frames: UnsafePointer(scratch) - lo, frameCount: frameCount, pixels: pixels, range: range,
-                         expectedGain: expectedGain, gates: g, commonMode: nil, options: o, into: a, frameStride: fs)
-    }
-
     /// SIMD stage 2 over pixels `range`. Without common mode and with at most 14 data bits (Jungfrau, ePix) this is
     /// the exact integer path `accumulateInteger` (16 pixels per register, equal to `accumulateScalar` bit for bit);
     /// otherwise the float path below (8 pixels at a time, per block float partial sums added into the double
