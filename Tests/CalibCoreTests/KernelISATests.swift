@@ -75,4 +75,60 @@ import CalibKernelsAVX512
         #expect(AVX512Kernels.install(environment: [:]) == (Self.hostHasV4 ? .v4 : .v3))
         #expect(NumericKernels.gain.isa == (Self.hostHasV4 ? .v4 : .v3))
     }
+
+    /// The 32-pixel AVX-512 build of the exact integer dark kernel equals the 16-pixel AVX2 build and the scalar
+    /// reference bit for bit: unusual options (non-integer limits, a 12-bit mask, gain code 3, no gain check, gates
+    /// wide enough for 32-bit chunks, groups the integer path hands to the scalar reference), ranges that start inside
+    /// a 32-pixel pair of groups or end inside one, frame blocks of several lengths.
+    @Test(.enabled(if: hostHasV4, "this CPU has no AVX-512: the x86-64-v4 kernel cannot run here"),
+          arguments: [(Float(1), Float(16000), UInt16(0x3fff), UInt16?.some(0)), (1.5, 9000.5, 0x3fff, 3),
+                      (-20, 20000, 0x3fff, nil), (1, 4000, 0x0fff, 1)])
+    func avx512DarkMatchesAVX2(intLo: Float, intHi: Float, mask: UInt16, gain: UInt16?) {
+        let P = 16 * 41 + 7, F = 150
+        var rng = SplitMix64(seed: 9)
+        var data = [UInt16](repeating: 0, count: F * P)
+        for f in 0..<F {
+            for p in 0..<P {
+                var v = 2000 + Double(p % 97) * 3 + rng.nextGaussian() * (p % 13 == 0 ? 80 : 6)
+                if p % 101 == 7 { v = f % 2 == 0 ? 200 : 15800 }  // a gate spanning almost the whole range
+                if p % 89 == 5 { v = 2000 + Double(f % 7) }         // |d| small: 16-bit chunks
+                if rng.nextUniform() < 0.005 { v = 16383 }
+                if rng.nextUniform() < 0.005 { v = 0 }
+                let g: UInt16 = rng.nextUniform() < 0.005 ? 2 : (gain ?? 0)
+                data[f * P + p] = UInt16(min(max(v.rounded(), 0), 16383)) & mask | g << 14
+            }
+        }
+        var o = DarkOptions(); o.intLo = intLo; o.intHi = intHi; o.dataMask = mask
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P); defer { g.deallocate() }
+        let gates = DarkGates(lo: g, hi: g + P, ref: g + 2 * P)
+        let accs = (0..<3).map { _ in DarkAccumulators.allocate(pixels: P) }
+        defer { accs.forEach { $0.deallocate() } }
+        data.withUnsafeBufferPointer { fb in
+            let f = fb.baseAddress!
+            DarkKernel.gatesVector(frames: f, frameCount: 50, pixels: P, range: 0..<P, options: o, into: gates)
+            // Pixels 48-63 get a non-integer ref: their 16-pixel group goes to the scalar reference, its partner in
+            // the 32-pixel register (32-47) does not.
+            for p in 48..<64 { gates.ref[p] += 0.5 }
+            DarkKernel.accumulateScalar(frames: f, frameCount: F, pixels: P, range: 0..<P, expectedGain: gain,
+                                        gates: gates, commonMode: nil, options: o, into: accs[0])
+            let ig = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: mask, threads: 1)
+            defer { ig.deallocate() }
+            let igates = IntegerGates(base: UnsafePointer(ig))
+            for (k, kernel) in [DarkIntegerKernel.portable, AVX512Kernels.darkInteger].enumerated() {
+                for (f0, c) in [(0, 32), (32, 64), (96, 54)] {
+                    for r in [0..<300, 300..<336, 336..<P] {
+                        kernel.accumulate(f + f0 * P, c, P, r, gain, gates, igates, o, accs[k + 1], P)
+                    }
+                }
+            }
+        }
+        for v in accs.dropFirst() {
+            let sa = accs[0]
+            var differ = 0
+            for p in 0..<P where !(v.n[p] == sa.n[p] && v.below[p] == sa.below[p] && v.above[p] == sa.above[p]
+                                   && v.badGain[p] == sa.badGain[p] && v.min[p] == sa.min[p] && v.max[p] == sa.max[p]
+                                   && v.sum[p] == sa.sum[p] && v.sumsq[p] == sa.sumsq[p]) { differ += 1 }
+            #expect(differ == 0)
+        }
+    }
 }

@@ -265,12 +265,12 @@ public enum DarkKernel {
         if cm == nil && o.dataMask <= 0x3fff {
             let stride = frameStride ?? pixels
             var ig: IntegerGates
-            var owned: UnsafeMutablePointer<U16V>? = nil
+            var owned: UnsafeMutablePointer<GateV>? = nil
             if let all = g.integer {
                 ig = IntegerGates(base: UnsafePointer(all))
             } else {
                 let g0 = range.lowerBound >> 4, g1 = (range.upperBound + 15) >> 4
-                let buf = UnsafeMutablePointer<U16V>.allocate(capacity: 4 * Swift.max(1, g1 - g0))
+                let buf = UnsafeMutablePointer<GateV>.allocate(capacity: 4 * Swift.max(1, g1 - g0))
                 makeIntegerGates(g, pixels: pixels, groups: g0..<g1, dataMask: o.dataMask, into: buf)
                 ig = IntegerGates(base: UnsafePointer(buf), firstGroup: g0)
                 owned = buf
@@ -280,9 +280,7 @@ public enum DarkKernel {
             var f0 = 0
             repeat {
                 let c = Swift.min(frameCount - f0, 65_535)
-                accumulateInteger(frames: frames + f0 * stride, frameCount: c, pixels: pixels, range: range,
-                                  expectedGain: expectedGain, gates: g, integerGates: ig, options: o, into: a,
-                                  frameStride: stride)
+                NumericKernels.darkInteger.accumulate(frames + f0 * stride, c, pixels, range, expectedGain, g, ig, o, a, stride)
                 f0 += c
             } while f0 < frameCount
             return

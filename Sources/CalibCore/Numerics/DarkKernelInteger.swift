@@ -1,73 +1,120 @@
+#if CALIBCTL_AVX512
+import CalibCore
+#endif
 import CPrefetch
 import Foundation
 
-// Exact integer stage 2 of dark processing in 16-bit lanes (docs/numerics.md, "Dark processing"): one AVX2 register
-// holds 16 pixels of a frame; sums of d = value - ref and of d^2 are integers, summed exactly in 16- or 32-bit lanes
+// Exact integer stage 2 of dark processing in 16-bit lanes (docs/numerics.md, "Dark processing"): one register holds
+// 16 (AVX2) or 32 (AVX-512) pixels of a frame; sums of d = value - ref and of d^2 are integers, summed exactly in 16- or 32-bit lanes
 // over chunks whose bounds are known from the gates, then added into the double accumulators (exact below 2^53).
 // The result equals `accumulateScalar` bit for bit, whatever the block length, tiling or thread count.
 
+// The integer kernel is compiled into CalibCore at 16 pixels per register (AVX2) and, through a symbolic link, into
+// CalibKernelsAVX512 at 32 (docs/numerics.md, "Instruction sets"); `NumericKernels.darkInteger` picks one.
+#if CALIBCTL_AVX512
+typealias U16V = SIMD32<UInt16>
+typealias S16V = SIMD32<Int16>
+/// Int32 lanes of half a register, and Double lanes of a quarter.
+typealias HalfI = SIMD16<Int32>
+typealias QuarterD = SIMD8<Double>
+@inline(__always) func sextLo(_ v: S16V) -> HalfI {
+    HalfI(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]), Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
+}
+@inline(__always) func sextHi(_ v: S16V) -> HalfI {
+    HalfI(Int32(v[16]), Int32(v[17]), Int32(v[18]), Int32(v[19]), Int32(v[20]), Int32(v[21]), Int32(v[22]), Int32(v[23]), Int32(v[24]), Int32(v[25]), Int32(v[26]), Int32(v[27]), Int32(v[28]), Int32(v[29]), Int32(v[30]), Int32(v[31]))
+}
+@inline(__always) func zextLo(_ v: U16V) -> HalfI {
+    HalfI(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]), Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
+}
+@inline(__always) func zextHi(_ v: U16V) -> HalfI {
+    HalfI(Int32(v[16]), Int32(v[17]), Int32(v[18]), Int32(v[19]), Int32(v[20]), Int32(v[21]), Int32(v[22]), Int32(v[23]), Int32(v[24]), Int32(v[25]), Int32(v[26]), Int32(v[27]), Int32(v[28]), Int32(v[29]), Int32(v[30]), Int32(v[31]))
+}
+/// Int32 lanes to Double, exactly (vcvtdq2pd).
+@inline(__always) func toDouble(_ v: HalfI) -> (QuarterD, QuarterD) {
+    (QuarterD(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]), Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7])),
+     QuarterD(Double(v[8]), Double(v[9]), Double(v[10]), Double(v[11]), Double(v[12]), Double(v[13]), Double(v[14]), Double(v[15])))
+}
+@inline(__always) func any16(_ v: U16V) -> Bool {
+    let c = unsafeBitCast(v, to: SIMD8<UInt64>.self)
+    return ((c[0] | c[1]) | (c[2] | c[3])) | ((c[4] | c[5]) | (c[6] | c[7])) != 0
+}
+#else
 typealias U16V = SIMD16<UInt16>
 typealias S16V = SIMD16<Int16>
-
+/// Int32 lanes of half a register, and Double lanes of a quarter.
+typealias HalfI = SIMD8<Int32>
+typealias QuarterD = SIMD4<Double>
+@inline(__always) func sextLo(_ v: S16V) -> HalfI {
+    HalfI(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+}
+@inline(__always) func sextHi(_ v: S16V) -> HalfI {
+    HalfI(Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
+}
+@inline(__always) func zextLo(_ v: U16V) -> HalfI {
+    HalfI(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+}
+@inline(__always) func zextHi(_ v: U16V) -> HalfI {
+    HalfI(Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
+}
+/// Int32 lanes to Double, exactly (vcvtdq2pd).
+@inline(__always) func toDouble(_ v: HalfI) -> (QuarterD, QuarterD) {
+    (QuarterD(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3])),
+     QuarterD(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7])))
+}
+@inline(__always) func any16(_ v: U16V) -> Bool {
+    let c = unsafeBitCast(v, to: SIMD4<UInt64>.self)
+    return (c.x | c.y) | (c.z | c.w) != 0
+}
+#endif
+/// The gate vectors of a register's pixels from the integer gates (16-pixel groups, 4 vectors each): component k
+/// (0 lo', 1 width, 2 ref) of the group at `q` and, at 32 lanes, of the next group.
+@inline(__always) func gateLanes(_ q: UnsafePointer<GateV>, _ k: Int) -> U16V {
+    #if CALIBCTL_AVX512
+    U16V(lowHalf: q[k], highHalf: q[4 + k])
+    #else
+    q[k]
+    #endif
+}
+/// The largest |d| of the register's groups, and whether any of them is marked for the scalar reference.
+@inline(__always) func gateBounds(_ q: UnsafePointer<GateV>) -> (maxD: Int, scalar: Bool) {
+    func flagged(_ w: GateV) -> Bool { w == GateV(repeating: 0xffff) }
+    #if CALIBCTL_AVX512
+    return (Swift.max(Int(q[3][0]), Int(q[7][0])), flagged(q[1]) || flagged(q[5]))
+    #else
+    return (Int(q[3][0]), flagged(q[1]))
+    #endif
+}
 @inline(__always) func mask16(_ m: SIMDMask<S16V>) -> U16V { unsafeBitCast(m, to: U16V.self) }
 @_transparent func umin(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: b .< a) }
 @_transparent func umax(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: a .< b) }
-@inline(__always) func sextLo(_ v: S16V) -> I8 {
-    I8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
-}
-@inline(__always) func sextHi(_ v: S16V) -> I8 {
-    I8(Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
-}
-@inline(__always) func zextLo(_ v: U16V) -> I8 {
-    I8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
-}
-@inline(__always) func zextHi(_ v: U16V) -> I8 {
-    I8(Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
-}
-typealias D4 = SIMD4<Double>
-/// Int32 lanes to Double, exactly (vcvtdq2pd).
-@inline(__always) func toDouble(_ v: I8) -> (D4, D4) {
-    (D4(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3])), D4(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7])))
-}
 /// UInt32 lanes (as Int32 bit patterns) to Double, exactly.
-@inline(__always) func toDoubleUnsigned(_ v: I8) -> (D4, D4) {
-    let (a, b) = toDouble(v ^ I8(repeating: Int32.min))
-    let o = D4(repeating: 2_147_483_648)
+@inline(__always) func toDoubleUnsigned(_ v: HalfI) -> (QuarterD, QuarterD) {
+    let (a, b) = toDouble(v ^ HalfI(repeating: Int32.min))
+    let o = QuarterD(repeating: 2_147_483_648)
     return (a + o, b + o)
 }
-@inline(__always) func addInto(_ p: UnsafeMutablePointer<Double>, _ a: D4, _ b: D4) {
-    let r = UnsafeMutableRawPointer(p)
-    r.storeBytes(of: r.loadUnaligned(as: D4.self) + a, as: D4.self)
-    r.storeBytes(of: r.loadUnaligned(fromByteOffset: 32, as: D4.self) + b, toByteOffset: 32, as: D4.self)
+@inline(__always) func addInto(_ p: UnsafeMutablePointer<Double>, _ a: QuarterD, _ b: QuarterD) {
+    let r = UnsafeMutableRawPointer(p), w = MemoryLayout<QuarterD>.size
+    r.storeBytes(of: r.loadUnaligned(as: QuarterD.self) + a, as: QuarterD.self)
+    r.storeBytes(of: r.loadUnaligned(fromByteOffset: w, as: QuarterD.self) + b, toByteOffset: w, as: QuarterD.self)
 }
-@inline(__always) func addInto(_ p: UnsafeMutablePointer<Int32>, _ v: I8) {
+@inline(__always) func addInto(_ p: UnsafeMutablePointer<Int32>, _ v: HalfI) {
     let r = UnsafeMutableRawPointer(p)
-    r.storeBytes(of: r.loadUnaligned(as: I8.self) &+ v, as: I8.self)
+    r.storeBytes(of: r.loadUnaligned(as: HalfI.self) &+ v, as: HalfI.self)
 }
-/// One frame of 16 pixels through a stage-1 gate [lo, lo + width] (unsigned wrap-around test): counts the pixels
-/// inside into `n` (16-bit lanes) and returns their offsets from `ref`, 0 outside the gate.
+/// One frame of a register's pixels through a stage-1 gate [lo, lo + width] (unsigned wrap-around test): counts the
+/// pixels inside into `n` (16-bit lanes) and returns their offsets from `ref`, 0 outside the gate.
 @inline(__always) func gated(_ v: U16V, lo: U16V, width: U16V, ref: U16V, count n: inout U16V) -> S16V {
     let t = v &- lo
     let inG = mask16(umin(t, width) .== t)
     n &-= inG
     return unsafeBitCast((v &- ref) & inG, to: S16V.self)
 }
-/// Adds 16 offsets and their squares to 32-bit sums (lanes 0-7 and 8-15).
-@inline(__always) func addWide(_ d: S16V, sum s0: inout I8, _ s1: inout I8, squares q0: inout I8, _ q1: inout I8) {
+/// Adds a register's offsets and their squares to 32-bit sums (lower and upper half of the lanes).
+@inline(__always) func addWide(_ d: S16V, sum s0: inout HalfI, _ s1: inout HalfI, squares q0: inout HalfI, _ q1: inout HalfI) {
     let dl = sextLo(d), dh = sextHi(d)
     s0 &+= dl; s1 &+= dh
     q0 &+= dl &* dl; q1 &+= dh &* dh
-}
-@inline(__always) func any16(_ v: U16V) -> Bool {
-    let c = unsafeBitCast(v, to: SIMD4<UInt64>.self)
-    return (c.x | c.y) | (c.z | c.w) != 0
-}
-
-/// Integer form of the stage-1 gates for `DarkKernel.accumulateInteger`: 4 x 16 UInt16 per group of 16 pixels
-/// (`makeIntegerGates`), `base` holding group `firstGroup`.
-struct IntegerGates: @unchecked Sendable {
-    let base: UnsafePointer<U16V>
-    var firstGroup = 0
 }
 
 extension DarkKernel {
@@ -76,35 +123,6 @@ extension DarkKernel {
     /// dark`, frames in memory, 2 threads (sixth session): none 12.2 GB/s, 384 B 23.0, 640 B 24.5, 1 kB 25.8-26.6,
     /// 2 kB 24.2-24.9, 4 kB 20.3-21.6; the earlier staged copy into L2 15.5.
     static let prefetchDistance = 1024
-
-    /// Per group k (pixels 16k..<16k+16): [lo', width, ref, maxD in lane 0]: integer data v is in the gate [lo, hi]
-    /// <=> (v - lo') as UInt16 <= width (lo' = ceil(lo), width = floor(hi) - lo'; an empty gate never matches),
-    /// d = v - ref, |d| <= maxD for in-gate v. Width 0xffff (all lanes) marks a group the integer path cannot take
-    /// (non-integer ref, |d| could exceed 16383, i.e. unusual intLo/intHi options): the scalar reference does it.
-    /// Writes groups `range`, group k at `out + 4 * (k - range.lowerBound)`.
-    static func makeIntegerGates(_ g: DarkGates, pixels: Int, groups range: Range<Int>, dataMask: UInt16,
-                                 into out: UnsafeMutablePointer<U16V>) {
-        let dataMask = Swift.min(dataMask, 0x3fff)
-        let M = Float(dataMask)
-        for gi in range {
-            var lo = U16V(), w = U16V(), rf = U16V()
-            var ok = true
-            var maxD: Float = 0
-            for j in 0..<16 where gi * 16 + j < pixels {
-                let p = gi * 16 + j
-                let l = g.lo[p], h = g.hi[p], r = g.ref[p]
-                let lc = Swift.max(l.rounded(.up), 0), hc = Swift.min(h.rounded(.down), M)
-                if !(lc <= hc) { lo[j] = UInt16(dataMask) + 1; w[j] = 0; rf[j] = 0; continue }
-                guard r == r.rounded(), r - lc <= 16383, hc - r <= 16383, abs(r) <= 16383 else { ok = false; break }
-                lo[j] = UInt16(lc); w[j] = UInt16(hc - lc); rf[j] = UInt16(bitPattern: Int16(r))
-                maxD = Swift.max(maxD, r - lc, hc - r)
-            }
-            var c = U16V()
-            c[0] = UInt16(maxD)
-            let o = out + 4 * (gi - range.lowerBound)
-            o[0] = lo; o[1] = ok ? w : U16V(repeating: 0xffff); o[2] = rf; o[3] = c
-        }
-    }
 
     /// Stage 2 in 16-bit lanes with exact integer sums: same results as `accumulateScalar`. Needs dataMask <= 0x3fff,
     /// no common mode and frameCount <= 65535 (16-bit counters); `accumulateVector` checks and dispatches.
@@ -148,27 +166,28 @@ extension DarkKernel {
         while p0 & 15 != 0 && p0 < range.upperBound { p0 += 1 }
         accumulateScalar(frames: frames, frameCount: F, pixels: pixels, range: range.lowerBound..<p0, expectedGain: expectedGain,
                          gates: g, commonMode: nil, options: o, into: a, frameStride: stride)
+        let L = U16V.scalarCount, H = L / 2
         var p = p0
-        while p + 16 <= range.upperBound {
+        while p + L <= range.upperBound {
             let q = ig.base + 4 * ((p >> 4) - ig.firstGroup)
-            let wV = q[1]
-            if !any16(~wV) {
-                accumulateScalar(frames: frames, frameCount: F, pixels: pixels, range: p..<(p + 16), expectedGain: expectedGain,
+            let (maxD, scalar) = gateBounds(q)
+            if scalar {
+                accumulateScalar(frames: frames, frameCount: F, pixels: pixels, range: p..<(p + L), expectedGain: expectedGain,
                                  gates: g, commonMode: nil, options: o, into: a, frameStride: stride)
-                p += 16
+                p += L
                 continue
             }
-            let maxD = Int(q[3][0])
+            let wV = gateLanes(q, 1)
             var nIn = U16V(), mn = U16V(repeating: .max), mx = U16V()
-            var s0 = I8(), s1 = I8()
-            var sq0 = D4(), sq1 = D4(), sq2 = D4(), sq3 = D4()
+            var s0 = HalfI(), s1 = HalfI()
+            var sq0 = QuarterD(), sq1 = QuarterD(), sq2 = QuarterD(), sq3 = QuarterD()
             var nLo = U16V(), nHi = U16V(), nEq = U16V()
             let start = 2 &* p
             var fast = valid
             if fast {
                 // Fast pass on raw values: gate and offsets shifted by the expected gain bits, min/max of raw values.
                 // Valid if every raw value of every lane is in [rawLo, rawHi] (checked below), else the general pass.
-                let loV = q[0] &+ baseV, refV = q[2] &+ baseV
+                let loV = gateLanes(q, 0) &+ baseV, refV = gateLanes(q, 2) &+ baseV
                 var off = start
                 var f0 = 0
                 if maxD <= 90 {
@@ -196,7 +215,7 @@ extension DarkKernel {
                     let chunk = Swift.max(1, Int(UInt32.max / UInt32(maxD * maxD)))
                     repeat {
                         let f1 = Swift.min(F, f0 + chunk)
-                        var q0 = I8(), q1 = I8()
+                        var q0 = HalfI(), q1 = HalfI()
                         for _ in f0..<f1 {
                             let r = raw.loadUnaligned(fromByteOffset: off, as: U16V.self)
                             calib_prefetch(raw + (off &+ pf))
@@ -214,15 +233,15 @@ extension DarkKernel {
             }
             if !fast {
                 // General pass: gain bits, out-of-range counts, masked data.
-                let loV = q[0], refV = q[2]
-                nIn = U16V(); mn = U16V(repeating: .max); mx = U16V(); s0 = I8(); s1 = I8()
-                sq0 = D4(); sq1 = D4(); sq2 = D4(); sq3 = D4()
+                let loV = gateLanes(q, 0), refV = gateLanes(q, 2)
+                nIn = U16V(); mn = U16V(repeating: .max); mx = U16V(); s0 = HalfI(); s1 = HalfI()
+                sq0 = QuarterD(); sq1 = QuarterD(); sq2 = QuarterD(); sq3 = QuarterD()
                 let chunk = maxD == 0 ? F : Swift.max(1, Int(UInt32.max / UInt32(maxD * maxD)))
                 var off = start
                 var f0 = 0
                 repeat {
                     let f1 = Swift.min(F, f0 + chunk)
-                    var q0 = I8(), q1 = I8()
+                    var q0 = HalfI(), q1 = HalfI()
                     for _ in f0..<f1 {
                         let r = raw.loadUnaligned(fromByteOffset: off, as: U16V.self)
                         calib_prefetch(raw + (off &+ pf))
@@ -240,36 +259,21 @@ extension DarkKernel {
                     f0 = f1
                 } while f0 < F
                 let bad = checkGain ? frames16 &- nEq : U16V()
-                addInto(a.below + p, zextLo(nLo)); addInto(a.below + p + 8, zextHi(nLo))
-                addInto(a.above + p, zextLo(nHi)); addInto(a.above + p + 8, zextHi(nHi))
-                addInto(a.badGain + p, zextLo(bad)); addInto(a.badGain + p + 8, zextHi(bad))
+                addInto(a.below + p, zextLo(nLo)); addInto(a.below + p + H, zextHi(nLo))
+                addInto(a.above + p, zextLo(nHi)); addInto(a.above + p + H, zextHi(nHi))
+                addInto(a.badGain + p, zextLo(bad)); addInto(a.badGain + p + H, zextHi(bad))
             }
-            addInto(a.n + p, zextLo(nIn)); addInto(a.n + p + 8, zextHi(nIn))
+            addInto(a.n + p, zextLo(nIn)); addInto(a.n + p + H, zextHi(nIn))
             let (u0, u1) = toDouble(s0), (u2, u3) = toDouble(s1)
-            addInto(a.sum + p, u0, u1); addInto(a.sum + p + 8, u2, u3)
-            addInto(a.sumsq + p, sq0, sq1); addInto(a.sumsq + p + 8, sq2, sq3)
+            addInto(a.sum + p, u0, u1); addInto(a.sum + p + H, u2, u3)
+            addInto(a.sumsq + p, sq0, sq1); addInto(a.sumsq + p + H, sq2, sq3)
             let mnp = UnsafeMutableRawPointer(a.min + p), mxp = UnsafeMutableRawPointer(a.max + p)
             mnp.storeBytes(of: umin(mnp.loadUnaligned(as: U16V.self), mn), as: U16V.self)
             mxp.storeBytes(of: umax(mxp.loadUnaligned(as: U16V.self), mx), as: U16V.self)
-            p += 16
+            p += L
         }
         accumulateScalar(frames: frames, frameCount: F, pixels: pixels, range: p..<range.upperBound, expectedGain: expectedGain,
                          gates: g, commonMode: nil, options: o, into: a, frameStride: stride)
     }
 }
 
-extension DarkKernel {
-    /// The integer form of gates `g` for all `pixels` (on `threads` threads), for `DarkGates.integer`; deallocate it
-    /// after use. Built once per gain mode after stage 1 so that the stage-2 blocks do not redo it.
-    public static func makeIntegerGates(_ g: DarkGates, pixels: Int, dataMask: UInt16, threads: Int) -> UnsafeMutablePointer<SIMD16<UInt16>> {
-        let groups = (pixels + 15) / 16
-        let out = UnsafeMutablePointer<U16V>.allocate(capacity: 4 * Swift.max(groups, 1))
-        let op = SendablePointer(out)
-        let per = 4096, parts = (groups + per - 1) / per
-        DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(parts, threads == 1 ? 1 : parts))) { t in
-            let r = threads == 1 ? 0..<groups : (t * per)..<Swift.min(groups, (t + 1) * per)
-            makeIntegerGates(g, pixels: pixels, groups: r, dataMask: dataMask, into: op.base + 4 * r.lowerBound)
-        }
-        return out
-    }
-}

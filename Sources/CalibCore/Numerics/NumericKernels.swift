@@ -23,6 +23,23 @@ public struct GainKernel: Sendable {
     public static let portable = GainKernel(isa: .v3) { b, x, r, o, out in GainFitKernel.fitRange(b, x: x, range: r, options: o, into: out) }
 }
 
+/// One compiled exact-integer dark stage-2 kernel (`DarkKernel.accumulateInteger`: frames, frame count, pixels, range,
+/// expected gain bits, gates, integer gates, options, accumulators, frame stride).
+package struct DarkIntegerKernel: Sendable {
+    package typealias Accumulate = @Sendable (UnsafePointer<UInt16>, Int, Int, Range<Int>, UInt16?, DarkGates, IntegerGates,
+                                              DarkOptions, DarkAccumulators, Int?) -> Void
+    package let isa: KernelISA
+    package let accumulate: Accumulate
+
+    package init(isa: KernelISA, accumulate: @escaping Accumulate) { self.isa = isa; self.accumulate = accumulate }
+
+    /// CalibCore's kernel (x86-64-v3, 16 pixels per register).
+    package static let portable = DarkIntegerKernel(isa: .v3) { f, c, P, r, e, g, ig, o, a, s in
+        DarkKernel.accumulateInteger(frames: f, frameCount: c, pixels: P, range: r, expectedGain: e, gates: g,
+                                     integerGates: ig, options: o, into: a, frameStride: s)
+    }
+}
+
 /// The kernels the numeric code runs. CalibCore holds the x86-64-v3 builds; a module compiled for a higher level
 /// (CalibKernelsAVX512) installs its own at start-up when the CPU has the instructions and `CALIBCTL_ISA` does not
 /// name a lower level. Every build gives the same bits (lane-wise IEEE operations in the same order; tested), so the
@@ -31,6 +48,7 @@ public enum NumericKernels {
     private final class Table: @unchecked Sendable {
         let lock = NSLock()
         var gain = GainKernel.portable
+        var darkInteger = DarkIntegerKernel.portable
     }
     private static let table = Table()
 
@@ -38,6 +56,12 @@ public enum NumericKernels {
     public static var gain: GainKernel {
         get { table.lock.withLock { table.gain } }
         set { table.lock.withLock { table.gain = newValue } }
+    }
+
+    /// The exact-integer dark stage-2 kernel in use.
+    package static var darkInteger: DarkIntegerKernel {
+        get { table.lock.withLock { table.darkInteger } }
+        set { table.lock.withLock { table.darkInteger = newValue } }
     }
 
     /// The environment variable that caps the level: `x86-64-v3` keeps the AVX2 kernels on an AVX-512 machine

@@ -1,0 +1,1 @@
+../../CalibCore/Numerics/DarkKernelInteger.swift
