@@ -85,8 +85,33 @@ typealias QuarterD = SIMD4<Double>
     #endif
 }
 @inline(__always) func mask16(_ m: SIMDMask<S16V>) -> U16V { unsafeBitCast(m, to: U16V.self) }
+#if CALIBCTL_AVX512
+// Swift 6.3's SIMD32<UInt16> has concrete (one-instruction) arithmetic and comparisons, but its bitwise operators,
+// shifts and `replacing(with:where:)` are the generic lane-by-lane loops (the first AVX-512 build ran 20x slower than
+// AVX2): bitwise operations go through 64-bit lanes, selects are bit selects, and AVX-512 has the unsigned 16-bit
+// compare the gate test needs.
+typealias W64 = SIMD8<UInt64>
+@_transparent func band(_ a: U16V, _ b: U16V) -> U16V {
+    unsafeBitCast(unsafeBitCast(a, to: W64.self) & unsafeBitCast(b, to: W64.self), to: U16V.self)
+}
+@_transparent func bor(_ a: U16V, _ b: U16V) -> U16V {
+    unsafeBitCast(unsafeBitCast(a, to: W64.self) | unsafeBitCast(b, to: W64.self), to: U16V.self)
+}
+@_transparent func bxor(_ a: U16V, _ b: U16V) -> U16V {
+    unsafeBitCast(unsafeBitCast(a, to: W64.self) ^ unsafeBitCast(b, to: W64.self), to: U16V.self)
+}
+@_transparent func umin(_ a: U16V, _ b: U16V) -> U16V { bxor(a, band(bxor(a, b), mask16(b .< a))) }
+@_transparent func umax(_ a: U16V, _ b: U16V) -> U16V { bxor(a, band(bxor(a, b), mask16(a .< b))) }
+@_transparent func within(_ t: U16V, _ width: U16V) -> U16V { mask16(t .<= width) }
+#else
+@_transparent func band(_ a: U16V, _ b: U16V) -> U16V { a & b }
+@_transparent func bor(_ a: U16V, _ b: U16V) -> U16V { a | b }
+@_transparent func bxor(_ a: U16V, _ b: U16V) -> U16V { a ^ b }
 @_transparent func umin(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: b .< a) }
 @_transparent func umax(_ a: U16V, _ b: U16V) -> U16V { a.replacing(with: b, where: a .< b) }
+/// -1 where t <= width (unsigned): AVX2 has no unsigned 16-bit compare, vpminuw + vpcmpeqw make one.
+@_transparent func within(_ t: U16V, _ width: U16V) -> U16V { mask16(umin(t, width) .== t) }
+#endif
 /// UInt32 lanes (as Int32 bit patterns) to Double, exactly.
 @inline(__always) func toDoubleUnsigned(_ v: HalfI) -> (QuarterD, QuarterD) {
     let (a, b) = toDouble(v ^ HalfI(repeating: Int32.min))
@@ -105,10 +130,9 @@ typealias QuarterD = SIMD4<Double>
 /// One frame of a register's pixels through a stage-1 gate [lo, lo + width] (unsigned wrap-around test): counts the
 /// pixels inside into `n` (16-bit lanes) and returns their offsets from `ref`, 0 outside the gate.
 @inline(__always) func gated(_ v: U16V, lo: U16V, width: U16V, ref: U16V, count n: inout U16V) -> S16V {
-    let t = v &- lo
-    let inG = mask16(umin(t, width) .== t)
+    let inG = within(v &- lo, width)
     n &-= inG
-    return unsafeBitCast((v &- ref) & inG, to: S16V.self)
+    return unsafeBitCast(band(v &- ref, inG), to: S16V.self)
 }
 /// Adds a register's offsets and their squares to 32-bit sums (lower and upper half of the lanes).
 @inline(__always) func addWide(_ d: S16V, sum s0: inout HalfI, _ s1: inout HalfI, squares q0: inout HalfI, _ q1: inout HalfI) {
@@ -151,7 +175,9 @@ extension DarkKernel {
         let above = o.intHi.isNaN ? Int16(o.dataMask) : clampI(o.intHi.rounded(.down), -1, M)
         let belowV = S16V(repeating: below), aboveV = S16V(repeating: above)
         let maskV = U16V(repeating: o.dataMask)
-        let expV = U16V(repeating: expectedGain ?? 0)
+        // A frame's gain bits equal the expected ones <=> r & 0xc000 == expected << 14 (expected is 0, 1 or 3).
+        precondition((expectedGain ?? 0) <= 3, "gain mode \(expectedGain ?? 0) has no 2-bit code")
+        let gainBitsV = U16V(repeating: 0xc000)
         // Raw values of a pixel with the expected gain bits and no value out of [intLo, intHi] lie in [rawLo, rawHi].
         let base = (expectedGain ?? 0) << 14
         let baseV = U16V(repeating: base)
@@ -228,7 +254,7 @@ extension DarkKernel {
                         f0 = f1
                     } while f0 < F
                 }
-                fast = F == 0 || !any16((umax(mn, rawLo) ^ mn) | (umin(mx, rawHi) ^ mx))
+                fast = F == 0 || !any16(bor(bxor(umax(mn, rawLo), mn), bxor(umin(mx, rawHi), mx)))
                 mn = mn &- baseV; mx = mx &- baseV
             }
             if !fast {
@@ -246,8 +272,8 @@ extension DarkKernel {
                         let r = raw.loadUnaligned(fromByteOffset: off, as: U16V.self)
                         calib_prefetch(raw + (off &+ pf))
                         off &+= step
-                        let data = r & maskV
-                        if checkGain { nEq &-= mask16((r &>> 14) .== expV) }
+                        let data = band(r, maskV)
+                        if checkGain { nEq &-= mask16(band(r, gainBitsV) .== baseV) }
                         mn = umin(mn, data); mx = umax(mx, data)
                         let sd = unsafeBitCast(data, to: S16V.self)
                         nLo &-= mask16(sd .< belowV)
