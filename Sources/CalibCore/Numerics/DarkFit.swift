@@ -97,8 +97,8 @@ public enum DarkFit {
         let dN = try out.createDataset(D.entries, dtype: .int32, shape: oshape, chunks: ochunk)
 
         let B = max(1, opts.framesPerBlock)
-        let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * max(P, 1))
-        defer { gl.deallocate() }
+        let gl = LargeBuffer.zeroed(Float.self, count: 3 * max(P, 1))
+        defer { free(gl) }
         let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
         // Stage-2 frames sit `stride` elements apart in the block buffer: padding by 3 x 64 bytes keeps the 16 frame
         // streams of a block off the same cache sets (a 2^n-byte frame size would make them alias).
@@ -139,11 +139,22 @@ public enum DarkFit {
                 }
                 return out
             }
+            let expected: UInt16? = gainBits ? [0, 1, 3][mode] : nil
+            let acc = DarkAccumulators.allocate(pixels: P)
+            defer { acc.deallocate() }
+            // The exact 16-bit stage-2 path takes the gates in integer form, built once per mode.
+            let integerPath = opts.commonMode == nil && opts.dataMask <= 0x3fff
+            var modeGates = gates
+            defer { modeGates.integer?.deallocate() }
             // Stage 1.
             let n1 = min(opts.nrecs1, frameList.count)
+            // Streaming on the integer path, stage 1 also builds its slices' integer gates and accumulates their n1
+            // frames while they are in cache; stage 2 then starts at frame n1.
+            let fused = streaming && integerPath
             if streaming, let direct = streamReader {
-                try Stage1.streamed(Array(frameList.prefix(n1)), reader: direct, pixels: P, options: opts, into: gates,
-                                    pool: stage1Pool, threads: th)
+                if fused { modeGates.integer = .allocate(capacity: 4 * max(1, (P + 15) / 16)) }
+                try Stage1.streamed(Array(frameList.prefix(n1)), reader: direct, pixels: P, options: opts, into: modeGates,
+                                    accumulate: fused ? (acc, expected) : nil, pool: stage1Pool, threads: th)
             } else {
                 var off = 0
                 for r in runs(frameList.prefix(n1), limit: n1) {
@@ -157,17 +168,12 @@ public enum DarkFit {
                 }
             }
             bytesRead += n1 * P * valueBytes
-            // Stage 2, double-buffered. The exact 16-bit path takes the gates in integer form, built once per mode.
-            var modeGates = gates
-            if opts.commonMode == nil && opts.dataMask <= 0x3fff {
+            // Stage 2, double-buffered.
+            if integerPath && modeGates.integer == nil {
                 modeGates.integer = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: opts.dataMask, threads: th)
             }
-            defer { modeGates.integer?.deallocate() }
             let gates2 = modeGates
-            let acc = DarkAccumulators.allocate(pixels: P)
-            defer { acc.deallocate() }
-            let blockRuns = runs(frameList[...], limit: streaming ? streamBlock : B)
-            let expected: UInt16? = gainBits ? [0, 1, 3][mode] : nil
+            let blockRuns = runs(fused ? frameList[n1...] : frameList[...], limit: streaming ? streamBlock : B)
             let stage2 = Stage2(pixels: P, options: opts, gates: gates2, accumulators: acc, expectedGain: expected, threads: th)
             if streaming, let direct = streamReader {
                 bytesRead += try stage2.streamed(blockRuns, reader: direct, slicePixels: streamTile, pool: pool)
@@ -205,15 +211,16 @@ public enum DarkFit {
 }
 
 /// Stage 1 of one gain mode streamed (the layout `Stage2.streamed` reads): each task reads one slice of `slice` pixels
-/// of the first nrecs1 frames with pread into a buffer in its core's L2 and sets the gates of those pixels there. The
-/// whole-frame alternative read 400 MB (50 Jungfrau 4M frames) on one thread through HDF5 into fresh memory first:
-/// 0.19 s of a 0.97 s run.
+/// of the first nrecs1 frames with pread into a buffer in its core's L2 and sets the gates of those pixels there; with
+/// `accumulate` it also writes the slice's integer gates (`gates.integer`, allocated by the caller) and accumulates the
+/// slice's nrecs1 frames, so stage 2 need not read them again. The whole-frame alternative read 400 MB (50 Jungfrau
+/// 4M frames) on one thread through HDF5 into fresh memory first: 0.19 s of a 0.97 s run.
 enum Stage1 {
     /// Pixels per slice: 50 frames x 8,192 pixels x 2 B = 800 kB.
     static let slice = 8192
 
     static func streamed(_ frames: [Int], reader: HDF5DirectReader, pixels P: Int, options: DarkOptions, into gates: DarkGates,
-                         pool: BufferPool<UInt16>, threads: Int) throws {
+                         accumulate: (DarkAccumulators, expectedGain: UInt16?)?, pool: BufferPool<UInt16>, threads: Int) throws {
         let slices = (P + slice - 1) / slice
         let errs = ErrorBox()
         let task = { @Sendable (t: Int) in
@@ -227,8 +234,16 @@ enum Stage1 {
                 }
             } catch { errs.set(error); return }
             // Frame i, pixel p (lo <= p < lo + n) is at buf + i * fs + (p - lo): the kernels' frame stride is fs.
-            DarkKernel.gatesVector(frames: UnsafePointer(buf) - lo, frameCount: frames.count, pixels: fs,
-                                   range: lo..<(lo + n), options: options, into: gates)
+            let slice = UnsafePointer(buf) - lo
+            DarkKernel.gatesVector(frames: slice, frameCount: frames.count, pixels: fs, range: lo..<(lo + n),
+                                   options: options, into: gates)
+            if let (acc, expected) = accumulate, let all = gates.integer {
+                let g0 = lo / 16, g1 = (lo + n + 15) / 16   // slices start on 16-pixel groups
+                DarkKernel.makeIntegerGates(gates, pixels: P, groups: g0..<g1, dataMask: options.dataMask, into: all + 4 * g0)
+                DarkKernel.accumulateVector(frames: slice, frameCount: frames.count, pixels: P, range: lo..<(lo + n),
+                                            expectedGain: expected, gates: gates, commonMode: nil, options: options,
+                                            into: acc, frameStride: fs)
+            }
         }
         if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
         if let e = errs.error { throw e }

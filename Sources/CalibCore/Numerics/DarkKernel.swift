@@ -12,23 +12,21 @@ public struct DarkAccumulators: @unchecked Sendable {
     public let min: UnsafeMutablePointer<UInt16>
     public let max: UnsafeMutablePointer<UInt16>
 
-    /// Allocates zeroed accumulators (min starts at 0xffff); call `deallocate()`.
+    /// Allocates zeroed accumulators (min starts at 0xffff); call `deallocate()`. One `LargeBuffer` block: its pages
+    /// are mapped 2 MB at a time as the stage-2 tasks first touch them.
     public static func allocate(pixels: Int) -> DarkAccumulators {
         let c = Swift.max(pixels, 1)
-        func z<T: FixedWidthInteger>(_: T.Type, _ v: T = 0) -> UnsafeMutablePointer<T> {
-            let p = UnsafeMutablePointer<T>.allocate(capacity: c); p.initialize(repeating: v, count: c); return p
-        }
-        let s = UnsafeMutablePointer<Double>.allocate(capacity: c * 2)
-        s.initialize(repeating: 0, count: c * 2)
-        return DarkAccumulators(pixels: pixels, n: z(Int32.self), sum: s, sumsq: s + c, below: z(Int32.self),
-                                above: z(Int32.self), badGain: z(Int32.self), min: z(UInt16.self, .max),
-                                max: z(UInt16.self))
+        // 8-byte sums first, then 4-byte counts, then 2-byte min/max: every array stays aligned to its element.
+        let raw = UnsafeMutableRawPointer(LargeBuffer.zeroed(UInt8.self, count: c * (2 * 8 + 4 * 4 + 2 * 2)))
+        let s = raw.bindMemory(to: Double.self, capacity: 2 * c)
+        let i = (raw + 16 * c).bindMemory(to: Int32.self, capacity: 4 * c)
+        let u = (raw + 32 * c).bindMemory(to: UInt16.self, capacity: 2 * c)
+        u.update(repeating: .max, count: c)
+        return DarkAccumulators(pixels: pixels, n: i, sum: s, sumsq: s + c, below: i + c, above: i + 2 * c,
+                                badGain: i + 3 * c, min: u, max: u + c)
     }
 
-    public func deallocate() {
-        n.deallocate(); sum.deallocate(); below.deallocate(); above.deallocate(); badGain.deallocate()
-        min.deallocate(); max.deallocate()
-    }
+    public func deallocate() { free(sum) }
 }
 
 /// Stage-1 gates per pixel: accepted data range [lo, hi] and the reference value (stage-1 median) subtracted before
