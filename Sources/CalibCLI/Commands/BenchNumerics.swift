@@ -74,7 +74,8 @@ struct BenchDark: ParsableCommand {
         after one pass of the read probe (probeGBps min/median/max; kernelFractionOfBandwidth = kernel median over \
         probe median); the compute ceiling, the kernel on a block of frames already in each core's L2 \
         (cacheResident*). End to end, `DarkFit.run` on the whole file alternates with `cat FILE > /dev/null` (both \
-        from the page cache, after one warm-up cat) for --rounds rounds (endToEndOverCat = median over median). A summary \
+        from the page cache, after one warm-up cat) for --rounds rounds (endToEndOverCat = median over median), and the \
+        streamed stage 2's preads alone, the floor of that design (readsAloneSeconds, readsAloneOverCat). A summary \
         goes to stderr; docs/benchmarks-numerics.md has recorded runs.
 
         Example:
@@ -101,7 +102,7 @@ struct BenchDark: ParsableCommand {
         b.input = input; b.shape = dims; b.frames = frames; b.kernelFrames = kernelFrames; b.threads = threads
         b.repeats = repeats; b.endToEndRounds = rounds; b.python = noNumpy ? nil : python; b.workDirectory = dir
         let r = try b.run { Diagnostics.info("bench dark: \($0)") }
-        for line in DarkBenchmark.summary(r) { Diagnostics.info("bench dark: " + line) }
+        for line in DarkBenchmark.summary(r) where !line.isEmpty { Diagnostics.info("bench dark: " + line) }
         try printJSON(r)
     }
 }

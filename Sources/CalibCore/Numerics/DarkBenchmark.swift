@@ -45,6 +45,10 @@ public struct DarkBenchmark: Sendable {
         public var catSeconds: Spread
         /// Median end-to-end seconds over median cat seconds.
         public var endToEndOverCat: Double
+        /// The floor of the streamed stage 2: its preads alone over the whole file (same slices, same threads, no
+        /// kernel), alternating with `cat` as well; median over the cat median.
+        public var readsAloneSeconds: Spread?
+        public var readsAloneOverCat: Double?
         public var rounds: Int
         public var simulatedSeconds: Double?
         public var loadAverage: String
@@ -88,107 +92,113 @@ public struct DarkBenchmark: Sendable {
                 simulated = Date().timeIntervalSince(t0)
             }
         }
-        let f = try HDF5File.open(path)
-        let ds = try f.dataset(DarkFormat.frames)
-        let F = ds.shape[0], P = ds.rowSize
-        let o = DarkOptions()
-        let B = o.framesPerBlock
-        let K = min(kernelFrames, F)
-        // Frames padded apart as in DarkFit (stride P + 96) for the stage-2 timing; stage 1 reads them contiguous.
-        let stride = P + 96
-        let n1 = min(K, o.nrecs1)
-        let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: K * stride)
-        let flat = UnsafeMutablePointer<UInt16>.allocate(capacity: n1 * P)
-        defer { buf.deallocate(); flat.deallocate() }
-        for f in 0..<K { try ds.readRows(f..<(f + 1), into: UnsafeMutableBufferPointer(start: buf + f * stride, count: P)) }
-        try ds.readRows(0..<n1, into: UnsafeMutableBufferPointer(start: flat, count: n1 * P))
-        try f.close()
-        let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P)
-        defer { gl.deallocate() }
-        let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
-        let bp = SendablePointer(buf), fp = SendablePointer(flat)
-        let tile = 16384, tiles = (P + tile - 1) / tile
-        DispatchQueue.concurrentPerform(iterations: tiles) { t in
-            DarkKernel.gatesVector(frames: fp.base, frameCount: n1, pixels: P,
-                                   range: (t * tile)..<min(P, (t + 1) * tile), options: o, into: gates)
-        }
-        var withInteger = gates
-        withInteger.integer = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: o.dataMask, threads: threads)
-        defer { withInteger.integer?.deallocate() }
-        let g2 = withInteger
-        let acc = DarkAccumulators.allocate(pixels: P)
-        defer { acc.deallocate() }
-        // The frames in blocks of B over all pixels, as DarkFit's block-buffered stage 2 does (`Stage2.accumulate`:
-        // tiles of 16,384 pixels read in place, the kernel prefetching its frame streams).
-        let stage2 = Stage2(pixels: P, options: o, gates: g2, accumulators: acc, expectedGain: 0, threads: threads)
-        let tilesAll = (P + Stage2.tile - 1) / Stage2.tile
-        func kernel(threads th: Int, tiles: Int = tilesAll) {
-            var f0 = 0
-            while f0 < K {
-                let c = min(B, K - f0)
-                stage2.accumulate(frames: UnsafePointer(bp.base + f0 * stride), frameCount: c, frameStride: stride,
-                                  commonMode: nil, threads: th, tiles: tiles)
-                f0 += c
+        // The in-memory figures first, in a function of their own, so that their 1.4 GB of buffers are freed before
+        // the end-to-end rounds.
+        func inMemory() throws -> (Result, frames: Int) {
+            let f = try HDF5File.open(path)
+            let ds = try f.dataset(DarkFormat.frames)
+            let F = ds.shape[0], P = ds.rowSize
+            let o = DarkOptions()
+            let B = o.framesPerBlock
+            let K = min(kernelFrames, F)
+            // Frames padded apart as in DarkFit (stride P + 96) for the stage-2 timing; stage 1 reads them contiguous.
+            let stride = P + 96
+            let n1 = min(K, o.nrecs1)
+            let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: K * stride)
+            let flat = UnsafeMutablePointer<UInt16>.allocate(capacity: n1 * P)
+            defer { buf.deallocate(); flat.deallocate() }
+            for f in 0..<K { try ds.readRows(f..<(f + 1), into: UnsafeMutableBufferPointer(start: buf + f * stride, count: P)) }
+            try ds.readRows(0..<n1, into: UnsafeMutableBufferPointer(start: flat, count: n1 * P))
+            try f.close()
+            let gl = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P)
+            defer { gl.deallocate() }
+            let gates = DarkGates(lo: gl, hi: gl + P, ref: gl + 2 * P)
+            let bp = SendablePointer(buf), fp = SendablePointer(flat)
+            let tile = 16384, tiles = (P + tile - 1) / tile
+            DispatchQueue.concurrentPerform(iterations: tiles) { t in
+                DarkKernel.gatesVector(frames: fp.base, frameCount: n1, pixels: P,
+                                       range: (t * tile)..<min(P, (t + 1) * tile), options: o, into: gates)
             }
-        }
-        // The compute ceiling: every thread copies its own slice of B frames x `slice` pixels (512 kB) once into a
-        // buffer in its L2 (frames `Stage2.slicePadding` apart) and accumulates it `reps` times.
-        let slice = 8192, reps = 64
-        let scratchPool = BufferPool<UInt16>(elements: B * (slice + Stage2.slicePadding))
-        func cacheResident() {
-            let th = max(1, threads)
-            DispatchQueue.concurrentPerform(iterations: th) { t in
-                let lo = min(P - 1, t * slice) & ~15, hi = min(P, lo + slice)
-                let scratch = scratchPool.take()
-                defer { scratchPool.give(scratch) }
-                let fs = hi - lo + Stage2.slicePadding
-                for i in 0..<B { (scratch + i * fs).update(from: bp.base + (i * stride + lo), count: hi - lo) }
-                for _ in 0..<reps {
-                    DarkKernel.accumulateVector(frames: UnsafePointer(scratch) - lo, frameCount: B, pixels: P, range: lo..<hi,
-                                                expectedGain: 0, gates: g2, commonMode: nil, options: o, into: acc,
-                                                frameStride: fs)
+            var withInteger = gates
+            withInteger.integer = DarkKernel.makeIntegerGates(gates, pixels: P, dataMask: o.dataMask, threads: threads)
+            defer { withInteger.integer?.deallocate() }
+            let g2 = withInteger
+            let acc = DarkAccumulators.allocate(pixels: P)
+            defer { acc.deallocate() }
+            // The frames in blocks of B over all pixels, as DarkFit's block-buffered stage 2 does (`Stage2.accumulate`:
+            // tiles of 16,384 pixels read in place, the kernel prefetching its frame streams).
+            let stage2 = Stage2(pixels: P, options: o, gates: g2, accumulators: acc, expectedGain: 0, threads: threads)
+            let tilesAll = (P + Stage2.tile - 1) / Stage2.tile
+            func kernel(threads th: Int, tiles: Int = tilesAll) {
+                var f0 = 0
+                while f0 < K {
+                    let c = min(B, K - f0)
+                    stage2.accumulate(frames: UnsafePointer(bp.base + f0 * stride), frameCount: c, frameStride: stride,
+                                      commonMode: nil, threads: th, tiles: tiles)
+                    f0 += c
                 }
             }
+            // The compute ceiling: every thread copies its own slice of B frames x `slice` pixels (512 kB) once into a
+            // buffer in its L2 (frames `Stage2.slicePadding` apart) and accumulates it `reps` times.
+            let slice = 8192, reps = 64
+            let scratchPool = BufferPool<UInt16>(elements: B * (slice + Stage2.slicePadding))
+            func cacheResident() {
+                let th = max(1, threads)
+                DispatchQueue.concurrentPerform(iterations: th) { t in
+                    let lo = min(P - 1, t * slice) & ~15, hi = min(P, lo + slice)
+                    let scratch = scratchPool.take()
+                    defer { scratchPool.give(scratch) }
+                    let fs = hi - lo + Stage2.slicePadding
+                    for i in 0..<B { (scratch + i * fs).update(from: bp.base + (i * stride + lo), count: hi - lo) }
+                    for _ in 0..<reps {
+                        DarkKernel.accumulateVector(frames: UnsafePointer(scratch) - lo, frameCount: B, pixels: P, range: lo..<hi,
+                                                    expectedGain: 0, gates: g2, commonMode: nil, options: o, into: acc,
+                                                    frameStride: fs)
+                    }
+                }
+            }
+            progress("timing the stage-2 kernel on \(K) frames in memory, interleaved with the read probe (\(repeats) rounds)")
+            let probe = MemoryBandwidth.Probe()
+            kernel(threads: threads)  // warm-up: page faults of the accumulators
+            let runs = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { kernel(threads: threads) }
+            progress("timing the compute ceiling (frames in each core's L2), interleaved with the read probe")
+            let cacheRuns = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { cacheResident() }
+            let kb = Double(K * P * 2)
+            let probeSpread = Spread(runs.probe + cacheRuns.probe)
+            let kernelSpread = Spread(runs.kernelSeconds.map { kb / $0 / 1e9 })
+            let cacheBytes = Double(max(1, threads) * reps * B * min(P, slice) * 2)
+            let cacheSpread = Spread(cacheRuns.kernelSeconds.map { cacheBytes / $0 / 1e9 })
+            let tk = Spread(runs.kernelSeconds).median
+            // One thread, thread CPU time, a quarter of the pixels.
+            let quarter = max(1, tilesAll / 4)
+            let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, tiles: quarter) }
+            let sub = min(P, 262_144)
+            let ts = Stopwatch.best(repeats: 1) {
+                DarkKernel.accumulateScalar(frames: buf, frameCount: K, pixels: P, range: 0..<sub, expectedGain: 0,
+                                            gates: gates, commonMode: nil, options: o, into: acc, frameStride: stride)
+            }
+            var result = Result(file: path, shape: Array(ds.shape.dropFirst()), frames: F, threads: threads,
+                                framesPerBlock: B, memoryReadGBpsAllThreads: probeSpread.median / 1e9,
+                                probeGBps: probeSpread.scaled(by: 1e-9), kernelFrames: K, kernelSeconds: tk,
+                                kernelGBps: kernelSpread.median, kernelGBpsSpread: kernelSpread,
+                                kernelFractionOfBandwidth: kernelSpread.median * 1e9 / probeSpread.median,
+                                kernel1ThreadCPUGBps: Double(K * min(P, quarter * Stage2.tile) * 2) / cpu1 / 1e9,
+                                cacheResidentPixels: min(P, slice), cacheResidentKernelGBpsSpread: cacheSpread,
+                                cacheResidentFractionOfBandwidth: cacheSpread.median * 1e9 / probeSpread.median,
+                                scalar1ThreadGBps: Double(K * sub * 2) / ts / 1e9, numpySeconds: nil, speedupOverNumpy: nil,
+                                endToEndSeconds: 0, endToEndGBps: 0, endToEndSecondsSpread: Spread([]), endToEndCPUSeconds: [],
+                                catSeconds: Spread([]), endToEndOverCat: 0, rounds: endToEndRounds,
+                                simulatedSeconds: simulated, loadAverage: "")
+            if let python {
+                progress("running the numpy baseline")
+                let r = try PythonBaseline.run(python: python, script: PythonBaseline.darkScript,
+                                               arguments: [path, String(K), String(min(repeats, 3))])
+                result.numpySeconds = r["seconds"]
+                if let s = r["seconds"] { result.speedupOverNumpy = s / tk }
+            }
+            return (result, F)
         }
-        progress("timing the stage-2 kernel on \(K) frames in memory, interleaved with the read probe (\(repeats) rounds)")
-        let probe = MemoryBandwidth.Probe()
-        kernel(threads: threads)  // warm-up: page faults of the accumulators
-        let runs = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { kernel(threads: threads) }
-        progress("timing the compute ceiling (frames in each core's L2), interleaved with the read probe")
-        let cacheRuns = MemoryBandwidth.interleaved(rounds: repeats, threads: threads, probe: probe) { cacheResident() }
-        let kb = Double(K * P * 2)
-        let probeSpread = Spread(runs.probe + cacheRuns.probe)
-        let kernelSpread = Spread(runs.kernelSeconds.map { kb / $0 / 1e9 })
-        let cacheBytes = Double(max(1, threads) * reps * B * min(P, slice) * 2)
-        let cacheSpread = Spread(cacheRuns.kernelSeconds.map { cacheBytes / $0 / 1e9 })
-        let tk = Spread(runs.kernelSeconds).median
-        // One thread, thread CPU time, a quarter of the pixels.
-        let quarter = max(1, tilesAll / 4)
-        let cpu1 = Stopwatch.bestThreadCPU(repeats: 3) { kernel(threads: 1, tiles: quarter) }
-        let sub = min(P, 262_144)
-        let ts = Stopwatch.best(repeats: 1) {
-            DarkKernel.accumulateScalar(frames: buf, frameCount: K, pixels: P, range: 0..<sub, expectedGain: 0,
-                                        gates: gates, commonMode: nil, options: o, into: acc, frameStride: stride)
-        }
-        var result = Result(file: path, shape: Array(ds.shape.dropFirst()), frames: F, threads: threads,
-                            framesPerBlock: B, memoryReadGBpsAllThreads: probeSpread.median / 1e9,
-                            probeGBps: probeSpread.scaled(by: 1e-9), kernelFrames: K, kernelSeconds: tk,
-                            kernelGBps: kernelSpread.median, kernelGBpsSpread: kernelSpread,
-                            kernelFractionOfBandwidth: kernelSpread.median * 1e9 / probeSpread.median,
-                            kernel1ThreadCPUGBps: Double(K * min(P, quarter * Stage2.tile) * 2) / cpu1 / 1e9,
-                            cacheResidentPixels: min(P, slice), cacheResidentKernelGBpsSpread: cacheSpread,
-                            cacheResidentFractionOfBandwidth: cacheSpread.median * 1e9 / probeSpread.median,
-                            scalar1ThreadGBps: Double(K * sub * 2) / ts / 1e9, numpySeconds: nil, speedupOverNumpy: nil,
-                            endToEndSeconds: 0, endToEndGBps: 0, endToEndSecondsSpread: Spread([]), endToEndCPUSeconds: [],
-                            catSeconds: Spread([]), endToEndOverCat: 0, rounds: endToEndRounds,
-                            simulatedSeconds: simulated, loadAverage: "")
-        if let python {
-            progress("running the numpy baseline")
-            let r = try PythonBaseline.run(python: python, script: PythonBaseline.darkScript,
-                                           arguments: [path, String(K), String(min(repeats, 3))])
-            result.numpySeconds = r["seconds"]
-            if let s = r["seconds"] { result.speedupOverNumpy = s / tk }
-        }
+        var (result, F) = try inMemory()
         progress("end-to-end dark processing of \(F) frames from \(path) against cat, \(endToEndRounds) rounds")
         let out = (workDirectory as NSString).appendingPathComponent("calibctl-bench-dark-out-\(getpid()).h5")
         defer { try? FileManager.default.removeItem(atPath: out) }
@@ -197,8 +207,18 @@ public struct DarkBenchmark: Sendable {
         _ = try cat()  // warm-up: the whole file into the page cache
         var cats: [Double] = [], e2e: [Double] = [], cpu: [Double] = []
         var bytes = 0
+        // The floor of the streamed design: its preads alone, the whole file in the same slices, on the same threads.
+        let rf = try HDF5File.open(path)
+        guard let reader = HDF5DirectReader(try rf.dataset(DarkFormat.frames)) else {
+            throw NumericsError.badParameter("bench dark", "\(path) is not uncompressed uint16 frames, one per row",
+                                             fix: "give a run in calibctl's layout (calibctl simulate dark)")
+        }
+        var reads: [Double] = []
         for _ in 0..<max(1, endToEndRounds) {
             cats.append(try cat())
+            let r0 = DispatchTime.now().uptimeNanoseconds
+            try Stage2.readOnly(frames: 0..<F, pixels: reader.rowSize / 2, reader: reader, threads: threads)
+            reads.append(Double(DispatchTime.now().uptimeNanoseconds - r0) * 1e-9)
             let c0 = Self.processCPUSeconds(), t0 = DispatchTime.now().uptimeNanoseconds
             let s = try DarkFit.run(inputPath: path, outputPath: out, threads: threads)
             e2e.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
@@ -212,6 +232,9 @@ public struct DarkBenchmark: Sendable {
         result.endToEndCPUSeconds = cpu
         result.catSeconds = cs
         result.endToEndOverCat = es.median / cs.median
+        result.readsAloneSeconds = Spread(reads)
+        result.readsAloneOverCat = Spread(reads).median / cs.median
+        try rf.close()
         result.loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return result
@@ -225,6 +248,7 @@ public struct DarkBenchmark: Sendable {
             "stage-2 kernel (\(r.kernelFrames) frames, blocks of \(r.framesPerBlock)): median \(f(r.kernelGBps, 1)) GB/s (\(f(r.kernelGBpsSpread.min, 1))-\(f(r.kernelGBpsSpread.max, 1))) = \(f(100 * r.kernelFractionOfBandwidth, 0))% of the probe median; 1 thread \(f(r.kernel1ThreadCPUGBps, 1)) GB/s per core (thread CPU time)",
             "compute ceiling, \(r.framesPerBlock) frames x \(r.cacheResidentPixels) pixels in each core's L2: median \(f(r.cacheResidentKernelGBpsSpread.median, 1)) GB/s (\(f(r.cacheResidentKernelGBpsSpread.min, 1))-\(f(r.cacheResidentKernelGBpsSpread.max, 1))) = \(f(100 * r.cacheResidentFractionOfBandwidth, 0))% of the probe median",
             "end to end \(r.frames) frames: median \(f(r.endToEndSeconds)) s (\(f(r.endToEndSecondsSpread.min))-\(f(r.endToEndSecondsSpread.max))), CPU \(r.endToEndCPUSeconds.map { f($0) }.joined(separator: ", ")) s; cat median \(f(r.catSeconds.median)) s (\(f(r.catSeconds.min))-\(f(r.catSeconds.max))); end to end / cat = \(f(r.endToEndOverCat))",
+            r.readsAloneSeconds.map { "floor of the streamed design: its preads alone \(f($0.median)) s (\(f($0.min))-\(f($0.max))) = \(f(r.readsAloneOverCat ?? .nan))x cat" } ?? "",
             "load average: \(r.loadAverage)",
         ]
     }

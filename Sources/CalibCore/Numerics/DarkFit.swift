@@ -110,8 +110,8 @@ public enum DarkFit {
         // x 256 1.32-1.42 and 65,536 x 128 1.21-1.41 (16 MB per core: past L3); 16,384 x 128 1.14-1.28 and
         // 8,192 x 256 1.20-1.25 (smaller reads: more system time). Exact integer sums: the shape does not change results.
         let streamReader = src.frameShape.count == 1 && src.dataset.dtype == .uint16 ? HDF5DirectReader(src.dataset) : nil
-        let streamTile = 32768
-        let streamBlock = max(B, 128)   // frames per streamed slice: 128 x 32,768 pixels x 2 B = 8 MB per core
+        let streamTile = Stage2.streamSlice
+        let streamBlock = max(B, Stage2.streamFrames)
         let pool = BufferPool<UInt16>(elements: streamBlock * (streamTile + Stage2.slicePadding))
         let stage1Pool = BufferPool<UInt16>(elements: opts.nrecs1 * (Stage1.slice + Stage2.slicePadding))
         let streaming = streamReader != nil && opts.commonMode == nil
@@ -267,6 +267,33 @@ struct Stage2 {
     static let slicePadding = 32
     /// Pixels per task on the block-buffered path.
     static let tile = 16384
+    /// The streamed path's slices: 32,768 pixels x (up to) 128 frames x 2 B = 8 MB per core (DarkFit.run).
+    static let streamSlice = 32768
+    static let streamFrames = 128
+
+    /// The streamed path's reads alone (`streamed` without accumulating): every frame of `frames` read in slices of
+    /// `streamSlice` pixels x runs of `streamFrames` frames on `threads` threads. For `bench dark`: the least time
+    /// stage 2 can take reading this way.
+    static func readOnly(frames: Range<Int>, pixels P: Int, reader: HDF5DirectReader, threads: Int) throws {
+        let pool = BufferPool<UInt16>(elements: streamFrames * (streamSlice + slicePadding))
+        let slices = (P + streamSlice - 1) / streamSlice
+        var f0 = frames.lowerBound
+        while f0 < frames.upperBound {
+            let r = f0..<Swift.min(frames.upperBound, f0 + streamFrames)
+            let errs = ErrorBox()
+            let task = { @Sendable (t: Int) in
+                let lo = t * streamSlice, n = Swift.min(P, lo + streamSlice) - lo, fs = n + slicePadding
+                let buf = pool.take()
+                defer { pool.give(buf) }
+                do {
+                    for (i, fi) in r.enumerated() { try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs) }
+                } catch { errs.set(error) }
+            }
+            if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
+            if let e = errs.error { throw e }
+            f0 = r.upperBound
+        }
+    }
 
     /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
     /// a run straight from the file (`pread`, outside HDF5's lock) into a buffer that stays in its core's cache and

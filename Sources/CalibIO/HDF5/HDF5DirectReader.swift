@@ -16,6 +16,8 @@ public final class HDF5DirectReader: @unchecked Sendable {
     let segments: [Int]
     let segmentRows: Int
     let rowBytes: Int
+    /// Bytes per row.
+    public var rowSize: Int { rowBytes }
     let rows: Int
 
     /// A direct reader of `dataset`, or nil when its layout does not allow one.
