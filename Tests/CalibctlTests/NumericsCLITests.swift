@@ -19,6 +19,10 @@ import Testing
         // Process start is measured with posix_spawn + waitpid: a static binary starts in well under a second.
         #expect((e?["processStartSeconds"] as? Double).map { $0 > 0 && $0 < 5 } == true)
         #expect(fit.stderr.contains("compute ceiling") && fit.stderr.contains("the pixel-major kernel alone"))
+        // The kernel build in use; above x86-64-v3 the AVX2 build is measured in the same run.
+        let isa = f?["kernelISA"] as? String
+        #expect(isa == "x86-64-v3" || isa == "x86-64-v4")
+        #expect((f?["portableVectorRunsGBps"] != nil) == (isa == "x86-64-v4"))
 
         let dark = try calibctl(["bench", "dark", "--shape", "2x64x128", "--frames", "80", "--kernel-frames", "64",
                                  "--repeats", "1", "--rounds", "1", "--no-numpy", "--dir", tmp.path])
@@ -28,6 +32,41 @@ import Testing
         #expect(d?["cacheResidentPixels"] as? Int == 8192)
         #expect((d?["endToEndOverCat"] as? Double ?? 0) > 0)
         #expect(dark.stderr.contains("compute ceiling"))
+        #expect((d?["readsAloneOverCat"] as? Double ?? 0) > 0 && dark.stderr.contains("floor of the streamed design"))
+    }
+
+    /// The binary with its kernels chosen for this CPU and with `CALIBCTL_ISA=x86-64-v3` (the AVX2 builds) writes
+    /// the same gain and dark constants, bit for bit (on an AVX-512 machine the first run uses the AVX-512 builds).
+    @Test func kernelBuildsGiveTheSameConstants() throws {
+        let tmp = TemporaryDirectory()
+        let scan = tmp.file("scan"), dark = tmp.file("dark.h5")
+        #expect(try calibctl(["simulate", "gain", "-o", scan, "--feds", "1200", "--modules-per-fed", "2", "--rows", "40",
+                              "--cols", "52", "--seed", "3"]).status == 0)
+        #expect(try calibctl(["simulate", "dark", "-o", dark, "--shape", "2x48x64", "--frames", "90",
+                              "--gain-modes", "3"]).status == 0)
+        for (isa, env) in [("native", [String: String]()), ("v3", ["CALIBCTL_ISA": "x86-64-v3"])] {
+            var e = ProcessInfo.processInfo.environment
+            e.merge(env) { $1 }
+            let g = try calibctl(["fit", "gain", scan + "/fed_1200.h5", "-o", tmp.file("gain-\(isa).h5")], environment: e)
+            #expect(g.status == 0, "\(g.stderr)")
+            let d = try calibctl(["fit", "dark", dark, "-o", tmp.file("dark-\(isa).h5")], environment: e)
+            #expect(d.status == 0, "\(d.stderr)")
+        }
+        let py = try runProcess(TestPaths.python, ["-c", """
+            import h5py, numpy as np, sys
+            d = sys.argv[1]
+            for kind in ('gain', 'dark'):
+                a = h5py.File(f'{d}/{kind}-native.h5', 'r'); b = h5py.File(f'{d}/{kind}-v3.h5', 'r')
+                names = []
+                a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+                assert len(names) >= 5, names
+                for n in names:
+                    x, y = a[n][()], b[n][()]
+                    assert x.dtype == y.dtype and x.shape == y.shape, n
+                    assert x.tobytes() == y.tobytes(), f'{kind}: {n} differs'
+            print('same')
+            """, tmp.path])
+        #expect(py.status == 0 && py.stdout.contains("same"), "\(py.stderr)")
     }
 
     @Test func simulateFitGainAndDark() throws {
