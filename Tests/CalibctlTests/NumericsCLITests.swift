@@ -29,7 +29,8 @@ import Testing
         #expect(dark.status == 0, "\(dark.stderr)")
         let d = try JSONSerialization.jsonObject(with: Data(dark.stdout.utf8)) as? [String: Any]
         #expect((d?["cacheResidentFractionOfBandwidth"] as? Double ?? 0) > 0)
-        #expect(d?["cacheResidentPixels"] as? Int == 8192)
+        // The ceiling's block: framesPerBlock frames x cacheResidentPixels pixels x 2 B = 512 kB, in each core's L2.
+        #expect((d?["cacheResidentPixels"] as? Int).map { $0 * (d?["framesPerBlock"] as? Int ?? 0) * 2 } == 524_288)
         #expect((d?["endToEndOverCat"] as? Double ?? 0) > 0)
         #expect(dark.stderr.contains("compute ceiling"))
         #expect((d?["readsAloneOverCat"] as? Double ?? 0) > 0 && dark.stderr.contains("floor of the streamed design"))

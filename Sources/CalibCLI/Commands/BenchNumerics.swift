@@ -85,7 +85,7 @@ struct BenchDark: ParsableCommand {
     @Option(help: "An existing dark-run file.") var input: String?
     @Option(help: "Shape PANELSxROWSxCOLS of the simulated run.") var shape: String = "8x512x1024"
     @Option(help: "Frames of the simulated run.") var frames: Int = 1000
-    @Option(help: "Frames held in memory for the kernel timing.") var kernelFrames: Int = 96
+    @Option(help: "Frames held in memory for the kernel timing.") var kernelFrames: Int = 128
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Interleaved probe / kernel rounds.") var repeats: Int = 7
     @Option(help: "Alternating cat / end-to-end rounds.") var rounds: Int = 3

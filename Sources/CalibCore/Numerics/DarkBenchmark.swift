@@ -57,8 +57,8 @@ public struct DarkBenchmark: Sendable {
     public var input: String?
     public var shape = [8, 512, 1024]
     public var frames = 1000
-    /// Frames in memory for the kernel timing: three 32-frame blocks.
-    public var kernelFrames = 96
+    /// Frames in memory for the kernel timing: two blocks of `DarkOptions.framesPerBlock` (64).
+    public var kernelFrames = 128
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Interleaved probe/kernel rounds.
     public var repeats = 7
@@ -104,9 +104,9 @@ public struct DarkBenchmark: Sendable {
             // Frames padded apart as in DarkFit (stride P + 96) for the stage-2 timing; stage 1 reads them contiguous.
             let stride = P + 96
             let n1 = min(K, o.nrecs1)
-            let buf = UnsafeMutablePointer<UInt16>.allocate(capacity: K * stride)
+            let buf = LargeBuffer.zeroed(UInt16.self, count: K * stride)
             let flat = UnsafeMutablePointer<UInt16>.allocate(capacity: n1 * P)
-            defer { buf.deallocate(); flat.deallocate() }
+            defer { free(buf); flat.deallocate() }
             for f in 0..<K { try ds.readRows(f..<(f + 1), into: UnsafeMutableBufferPointer(start: buf + f * stride, count: P)) }
             try ds.readRows(0..<n1, into: UnsafeMutableBufferPointer(start: flat, count: n1 * P))
             try f.close()
@@ -140,7 +140,7 @@ public struct DarkBenchmark: Sendable {
             }
             // The compute ceiling: every thread copies its own slice of B frames x `slice` pixels (512 kB) once into a
             // buffer in its L2 (frames `Stage2.slicePadding` apart) and accumulates it `reps` times.
-            let slice = 8192, reps = 64
+            let slice = max(16, 262_144 / B / 16 * 16), reps = 64
             let scratchPool = BufferPool<UInt16>(elements: B * (slice + Stage2.slicePadding))
             func cacheResident() {
                 let th = max(1, threads)

@@ -117,8 +117,8 @@ public enum DarkFit {
         let streaming = streamReader != nil && opts.commonMode == nil
         let stride = P + 96
         // The block-buffered path holds nrecs1 frames for stage 1 and two blocks for stage 2 (streaming needs neither).
-        let blocks = UnsafeMutablePointer<UInt16>.allocate(capacity: streaming ? 1 : max(2 * B * stride, opts.nrecs1 * max(P, 1)))
-        defer { blocks.deallocate() }
+        let blocks = LargeBuffer.zeroed(UInt16.self, count: streaming ? 1 : max(2 * B * stride, opts.nrecs1 * max(P, 1)))
+        defer { free(blocks) }
         let cmGroups = opts.commonMode.map {
             DarkKernel.groupCount(panels: panels, rows: rows, cols: cols, mode: $0, bankRows: opts.bankRows, bankCols: opts.bankCols)
         } ?? 0

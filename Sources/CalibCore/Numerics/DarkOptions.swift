@@ -26,9 +26,10 @@ public struct DarkOptions: Sendable, Codable, Equatable {
     /// Jungfrau banks for the bank mode.
     public var bankRows = 256
     public var bankCols = 64
-    /// Frames per stage-2 block read from the file (two blocks are held: 2 x 32 x 8.4 MB for a Jungfrau 4M). Longer
-    /// blocks mean fewer passes over the per-pixel accumulators (docs/numerics.md).
-    public var framesPerBlock = 32
+    /// Frames per stage-2 block of the block-buffered path (two blocks are held: 2 x 64 x 8.4 MB for a Jungfrau 4M;
+    /// the streamed path takes max(this, 128)). Longer blocks mean fewer passes over the per-pixel accumulators
+    /// (docs/numerics.md): `bench dark`'s in-memory kernel 27 GB/s at 64 against 22.5 at 32 and 23.5 at 128.
+    public var framesPerBlock = 64
     /// Process only the frames of these gain modes (nil: every mode present). A mode listed here that the input has
     /// no frames of is an error (`NumericsError.badInput`, exit 65). The workflow's `dark-process` shards set one
     /// mode each.
