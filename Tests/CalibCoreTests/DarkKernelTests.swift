@@ -72,18 +72,7 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
                       (-20, 20000, 0x3fff, nil), (1, 4000, 0x0fff, 1)])
     func integerPathIsExact(intLo: Float, intHi: Float, mask: UInt16, gain: UInt16?) {
         let P = 16 * 40 + 7, F = 150
-        var rng = SplitMix64(seed: 5)
-        var data = [UInt16](repeating: 0, count: F * P)
-        for f in 0..<F {
-            for p in 0..<P {
-                var v = 2000 + Double(p % 97) * 3 + rng.nextGaussian() * (p % 13 == 0 ? 80 : 6)
-                if p % 101 == 7 { v = f % 2 == 0 ? 200 : 15800 }  // a gate spanning almost the whole range
-                if rng.nextUniform() < 0.005 { v = 16383 }
-                if rng.nextUniform() < 0.005 { v = 0 }
-                let g: UInt16 = rng.nextUniform() < 0.005 ? 2 : (gain ?? 0)
-                data[f * P + p] = UInt16(min(max(v.rounded(), 0), 16383)) & mask | g << 14
-            }
-        }
+        let data = unusualDarkFrames(pixels: P, frames: F, seed: 5, mask: mask, gain: gain)
         var o = DarkOptions(); o.intLo = intLo; o.intHi = intHi; o.dataMask = mask
         let g = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P); defer { g.deallocate() }
         var gates = DarkGates(lo: g, hi: g + P, ref: g + 2 * P)

@@ -89,3 +89,23 @@ final class FitOutput {
     }
     func status(_ p: Int) -> GainPixelStatus { GainPixelStatus(rawValue: status[p])! }
 }
+
+/// Dark frames (`frames` x `pixels`, frame-major) that exercise every branch of the exact integer stage 2: pixels with
+/// wide noise, gates spanning almost the whole range (32-bit chunks), quiet pixels (16-bit chunks), saturated and zero
+/// values, frames with the wrong gain code 2; data bits `mask`, gain code `gain` (nil: 0) in bits 14-15.
+func unusualDarkFrames(pixels P: Int, frames F: Int, seed: UInt64, mask: UInt16, gain: UInt16?) -> [UInt16] {
+    var rng = SplitMix64(seed: seed)
+    var data = [UInt16](repeating: 0, count: F * P)
+    for f in 0..<F {
+        for p in 0..<P {
+            var v = 2000 + Double(p % 97) * 3 + rng.nextGaussian() * (p % 13 == 0 ? 80 : 6)
+            if p % 101 == 7 { v = f % 2 == 0 ? 200 : 15800 }  // a gate spanning almost the whole range
+            if p % 89 == 5 { v = 2000 + Double(f % 7) }         // |d| small: 16-bit chunks
+            if rng.nextUniform() < 0.005 { v = 16383 }
+            if rng.nextUniform() < 0.005 { v = 0 }
+            let g: UInt16 = rng.nextUniform() < 0.005 ? 2 : (gain ?? 0)
+            data[f * P + p] = UInt16(min(max(v.rounded(), 0), 16383)) & mask | g << 14
+        }
+    }
+    return data
+}

@@ -221,32 +221,19 @@ enum Stage1 {
 
     static func streamed(_ frames: [Int], reader: HDF5DirectReader, pixels P: Int, options: DarkOptions, into gates: DarkGates,
                          accumulate: (DarkAccumulators, expectedGain: UInt16?)?, pool: BufferPool<UInt16>, threads: Int) throws {
-        let slices = (P + slice - 1) / slice
-        let errs = ErrorBox()
-        let task = { @Sendable (t: Int) in
-            if errs.error != nil { return }
-            let lo = t * slice, n = min(P, lo + slice) - lo, fs = n + Stage2.slicePadding
-            let buf = pool.take()
-            defer { pool.give(buf) }
-            do {
-                for (i, fi) in frames.enumerated() {
-                    try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs)
-                }
-            } catch { errs.set(error); return }
-            // Frame i, pixel p (lo <= p < lo + n) is at buf + i * fs + (p - lo): the kernels' frame stride is fs.
-            let slice = UnsafePointer(buf) - lo
-            DarkKernel.gatesVector(frames: slice, frameCount: frames.count, pixels: fs, range: lo..<(lo + n),
-                                   options: options, into: gates)
+        let count = frames.count
+        try Stage2.sliced(frames, pixels: P, slicePixels: slice, reader: reader, pool: pool, threads: threads) { frames, range, fs in
+            let lo = range.lowerBound, n = range.count
+            // The kernels' frame stride is fs.
+            DarkKernel.gatesVector(frames: frames, frameCount: count, pixels: fs, range: range, options: options, into: gates)
             if let (acc, expected) = accumulate, let all = gates.integer {
                 let g0 = lo / 16, g1 = (lo + n + 15) / 16   // slices start on 16-pixel groups
                 DarkKernel.makeIntegerGates(gates, pixels: P, groups: g0..<g1, dataMask: options.dataMask, into: all + 4 * g0)
-                DarkKernel.accumulateVector(frames: slice, frameCount: frames.count, pixels: P, range: lo..<(lo + n),
+                DarkKernel.accumulateVector(frames: frames, frameCount: count, pixels: P, range: range,
                                             expectedGain: expected, gates: gates, commonMode: nil, options: options,
                                             into: acc, frameStride: fs)
             }
         }
-        if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
-        if let e = errs.error { throw e }
     }
 }
 
@@ -276,52 +263,53 @@ struct Stage2 {
     /// stage 2 can take reading this way.
     static func readOnly(frames: Range<Int>, pixels P: Int, reader: HDF5DirectReader, threads: Int) throws {
         let pool = BufferPool<UInt16>(elements: streamFrames * (streamSlice + slicePadding))
-        let slices = (P + streamSlice - 1) / streamSlice
         var f0 = frames.lowerBound
         while f0 < frames.upperBound {
             let r = f0..<Swift.min(frames.upperBound, f0 + streamFrames)
-            let errs = ErrorBox()
-            let task = { @Sendable (t: Int) in
-                let lo = t * streamSlice, n = Swift.min(P, lo + streamSlice) - lo, fs = n + slicePadding
-                let buf = pool.take()
-                defer { pool.give(buf) }
-                do {
-                    for (i, fi) in r.enumerated() { try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs) }
-                } catch { errs.set(error) }
-            }
-            if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
-            if let e = errs.error { throw e }
+            try sliced(r, pixels: P, slicePixels: streamSlice, reader: reader, pool: pool, threads: threads) { _, _, _ in }
             f0 = r.upperBound
         }
+    }
+
+    /// The streamed paths' reading: every slice of `slicePixels` pixels is one task (on `threads` threads) that reads
+    /// that slice of each of `frames` with pread (outside HDF5's lock) into a buffer from `pool` (frames `slicePadding`
+    /// elements apart beyond the slice) and calls `body(frames, pixels, frameStride)`, where frame i, pixel p is at
+    /// `frames + i * frameStride + p` for p in `pixels`. The first read error stops the remaining tasks and is thrown.
+    static func sliced<C: Collection & Sendable>(_ frames: C, pixels P: Int, slicePixels: Int, reader: HDF5DirectReader,
+                                                 pool: BufferPool<UInt16>, threads: Int,
+                                                 _ body: @escaping @Sendable (UnsafePointer<UInt16>, Range<Int>, Int) -> Void) throws
+    where C.Element == Int {
+        let slices = (P + slicePixels - 1) / slicePixels
+        let errs = ErrorBox()
+        let task = { @Sendable (t: Int) in
+            if errs.error != nil { return }
+            let lo = t * slicePixels, n = Swift.min(P, lo + slicePixels) - lo, fs = n + slicePadding
+            let buf = pool.take()
+            defer { pool.give(buf) }
+            do {
+                for (i, fi) in frames.enumerated() {
+                    try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs)
+                }
+            } catch { errs.set(error); return }
+            body(UnsafePointer(buf) - lo, lo..<(lo + n), fs)
+        }
+        if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
+        if let e = errs.error { throw e }
     }
 
     /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
     /// a run straight from the file (`pread`, outside HDF5's lock) into a buffer that stays in its core's cache and
     /// accumulates it there. Returns the bytes read.
     func streamed(_ runs: [Range<Int>], reader: HDF5DirectReader, slicePixels: Int, pool: BufferPool<UInt16>) throws -> Int {
-        let P = pixels, slices = (P + slicePixels - 1) / slicePixels
+        let P = pixels
         var bytes = 0
         for r in runs {
             bytes += r.count * P * 2
-            let errs = ErrorBox()
-            let task = { @Sendable (t: Int) in
-                if errs.error != nil { return }
-                let lo = t * slicePixels, n = min(P, lo + slicePixels) - lo, fs = n + Self.slicePadding
-                let buf = pool.take()
-                defer { pool.give(buf) }
-                do {
-                    for (i, fi) in r.enumerated() {
-                        try reader.read(row: fi, bytes: (2 * lo)..<(2 * (lo + n)), into: buf + i * fs)
-                    }
-                } catch { errs.set(error); return }
-                // Frame i, pixel p (lo <= p < lo + n) is at buf + i * fs + (p - lo).
-                DarkKernel.accumulateVector(frames: UnsafePointer(buf) - lo, frameCount: r.count, pixels: P,
-                                            range: lo..<(lo + n), expectedGain: expectedGain, gates: gates,
-                                            commonMode: nil, options: options, into: accumulators, frameStride: fs)
+            try Self.sliced(r, pixels: P, slicePixels: slicePixels, reader: reader, pool: pool, threads: threads) { frames, range, fs in
+                DarkKernel.accumulateVector(frames: frames, frameCount: r.count, pixels: P, range: range,
+                                            expectedGain: expectedGain, gates: gates, commonMode: nil, options: options,
+                                            into: accumulators, frameStride: fs)
             }
-            if threads == 1 { for t in 0..<slices { task(t) } }
-            else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
-            if let e = errs.error { throw e }
         }
         return bytes
     }

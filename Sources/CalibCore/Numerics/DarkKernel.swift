@@ -250,9 +250,9 @@ public enum DarkKernel {
         }
     }
 
-
     /// SIMD stage 2 over pixels `range`. Without common mode and with at most 14 data bits (Jungfrau, ePix) this is
-    /// the exact integer path `accumulateInteger` (16 pixels per register, equal to `accumulateScalar` bit for bit);
+    /// the exact integer path `accumulateInteger` (16 or 32 pixels per register, the build `NumericKernels.darkInteger`
+    /// names; equal to `accumulateScalar` bit for bit);
     /// otherwise the float path below (8 pixels at a time, per block float partial sums added into the double
     /// accumulators, exact for integer data with |d| < 4096 and the common-mode half-integers).
     /// `frameStride` (elements between frames, default `pixels`) lets callers pad frames apart: frames exactly a
