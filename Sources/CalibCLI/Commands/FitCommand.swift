@@ -9,6 +9,10 @@ struct FitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
         abstract: "Fit per-pixel gains and pedestals (gain scans) or dark-run statistics.",
+        discussion: reflow("""
+        The kernels run as AVX-512 builds on CPUs that have AVX-512 and as AVX2 builds elsewhere; both give the same \
+        bits. CALIBCTL_ISA=x86-64-v3 keeps the AVX2 builds (docs/numerics.md, "Instruction sets").
+        """),
         subcommands: [FitGain.self, FitDark.self]
     )
 }

@@ -9,7 +9,8 @@ struct FitDark: ParsableCommand {
         discussion: reflow("""
         Stage 1 sets per-pixel gates from the 5% and 95% quantiles of the first --nrecs1 frames; stage 2 accumulates
         the gated values of all frames (up to --nrecs). pixel_status bits: 1 rms high, 2 rms low, 4 saturated,
-        8 cold, 16 pedestal high, 32 pedestal low, 64 bad gain bits (docs/numerics.md). Deterministic.
+        8 cold, 16 pedestal high, 32 pedestal low, 64 bad gain bits (docs/numerics.md). Deterministic, and the same \
+        bits on every CPU (CALIBCTL_ISA=x86-64-v3 keeps the AVX2 kernels on an AVX-512 CPU).
 
         Example:
           calibctl fit dark dark.h5 -o dark_constants.h5 --json
