@@ -65,15 +65,18 @@ import CalibKernelsAVX512
         #expect(NumericKernels.allowedLevel(environment: ["CALIBCTL_ISA": "avx9"], cpuFlags: v4) == .v4)
     }
 
-    /// `install` puts the AVX-512 kernel in place exactly when the level allows it, and `fitVector` then runs it.
+    /// `install` puts the AVX-512 kernels (gain and dark) in place exactly when the level allows it. (The test restores
+    /// the previous kernels; other tests running meanwhile get the same bits from either build.)
     @Test func installFollowsTheLevel() {
-        let before = NumericKernels.gain
-        defer { NumericKernels.gain = before }
+        let before = (NumericKernels.gain, NumericKernels.darkInteger)
+        defer { (NumericKernels.gain, NumericKernels.darkInteger) = before }
         NumericKernels.gain = .portable
+        NumericKernels.darkInteger = .portable
         #expect(AVX512Kernels.install(environment: ["CALIBCTL_ISA": "x86-64-v3"]) == .v3)
-        #expect(NumericKernels.gain.isa == .v3)
-        #expect(AVX512Kernels.install(environment: [:]) == (Self.hostHasV4 ? .v4 : .v3))
-        #expect(NumericKernels.gain.isa == (Self.hostHasV4 ? .v4 : .v3))
+        #expect(NumericKernels.gain.isa == .v3 && NumericKernels.darkInteger.isa == .v3)
+        let expected: KernelISA = Self.hostHasV4 ? .v4 : .v3
+        #expect(AVX512Kernels.install(environment: [:]) == expected)
+        #expect(NumericKernels.gain.isa == expected && NumericKernels.darkInteger.isa == expected)
     }
 
     /// The 32-pixel AVX-512 build of the exact integer dark kernel equals the 16-pixel AVX2 build and the scalar
