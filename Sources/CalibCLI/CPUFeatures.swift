@@ -8,16 +8,18 @@ enum CPUFeatures {
 
     /// The required flags missing from a `/proc/cpuinfo` `flags` line.
     static func missing(inFlags flags: String) -> [String] {
-        let have = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
-        return required.filter { !have.contains($0) }
+        missing(from: NumericKernels.flags(inLine: Substring(flags)))
+    }
+
+    static func missing(from have: Set<Substring>) -> [String] {
+        required.filter { !have.contains(Substring($0)) }
     }
 
     /// Missing flags of this machine's first CPU; empty when they are all there or when this is not x86-64 Linux.
     static func missingOnThisMachine() -> [String] {
         #if arch(x86_64) && os(Linux)
         let have = NumericKernels.hostFlags
-        guard !have.isEmpty else { return [] }
-        return required.filter { !have.contains(Substring($0)) }
+        return have.isEmpty ? [] : missing(from: have)
         #else
         return []
         #endif

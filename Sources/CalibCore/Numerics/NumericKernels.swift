@@ -85,8 +85,13 @@ public enum NumericKernels {
         defer { try? fh.close() }
         guard let data = try? fh.read(upToCount: 16384) else { return [] }
         let text = String(decoding: data, as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
-        return Set(line[line.index(after: colon)...].split(separator: " "))
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        return flags(inLine: line)
     }()
+
+    /// The flags of a /proc/cpuinfo `flags` line: the words after its colon (all its words without one).
+    public static func flags(inLine line: Substring) -> Set<Substring> {
+        let list = line.firstIndex(of: ":").map { line[line.index(after: $0)...] } ?? line
+        return Set(list.split(whereSeparator: { $0 == " " || $0 == "\t" }))
+    }
 }
