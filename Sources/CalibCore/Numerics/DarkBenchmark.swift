@@ -214,10 +214,11 @@ public struct DarkBenchmark: Sendable {
                                              fix: "give a run in calibctl's layout (calibctl simulate dark)")
         }
         var reads: [Double] = []
+        let readPool = BufferPool<UInt16>(elements: Stage2.streamFrames * (Stage2.streamSlice + Stage2.slicePadding))
         for _ in 0..<max(1, endToEndRounds) {
             cats.append(try cat())
             let r0 = DispatchTime.now().uptimeNanoseconds
-            try Stage2.readOnly(frames: 0..<F, pixels: reader.rowSize / 2, reader: reader, threads: threads)
+            try Stage2.readOnly(frames: 0..<F, pixels: reader.rowSize / 2, reader: reader, pool: readPool, threads: threads)
             reads.append(Double(DispatchTime.now().uptimeNanoseconds - r0) * 1e-9)
             let c0 = Self.processCPUSeconds(), t0 = DispatchTime.now().uptimeNanoseconds
             let s = try DarkFit.run(inputPath: path, outputPath: out, threads: threads)

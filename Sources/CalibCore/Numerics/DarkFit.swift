@@ -260,9 +260,10 @@ struct Stage2 {
 
     /// The streamed path's reads alone (`streamed` without accumulating): every frame of `frames` read in slices of
     /// `streamSlice` pixels x runs of `streamFrames` frames on `threads` threads. For `bench dark`: the least time
-    /// stage 2 can take reading this way.
-    static func readOnly(frames: Range<Int>, pixels P: Int, reader: HDF5DirectReader, threads: Int) throws {
-        let pool = BufferPool<UInt16>(elements: streamFrames * (streamSlice + slicePadding))
+    /// stage 2 can take reading this way. `pool` holds `streamFrames * (streamSlice + slicePadding)`-element buffers
+    /// (made once by the caller, so that a timed call does not allocate them).
+    static func readOnly(frames: Range<Int>, pixels P: Int, reader: HDF5DirectReader, pool: BufferPool<UInt16>,
+                         threads: Int) throws {
         var f0 = frames.lowerBound
         while f0 < frames.upperBound {
             let r = f0..<Swift.min(frames.upperBound, f0 + streamFrames)
@@ -293,8 +294,13 @@ struct Stage2 {
             } catch { errs.set(error); return }
             body(UnsafePointer(buf) - lo, lo..<(lo + n), fs)
         }
-        if threads == 1 { for t in 0..<slices { task(t) } } else { DispatchQueue.concurrentPerform(iterations: slices, execute: task) }
+        perform(slices, threads: threads, task)
         if let e = errs.error { throw e }
+    }
+
+    /// Runs `task(0..<count)`: in order on this thread when `threads` is 1, else through `concurrentPerform`.
+    static func perform(_ count: Int, threads: Int, _ task: @Sendable (Int) -> Void) {
+        if threads == 1 { for t in 0..<count { task(t) } } else { DispatchQueue.concurrentPerform(iterations: count, execute: task) }
     }
 
     /// Streaming, for uncompressed uint16 frames one per dataset row: each task reads one pixel slice of every frame of
@@ -372,6 +378,6 @@ struct Stage2 {
                                         range: (t * Self.tile)..<min(P, (t + 1) * Self.tile), expectedGain: expectedGain,
                                         gates: gates, commonMode: geometry, options: o, into: accumulators, frameStride: fs)
         }
-        if th == 1 { for t in 0..<n { task(t) } } else { DispatchQueue.concurrentPerform(iterations: n, execute: task) }
+        Self.perform(n, threads: th, task)
     }
 }
