@@ -68,12 +68,10 @@ private func randomFrames(frames: Int, pixels: Int, seed: UInt64) -> [UInt16] {
     /// The exact integer path equals the scalar reference bit for bit (not just within a tolerance) for unusual
     /// options too: non-integer limits, a 12-bit mask, gain code 3 and no gain check, wide gates (|d| up to ~16000,
     /// 32-bit chunks), groups whose values leave [intLo, intHi], prebuilt integer gates, more frames than a chunk.
-    @Test(arguments: [(Float(1), Float(16000), UInt16(0x3fff), UInt16?.some(0)), (1.5, 9000.5, 0x3fff, 3),
-                      (-20, 20000, 0x3fff, nil), (1, 4000, 0x0fff, 1)])
-    func integerPathIsExact(intLo: Float, intHi: Float, mask: UInt16, gain: UInt16?) {
-        let P = 16 * 40 + 7, F = 150
-        let data = unusualDarkFrames(pixels: P, frames: F, seed: 5, mask: mask, gain: gain)
-        var o = DarkOptions(); o.intLo = intLo; o.intHi = intHi; o.dataMask = mask
+    @Test(arguments: UnusualDarkCase.all)
+    func integerPathIsExact(_ c: UnusualDarkCase) {
+        let P = 16 * 40 + 7, F = 150, mask = c.mask, gain = c.gain, o = c.options
+        let data = c.frames(pixels: P, frames: F, seed: 5)
         let g = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P); defer { g.deallocate() }
         var gates = DarkGates(lo: g, hi: g + P, ref: g + 2 * P)
         let va = DarkAccumulators.allocate(pixels: P), vb = DarkAccumulators.allocate(pixels: P),

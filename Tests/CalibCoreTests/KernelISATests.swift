@@ -84,12 +84,10 @@ import CalibKernelsAVX512
     /// wide enough for 32-bit chunks, groups the integer path hands to the scalar reference), ranges that start inside
     /// a 32-pixel pair of groups or end inside one, frame blocks of several lengths.
     @Test(.enabled(if: hostHasV4, "this CPU has no AVX-512: the x86-64-v4 kernel cannot run here"),
-          arguments: [(Float(1), Float(16000), UInt16(0x3fff), UInt16?.some(0)), (1.5, 9000.5, 0x3fff, 3),
-                      (-20, 20000, 0x3fff, nil), (1, 4000, 0x0fff, 1)])
-    func avx512DarkMatchesAVX2(intLo: Float, intHi: Float, mask: UInt16, gain: UInt16?) {
-        let P = 16 * 41 + 7, F = 150
-        let data = unusualDarkFrames(pixels: P, frames: F, seed: 9, mask: mask, gain: gain)
-        var o = DarkOptions(); o.intLo = intLo; o.intHi = intHi; o.dataMask = mask
+          arguments: UnusualDarkCase.all)
+    func avx512DarkMatchesAVX2(_ c: UnusualDarkCase) {
+        let P = 16 * 41 + 7, F = 150, mask = c.mask, gain = c.gain, o = c.options
+        let data = c.frames(pixels: P, frames: F, seed: 9)
         let g = UnsafeMutablePointer<Float>.allocate(capacity: 3 * P); defer { g.deallocate() }
         let gates = DarkGates(lo: g, hi: g + P, ref: g + 2 * P)
         let accs = (0..<3).map { _ in DarkAccumulators.allocate(pixels: P) }

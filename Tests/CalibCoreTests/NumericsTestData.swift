@@ -1,3 +1,4 @@
+import Testing
 @testable import CalibCore
 
 /// Seeded scan data for kernel tests: `pixels` simulated pixels (all kinds) in pixel-major arrays.
@@ -88,6 +89,29 @@ final class FitOutput {
         }
     }
     func status(_ p: Int) -> GainPixelStatus { GainPixelStatus(rawValue: status[p])! }
+}
+
+/// Unusual dark options for the exact integer path: non-integer limits, a 12-bit mask, gain code 3, no gain check,
+/// limits wide enough for 32-bit chunks.
+struct UnusualDarkCase: Sendable, CustomTestStringConvertible {
+    let intLo: Float, intHi: Float, mask: UInt16, gain: UInt16?
+
+    static let all = [UnusualDarkCase(intLo: 1, intHi: 16000, mask: 0x3fff, gain: 0),
+                      UnusualDarkCase(intLo: 1.5, intHi: 9000.5, mask: 0x3fff, gain: 3),
+                      UnusualDarkCase(intLo: -20, intHi: 20000, mask: 0x3fff, gain: nil),
+                      UnusualDarkCase(intLo: 1, intHi: 4000, mask: 0x0fff, gain: 1)]
+
+    var options: DarkOptions {
+        var o = DarkOptions(); o.intLo = intLo; o.intHi = intHi; o.dataMask = mask
+        return o
+    }
+
+    var testDescription: String { "intLo \(intLo) intHi \(intHi) mask \(String(mask, radix: 16)) gain \(gain.map(String.init) ?? "none")" }
+
+    /// `unusualDarkFrames` with this case's mask and gain code.
+    func frames(pixels: Int, frames: Int, seed: UInt64) -> [UInt16] {
+        unusualDarkFrames(pixels: pixels, frames: frames, seed: seed, mask: mask, gain: gain)
+    }
 }
 
 /// Dark frames (`frames` x `pixels`, frame-major) that exercise every branch of the exact integer stage 2: pixels with
