@@ -134,16 +134,8 @@ struct WorkflowWorkspace {
 
     /// The CTA example: four telescopes' pedestal and flat-field commands, then the array step, from `tick` alone;
     /// `checklist show --json` gives the per-unit states.
-    @Test func ctaArrayRunsFromTick() throws {
-        try Self.ctaArrayRuns(WorkflowWorkspace("cta"), scheduler: "local")
-    }
-
-    @Test func ctaArrayRunsFromTickOnSlurm() throws {
-        if let w = try Self.slurmWorkspace("cta-slurm") { try Self.ctaArrayRuns(w, scheduler: "slurm") }
-    }
-
-    @Test func ctaArrayRunsFromTickOnHTCondor() throws {
-        if let w = try Self.condorWorkspace("cta-condor") { try Self.ctaArrayRuns(w, scheduler: "htcondor") }
+    @Test(arguments: schedulers) func ctaArrayRunsFromTick(scheduler: String) throws {
+        if let w = try Self.workspace("cta", scheduler: scheduler) { try Self.ctaArrayRuns(w, scheduler: scheduler) }
     }
 
     static func ctaArrayRuns(_ w: WorkflowWorkspace, scheduler: String) throws {
@@ -158,18 +150,10 @@ struct WorkflowWorkspace {
     }
 
     /// CLAS12: command actions per run; a person does the manual steps; reopening the DC alignment stales RF, FTOF
-    /// and DC t0 across the skipped FMT alignment, says why, and `tick` re-runs the automatic ones.
-    @Test func clas12ReopenStalesAndTickReruns() throws {
-        try Self.clas12Reruns(WorkflowWorkspace("clas12"), scheduler: "local")
-    }
-
-    /// The same on the batch schedulers: the per-run command steps of clas12-rgx as Slurm / HTCondor jobs from tick.
-    @Test func clas12ReopenStalesAndTickRerunsOnSlurm() throws {
-        if let w = try Self.slurmWorkspace("clas12-slurm") { try Self.clas12Reruns(w, scheduler: "slurm") }
-    }
-
-    @Test func clas12ReopenStalesAndTickRerunsOnHTCondor() throws {
-        if let w = try Self.condorWorkspace("clas12-condor") { try Self.clas12Reruns(w, scheduler: "htcondor") }
+    /// and DC t0 across the skipped FMT alignment, says why, and `tick` re-runs the automatic ones; on the batch
+    /// schedulers the per-run command steps of clas12-rgx run as Slurm / HTCondor jobs from tick.
+    @Test(arguments: schedulers) func clas12ReopenStalesAndTickReruns(scheduler: String) throws {
+        if let w = try Self.workspace("clas12", scheduler: scheduler) { try Self.clas12Reruns(w, scheduler: scheduler) }
     }
 
     static func clas12Reruns(_ w: WorkflowWorkspace, scheduler: String) throws {
@@ -401,18 +385,22 @@ struct WorkflowWorkspace {
         #expect(try w.cli(["report", "--campaign", "lp"]).stdout.contains("calib: 1 unit(s) failed: telescope=T3"))
     }
 
-    @Test func convergenceLoopOnLocal() throws {
-        try Self.loopRuns(WorkflowWorkspace("loop-local"), scheduler: "local")
+    /// Locally and on the real Slurm and HTCondor that scripts/test.sh starts (CALIBCTL_TEST_SLURM / _CONDOR).
+    @Test(arguments: schedulers) func convergenceLoop(scheduler: String) throws {
+        if let w = try Self.workspace("loop", scheduler: scheduler) { try Self.loopRuns(w, scheduler: scheduler) }
     }
 
-    /// The same on the real Slurm that scripts/test.sh starts (CALIBCTL_TEST_SLURM).
-    @Test func convergenceLoopOnSlurm() throws {
-        if let w = try Self.slurmWorkspace("loop-slurm") { try Self.loopRuns(w, scheduler: "slurm") }
-    }
+    /// The schedulers the workflow tests run on.
+    static let schedulers = ["local", "slurm", "htcondor"]
 
-    /// The same on the real HTCondor pool that scripts/test.sh starts (CALIBCTL_TEST_CONDOR).
-    @Test func convergenceLoopOnHTCondor() throws {
-        if let w = try Self.condorWorkspace("loop-condor") { try Self.loopRuns(w, scheduler: "htcondor") }
+    /// A workspace whose jobs go to `scheduler`: "local", or the real "slurm" / "htcondor" of scripts/test.sh
+    /// (`slurmWorkspace` / `condorWorkspace`: nil, with a recorded issue, when that scheduler is not running).
+    static func workspace(_ name: String, scheduler: String) throws -> WorkflowWorkspace? {
+        switch scheduler {
+        case "slurm": return try slurmWorkspace(name + "-slurm")
+        case "htcondor": return try condorWorkspace(name + "-condor")
+        default: return WorkflowWorkspace(name)
+        }
     }
 
     /// A workspace whose jobs go to the real Slurm that scripts/test.sh starts; nil (with a recorded issue unless
@@ -463,11 +451,7 @@ struct WorkflowWorkspace {
         #expect(get.stdout.contains("pedestals: float32 3x2x32x64"), "\(get.stdout)")
     }
 
-    @Test func lclsDarkOnSlurm() throws {
-        if let w = try Self.slurmWorkspace("dark-slurm") { try Self.lclsDarkOn(w, scheduler: "slurm") }
-    }
-
-    @Test func lclsDarkOnHTCondor() throws {
-        if let w = try Self.condorWorkspace("dark-condor") { try Self.lclsDarkOn(w, scheduler: "htcondor") }
+    @Test(arguments: ["slurm", "htcondor"]) func lclsDarkOnBatch(scheduler: String) throws {
+        if let w = try Self.workspace("dark", scheduler: scheduler) { try Self.lclsDarkOn(w, scheduler: scheduler) }
     }
 }
