@@ -50,9 +50,9 @@ extension DarkKernel {
         let groups = (pixels + 15) / 16
         let out = UnsafeMutablePointer<GateV>.allocate(capacity: 4 * Swift.max(groups, 1))
         let op = SendablePointer(out)
-        let per = 4096, parts = (groups + per - 1) / per
-        DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(parts, threads == 1 ? 1 : parts))) { t in
-            let r = threads == 1 ? 0..<groups : (t * per)..<Swift.min(groups, (t + 1) * per)
+        let per = 4096
+        Stage2.perform((groups + per - 1) / per, threads: threads) { t in
+            let r = (t * per)..<Swift.min(groups, (t + 1) * per)
             makeIntegerGates(g, pixels: pixels, groups: r, dataMask: dataMask, into: op.base + 4 * r.lowerBound)
         }
         return out
